@@ -1,0 +1,103 @@
+// `mms dev …`: flag wiring for the local cluster-in-a-box; the work is in src/devcluster.
+import type { Command } from "commander";
+import { InvalidArgumentError, Option } from "commander";
+import { DEFAULT_NODES, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
+import { OUTPUT_FORMATS, renderStructured, renderTable, type OutputFormat } from "./output.ts";
+import { createProgress } from "./progress.ts";
+
+export function parseNodeCount(raw: string): number {
+  if (!/^\d+$/.test(raw.trim())) throw new InvalidArgumentError(`--nodes must be a whole number from 1 to ${MAX_NODES}.`);
+  const n = Number(raw);
+  if (n < 1 || n > MAX_NODES) throw new InvalidArgumentError(`--nodes must be from 1 to ${MAX_NODES}.`);
+  return n;
+}
+
+const outputOption = () =>
+  new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table");
+
+function statusTable(s: DevStatus): string {
+  const rows = s.components.map((c) => [c.name, c.running ? String(c.pid) : "-", c.healthy ? "yes" : "no", c.endpoint, c.reason ?? ""]);
+  rows.push(["nodes", "-", s.nodes.ready >= s.nodes.desired && s.nodes.desired > 0 ? "yes" : "no", `${s.nodes.ready}/${s.nodes.desired} Ready`, ""]);
+  return renderTable(["component", "pid", "healthy", "endpoint", "reason"], rows);
+}
+
+function printStatus(s: DevStatus, format: OutputFormat): void {
+  process.stdout.write(format === "table" ? statusTable(s) : renderStructured(s, format));
+}
+
+function shellQuote(v: string): string {
+  return `'${v.replaceAll("'", `'\\''`)}'`;
+}
+
+export function registerDev(program: Command): void {
+  const dev = program
+    .command("dev")
+    .description("run the local cluster-in-a-box: Kubernetes control plane, simulated nodes, MariaDB, Redis, S3")
+    .addHelpText("after", `
+The first \`dev up\` builds etcd, Kubernetes, KWOK and MinIO from pinned Go modules (many minutes)
+and caches them under ~/.cache/matomo-multiscale; later starts take seconds.
+
+Environment:
+  MMS_DEV_HOME        folder of the environment's data, logs and credentials (default ~/.cache/matomo-multiscale/dev)
+  MMS_DEV_PORT_BASE   first port of the environment's loopback port range (default 17000)
+  MMS_CACHE_DIR       cache of built binaries (default ~/.cache/matomo-multiscale)`);
+
+  dev
+    .command("up")
+    .description("build once, then start the environment (does nothing if it is already up)")
+    .addOption(new Option("--nodes <n>", `number of simulated nodes, 1-${MAX_NODES}`).argParser(parseNodeCount).default(DEFAULT_NODES))
+    .addOption(outputOption())
+    .option("-q, --quiet", "no progress output")
+    .action(async (opts: { nodes: number; output: OutputFormat; quiet?: boolean }) => {
+      const progress = createProgress(process.stderr, opts.quiet === true);
+      const result = await up({ nodes: opts.nodes, progress });
+      if (result.alreadyUp) process.stderr.write(`dev environment is already up (${result.status.home})\n`);
+      else process.stderr.write(`dev environment is up in ${result.seconds.toFixed(1)} s; run \`eval "$(bin/mms dev env)"\` to use it\n`);
+      printStatus(result.status, opts.output);
+    });
+
+  dev
+    .command("down")
+    .description("stop every process the environment started; data is kept")
+    .action(async () => {
+      const { stopped } = await down();
+      process.stderr.write(stopped.length ? `stopped ${stopped.join(", ")}\n` : "dev environment is not running\n");
+    });
+
+  dev
+    .command("reset")
+    .description("stop the environment and delete its data (built binaries stay cached)")
+    .action(async () => {
+      const { stopped } = await reset();
+      process.stderr.write(`${stopped.length ? `stopped ${stopped.join(", ")}; ` : ""}environment data deleted\n`);
+    });
+
+  dev
+    .command("status")
+    .description("show each component and whether it is healthy")
+    .addOption(outputOption())
+    .action(async (opts: { output: OutputFormat }) => {
+      printStatus(await readStatus(), opts.output);
+    });
+
+  dev
+    .command("env")
+    .description("print shell export lines for the kubeconfig and every endpoint (eval \"$(mms dev env)\")")
+    .action(async () => {
+      const e = await endpoints();
+      const lines: [string, string][] = [
+        ["KUBECONFIG", e.kubeconfig],
+        ["PATH", `${e.kubectlDir}:${process.env.PATH ?? ""}`],
+        ["MMS_DEV_MARIADB_HOST", e.mariadb.host],
+        ["MMS_DEV_MARIADB_PORT", String(e.mariadb.port)],
+        ["MMS_DEV_MARIADB_USER", e.mariadb.user],
+        ["MMS_DEV_MARIADB_PASSWORD", e.mariadb.password],
+        ["MMS_DEV_REDIS_URL", e.redis.url],
+        ["MMS_DEV_S3_ENDPOINT", e.s3.endpoint],
+        ["MMS_DEV_S3_REGION", e.s3.region],
+        ["MMS_DEV_S3_ACCESS_KEY_ID", e.s3.accessKeyId],
+        ["MMS_DEV_S3_SECRET_ACCESS_KEY", e.s3.secretAccessKey],
+      ];
+      process.stdout.write(lines.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join("\n") + "\n");
+    });
+}

@@ -1,0 +1,44 @@
+// Entry point of the `mms` CLI: global flags, command groups, and the one place errors become
+// a single sentence on stderr and a non-zero exit code.
+import { Command, CommanderError } from "commander";
+import { registerDev } from "./dev.ts";
+import { UserError } from "./errors.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("mms")
+    .description("Matomo MultiScale: run many isolated Matomo tenants on Kubernetes")
+    .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context to use")
+    .showSuggestionAfterError(true)
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ sortSubcommands: false })
+    .exitOverride();
+  registerDev(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 0;
+    }
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its own one-line message already (or the help, or the version).
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`error: ${(err as Error).message ?? String(err)}\n`);
+    if (process.env.MMS_DEBUG) process.stderr.write(`${(err as Error).stack ?? ""}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,311 @@
+// The programs of the dev environment: how each one is started, what it waits for, and how its
+// health is checked. Start order follows `after`; independent ones start together.
+import { existsSync } from "node:fs";
+import { mkdir, writeFile, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Agent, request as httpsRequest } from "node:https";
+import { createConnection } from "mysql2/promise";
+import { createClient } from "redis";
+import { UserError } from "../cli/errors.ts";
+import { run } from "../util/exec.ts";
+import type { DevPaths } from "./paths.ts";
+import type { Pki } from "./pki.ts";
+import type { PortName, Ports } from "./ports.ts";
+import type { ProcessSpec } from "./processes.ts";
+
+export interface Secrets {
+  readonly mariadbAdminPassword: string;
+  readonly redisPassword: string;
+  readonly s3AccessKey: string;
+  readonly s3SecretKey: string;
+}
+
+export interface BinDirs {
+  readonly kubernetes: string;
+  readonly etcd: string;
+  readonly kwok: string;
+  readonly minio: string;
+}
+
+export interface Context {
+  readonly paths: DevPaths;
+  readonly ports: Ports;
+  readonly bins: BinDirs;
+  readonly pki: Pki;
+  readonly secrets: Secrets;
+  readonly system: SystemPrograms;
+}
+
+/** Programs that come from Debian packages rather than our build cache. */
+export interface SystemPrograms {
+  readonly mariadbd: string;
+  readonly mariadbInstallDb: string;
+  readonly redisServer: string;
+}
+
+export const COMPONENT_NAMES = [
+  "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "mariadb", "redis", "s3",
+] as const;
+export type ComponentName = (typeof COMPONENT_NAMES)[number];
+
+export interface Component {
+  readonly name: ComponentName;
+  readonly ports: readonly PortName[];
+  readonly after: readonly ComponentName[];
+  /** Absolute path of the executable, also used to recognise our process by pid. */
+  executable(ctx: Context): string;
+  prepare?(ctx: Context): Promise<void>;
+  spec(ctx: Context): ProcessSpec;
+  /** Resolves when healthy; rejects with a short reason otherwise. */
+  health(ctx: Context): Promise<void>;
+  endpoint(ctx: Context): string;
+}
+
+export const ADMIN_DB_USER = "mms_admin";
+export const SIMULATED_NODE_ANNOTATION = "kwok.x-k8s.io/node";
+
+const dataDir = (ctx: Context, name: string) => join(ctx.paths.data, name);
+const loopback = "127.0.0.1";
+
+async function httpOk(url: string, opts: { ca?: Buffer; insecure?: boolean; expect?: RegExp } = {}): Promise<void> {
+  if (url.startsWith("https:")) {
+    const agent = new Agent({ ca: opts.ca, rejectUnauthorized: !opts.insecure });
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsRequest(url, { agent, timeout: 2000 }, (res) => {
+        let data = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (data += c));
+        res.on("end", () => (res.statusCode === 200 ? resolve(data) : reject(new Error(`HTTP ${res.statusCode}`))));
+      });
+      req.on("timeout", () => req.destroy(new Error("timed out")));
+      req.on("error", reject);
+      req.end();
+    });
+    if (opts.expect && !opts.expect.test(body)) throw new Error(`unexpected answer ${body.slice(0, 80)}`);
+    return;
+  }
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  if (opts.expect && !opts.expect.test(body)) throw new Error(`unexpected answer ${body.slice(0, 80)}`);
+}
+
+const kubeBin = (ctx: Context, name: string) => join(ctx.bins.kubernetes, name);
+
+export const COMPONENTS: readonly Component[] = [
+  {
+    name: "etcd",
+    ports: ["etcd", "etcdPeer"],
+    after: [],
+    executable: (ctx) => join(ctx.bins.etcd, "etcd"),
+    spec: (ctx) => {
+      const client = `http://${loopback}:${ctx.ports.etcd}`;
+      const peer = `http://${loopback}:${ctx.ports.etcdPeer}`;
+      return {
+        command: join(ctx.bins.etcd, "etcd"),
+        args: [
+          "--name=mms-dev", `--data-dir=${dataDir(ctx, "etcd")}`,
+          `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
+          `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`,
+          `--initial-cluster=mms-dev=${peer}`,
+          // A disposable development store: skipping fsync makes the API server several times
+          // faster on a small disk; a hard power cut may need `mms dev reset`.
+          "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+        ],
+      };
+    },
+    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.etcd}/health`, { expect: /"health":\s*"true"/ }),
+    endpoint: (ctx) => `http://${loopback}:${ctx.ports.etcd}`,
+  },
+  {
+    name: "kube-apiserver",
+    ports: ["apiserver"],
+    after: ["etcd"],
+    executable: (ctx) => kubeBin(ctx, "kube-apiserver"),
+    spec: (ctx) => ({
+      command: kubeBin(ctx, "kube-apiserver"),
+      args: [
+        `--etcd-servers=http://${loopback}:${ctx.ports.etcd}`,
+        `--bind-address=${loopback}`, `--advertise-address=${loopback}`, `--secure-port=${ctx.ports.apiserver}`,
+        `--tls-cert-file=${ctx.pki.apiserverCert}`, `--tls-private-key-file=${ctx.pki.apiserverKey}`,
+        `--client-ca-file=${ctx.pki.caCert}`,
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        `--service-account-key-file=${ctx.pki.saPub}`, `--service-account-signing-key-file=${ctx.pki.saKey}`,
+        "--service-cluster-ip-range=10.96.0.0/16",
+        "--authorization-mode=RBAC",
+        // The Service "kubernetes" would point at 127.0.0.1, which endpoint validation refuses.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true", "--profiling=false", "--event-ttl=2h", "--v=0",
+      ],
+    }),
+    health: async (ctx) =>
+      httpOk(`https://${loopback}:${ctx.ports.apiserver}/readyz`, { ca: await readFile(ctx.pki.caCert), expect: /^ok/ }),
+    endpoint: (ctx) => `https://${loopback}:${ctx.ports.apiserver}`,
+  },
+  {
+    name: "kube-controller-manager",
+    ports: ["controllerManager"],
+    after: ["kube-apiserver"],
+    executable: (ctx) => kubeBin(ctx, "kube-controller-manager"),
+    spec: (ctx) => ({
+      command: kubeBin(ctx, "kube-controller-manager"),
+      args: [
+        `--kubeconfig=${ctx.paths.kubeconfig}`,
+        `--authentication-kubeconfig=${ctx.paths.kubeconfig}`, `--authorization-kubeconfig=${ctx.paths.kubeconfig}`,
+        `--bind-address=${loopback}`, `--secure-port=${ctx.ports.controllerManager}`,
+        `--service-account-private-key-file=${ctx.pki.saKey}`, `--root-ca-file=${ctx.pki.caCert}`,
+        `--cluster-signing-cert-file=${ctx.pki.caCert}`, `--cluster-signing-key-file=${ctx.pki.caKey}`,
+        "--use-service-account-credentials=false", "--leader-elect=false", "--profiling=false", "--v=0",
+      ],
+    }),
+    health: (ctx) => httpOk(`https://${loopback}:${ctx.ports.controllerManager}/healthz`, { insecure: true, expect: /^ok/ }),
+    endpoint: (ctx) => `https://${loopback}:${ctx.ports.controllerManager}`,
+  },
+  {
+    name: "kube-scheduler",
+    ports: ["scheduler"],
+    after: ["kube-apiserver"],
+    executable: (ctx) => kubeBin(ctx, "kube-scheduler"),
+    spec: (ctx) => ({
+      command: kubeBin(ctx, "kube-scheduler"),
+      args: [
+        `--kubeconfig=${ctx.paths.kubeconfig}`,
+        `--authentication-kubeconfig=${ctx.paths.kubeconfig}`, `--authorization-kubeconfig=${ctx.paths.kubeconfig}`,
+        `--bind-address=${loopback}`, `--secure-port=${ctx.ports.scheduler}`,
+        "--leader-elect=false", "--profiling=false", "--v=0",
+      ],
+    }),
+    health: (ctx) => httpOk(`https://${loopback}:${ctx.ports.scheduler}/healthz`, { insecure: true, expect: /^ok/ }),
+    endpoint: (ctx) => `https://${loopback}:${ctx.ports.scheduler}`,
+  },
+  {
+    name: "kwok",
+    ports: ["kwok"],
+    after: ["kube-apiserver"],
+    executable: (ctx) => join(ctx.bins.kwok, "kwok"),
+    spec: (ctx) => ({
+      command: join(ctx.bins.kwok, "kwok"),
+      args: [
+        `--kubeconfig=${ctx.paths.kubeconfig}`,
+        "--manage-all-nodes=false",
+        `--manage-nodes-with-annotation-selector=${SIMULATED_NODE_ANNOTATION}=fake`,
+        "--cidr=10.244.0.1/16", `--node-ip=${loopback}`,
+        `--server-address=${loopback}:${ctx.ports.kwok}`,
+        "--node-lease-duration-seconds=40",
+      ],
+    }),
+    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.kwok}/healthz`),
+    endpoint: (ctx) => `http://${loopback}:${ctx.ports.kwok}`,
+  },
+  {
+    name: "mariadb",
+    ports: ["mariadb"],
+    after: [],
+    executable: (ctx) => ctx.system.mariadbd,
+    prepare: async (ctx) => {
+      const dir = dataDir(ctx, "mariadb");
+      const initFile = join(ctx.paths.home, "mariadb-init.sql");
+      const pw = ctx.secrets.mariadbAdminPassword.replaceAll("'", "''");
+      // Runs at every start, so it is written to converge: the admin account always matches secrets.json.
+      await writeFile(initFile, [
+        `CREATE USER IF NOT EXISTS '${ADMIN_DB_USER}'@'%' IDENTIFIED BY '${pw}';`,
+        `ALTER USER '${ADMIN_DB_USER}'@'%' IDENTIFIED BY '${pw}';`,
+        `GRANT ALL PRIVILEGES ON *.* TO '${ADMIN_DB_USER}'@'%' WITH GRANT OPTION;`,
+        "",
+      ].join("\n"), { mode: 0o600 });
+      if (existsSync(join(dir, "mysql"))) return;
+      await mkdir(dir, { recursive: true });
+      const r = await run(ctx.system.mariadbInstallDb, [
+        "--no-defaults", `--datadir=${dir}`, "--user=root", "--auth-root-authentication-method=socket",
+        "--skip-test-db",
+      ]);
+      if (r.code !== 0) throw new UserError(`initialising the MariaDB data folder ${dir} failed: ${r.stderrTail.split("\n").at(-1) ?? ""}`);
+    },
+    spec: (ctx) => {
+      const dir = dataDir(ctx, "mariadb");
+      return {
+        command: ctx.system.mariadbd,
+        args: [
+          "--no-defaults", `--datadir=${dir}`, `--port=${ctx.ports.mariadb}`, `--bind-address=${loopback}`,
+          `--socket=${join(dir, "mariadb.sock")}`, `--pid-file=${join(dir, "mariadb.pid")}`, "--user=root",
+          "--skip-name-resolve", `--init-file=${join(ctx.paths.home, "mariadb-init.sql")}`,
+          "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+          "--max-connections=1000", "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2",
+        ],
+      };
+    },
+    health: async (ctx) => {
+      const conn = await createConnection({
+        host: loopback, port: ctx.ports.mariadb, user: ADMIN_DB_USER,
+        password: ctx.secrets.mariadbAdminPassword, connectTimeout: 2000,
+      });
+      try {
+        await conn.query("SELECT 1");
+      } finally {
+        await conn.end();
+      }
+    },
+    endpoint: (ctx) => `mysql://${loopback}:${ctx.ports.mariadb}`,
+  },
+  {
+    name: "redis",
+    ports: ["redis"],
+    after: [],
+    executable: (ctx) => ctx.system.redisServer,
+    prepare: async (ctx) => {
+      const dir = dataDir(ctx, "redis");
+      await mkdir(dir, { recursive: true });
+      // The password goes in a 0600 file rather than on the command line, where ps would show it.
+      await writeFile(join(ctx.paths.home, "redis.conf"), [
+        `port ${ctx.ports.redis}`, `bind ${loopback}`, "protected-mode yes", `dir ${dir}`,
+        "appendonly yes", "daemonize no", `requirepass "${ctx.secrets.redisPassword}"`, "",
+      ].join("\n"), { mode: 0o600 });
+    },
+    spec: (ctx) => ({ command: ctx.system.redisServer, args: [join(ctx.paths.home, "redis.conf")] }),
+    health: async (ctx) => {
+      const client = createClient({
+        socket: { host: loopback, port: ctx.ports.redis, connectTimeout: 2000, reconnectStrategy: false },
+        password: ctx.secrets.redisPassword,
+      });
+      client.on("error", () => undefined);
+      await client.connect();
+      try {
+        const pong = await client.ping();
+        if (pong !== "PONG") throw new Error(`PING answered ${pong}`);
+      } finally {
+        client.destroy();
+      }
+    },
+    endpoint: (ctx) => `redis://${loopback}:${ctx.ports.redis}`,
+  },
+  {
+    name: "s3",
+    ports: ["s3", "s3Console"],
+    after: [],
+    executable: (ctx) => join(ctx.bins.minio, "minio"),
+    prepare: async (ctx) => {
+      await mkdir(dataDir(ctx, "s3"), { recursive: true });
+    },
+    spec: (ctx) => ({
+      command: join(ctx.bins.minio, "minio"),
+      args: [
+        "server", dataDir(ctx, "s3"), "--quiet",
+        `--address=${loopback}:${ctx.ports.s3}`, `--console-address=${loopback}:${ctx.ports.s3Console}`,
+      ],
+      env: {
+        MINIO_ROOT_USER: ctx.secrets.s3AccessKey,
+        MINIO_ROOT_PASSWORD: ctx.secrets.s3SecretKey,
+        MINIO_UPDATE: "off",
+        MINIO_CALLHOME_ENABLE: "off",
+      },
+    }),
+    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.s3}/minio/health/ready`),
+    endpoint: (ctx) => `http://${loopback}:${ctx.ports.s3}`,
+  },
+];
+
+export function component(name: ComponentName): Component {
+  const c = COMPONENTS.find((x) => x.name === name);
+  if (!c) throw new Error(`unknown component ${name}`);
+  return c;
+}

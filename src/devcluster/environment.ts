@@ -1,0 +1,319 @@
+// `mms dev up|down|status|env`: brings the local cluster-in-a-box and its data services up and down.
+// Everything started by one `up` is recorded at once and rolled back if that `up` fails, so an
+// error never leaves a half-started environment behind.
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { UserError } from "../cli/errors.ts";
+import type { Progress } from "../cli/progress.ts";
+import { kubeClients, loadKubeConfig } from "../kube/client.ts";
+import { ensureBuilt } from "./build.ts";
+import {
+  ADMIN_DB_USER, COMPONENTS, type BinDirs, type Component, type ComponentName, type Context, type Secrets,
+} from "./components.ts";
+import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady } from "./nodes.ts";
+import { devHome, devPaths, type DevPaths } from "./paths.ts";
+import { ensurePki, pkiFiles, writeKubeconfig } from "./pki.ts";
+import { isPortFree, parsePortBase, portHolder, portsFrom, PORT_OFFSETS, type PortName } from "./ports.ts";
+import { isOurs, startDetached, stopProcess } from "./processes.ts";
+import { ensureSecrets, readSecrets, readState, withLock, writeState, type DevState, type ProcessRecord } from "./state.ts";
+import { ensureSystemPrograms } from "./sysdeps.ts";
+import { BUILDS } from "./versions.ts";
+
+export const DEFAULT_NODES = 3;
+export const MAX_NODES = 100;
+const HEALTH_TIMEOUT_MS = 90_000;
+const NODES_READY_TIMEOUT_MS = 60_000;
+
+export interface UpOptions {
+  readonly nodes: number;
+  readonly progress: Progress;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface UpResult {
+  readonly alreadyUp: boolean;
+  readonly started: readonly ComponentName[];
+  readonly seconds: number;
+  readonly status: DevStatus;
+}
+
+export function currentPaths(env: NodeJS.ProcessEnv = process.env): DevPaths {
+  return devPaths(devHome(env));
+}
+
+async function buildAll(progress: Progress): Promise<BinDirs> {
+  return {
+    etcd: await ensureBuilt(BUILDS.etcd, progress),
+    kubernetes: await ensureBuilt(BUILDS.kubernetes, progress),
+    kwok: await ensureBuilt(BUILDS.kwok, progress),
+    minio: await ensureBuilt(BUILDS.minio, progress),
+  };
+}
+
+function alive(state: DevState | undefined, c: Component): ProcessRecord | undefined {
+  const rec = state?.processes[c.name];
+  return rec && isOurs(rec.pid, rec.executable) ? rec : undefined;
+}
+
+async function logTail(paths: DevPaths, name: string, lines = 3): Promise<string> {
+  const text = await readFile(join(paths.logs, `${name}.log`), "utf8").catch(() => "");
+  return text.trim().split("\n").slice(-lines).join(" | ");
+}
+
+async function waitHealthy(ctx: Context, c: Component, rec: ProcessRecord): Promise<void> {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  let reason = "no answer yet";
+  while (Date.now() < deadline) {
+    if (!isOurs(rec.pid, rec.executable)) {
+      throw new UserError(`${c.name} exited during start-up (${await logTail(ctx.paths, c.name)}); its log is ${join(ctx.paths.logs, `${c.name}.log`)}`);
+    }
+    try {
+      await c.health(ctx);
+      return;
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+    await sleep(200);
+  }
+  throw new UserError(`${c.name} did not become healthy within ${HEALTH_TIMEOUT_MS / 1000} s (${reason}); its log is ${join(ctx.paths.logs, `${c.name}.log`)}`);
+}
+
+/** Checks every port the given components need, before anything is started. */
+async function checkPorts(components: readonly Component[], ports: Record<PortName, number>): Promise<void> {
+  for (const c of components) {
+    for (const p of c.ports) {
+      if (!(await isPortFree(ports[p]))) {
+        const holder = await portHolder(ports[p]);
+        throw new UserError(
+          `port ${ports[p]} on 127.0.0.1, needed by ${c.name}, is already in use${holder ? ` by ${holder}` : " by another program"}; ` +
+          "stop that program or move the dev environment with MMS_DEV_PORT_BASE",
+        );
+      }
+    }
+  }
+}
+
+export async function up(opts: UpOptions): Promise<UpResult> {
+  const env = opts.env ?? process.env;
+  const paths = currentPaths(env);
+  const t0 = Date.now();
+  const progress = opts.progress;
+  return withLock(paths, async () => {
+    const previous = await readState(paths);
+    const anyAlive = COMPONENTS.some((c) => alive(previous, c));
+    const portBase = anyAlive && previous ? previous.portBase : parsePortBase(env.MMS_DEV_PORT_BASE);
+    const ports = portsFrom(portBase);
+    const toStart = COMPONENTS.filter((c) => !alive(previous, c));
+
+    if (toStart.length === 0 && previous?.nodes === opts.nodes && previous.bins && previous.system) {
+      const status = await readStatus(env);
+      if (status.healthy) return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
+    }
+
+    await checkPorts(toStart, ports);
+    const system = await ensureSystemPrograms(progress);
+    const bins = await buildAll(progress);
+    await checkPorts(toStart, ports); // the first build takes minutes; check again just before starting
+
+    progress.step("preparing certificates, credentials and kubeconfig");
+    await mkdir(paths.logs, { recursive: true });
+    await mkdir(paths.data, { recursive: true });
+    const pki = await ensurePki(paths.pki);
+    await writeKubeconfig(paths.kubeconfig, `https://127.0.0.1:${ports.apiserver}`, pki);
+    const secrets = await ensureSecrets(paths);
+    const ctx: Context = { paths, ports, bins, pki, secrets, system };
+
+    const processes: Partial<Record<ComponentName, ProcessRecord>> = {};
+    for (const c of COMPONENTS) {
+      const rec = alive(previous, c);
+      if (rec) processes[c.name] = rec;
+    }
+    let state: DevState = { version: 1, portBase, nodes: opts.nodes, bins, system, processes };
+    const startedNow: ComponentName[] = [];
+    const rollback = async () => {
+      for (const name of [...startedNow].reverse()) {
+        const rec = processes[name];
+        if (rec) await stopProcess(rec.pid, rec.executable, 5000);
+        delete processes[name];
+      }
+      state = { ...state, processes: { ...processes } };
+      await writeState(paths, state);
+    };
+    const onSignal = () => {
+      for (const name of startedNow) {
+        const rec = processes[name];
+        if (rec) try { process.kill(-rec.pid, "SIGKILL"); } catch { /* gone */ }
+      }
+      process.exit(130);
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+
+    try {
+      // Start in waves: everything whose prerequisites are healthy starts together.
+      const healthy = new Set<ComponentName>(COMPONENTS.filter((c) => processes[c.name]).map((c) => c.name));
+      for (const c of COMPONENTS) if (processes[c.name]) await waitHealthy(ctx, c, processes[c.name] as ProcessRecord);
+      let pending = toStart.slice();
+      while (pending.length > 0) {
+        const wave = pending.filter((c) => c.after.every((d) => healthy.has(d)));
+        if (wave.length === 0) throw new Error(`cannot order start of ${pending.map((c) => c.name).join(", ")}`);
+        progress.step(`starting ${wave.map((c) => c.name).join(", ")}`);
+        for (const c of wave) {
+          await c.prepare?.(ctx);
+          const spec = c.spec(ctx);
+          const pid = startDetached(spec, join(paths.logs, `${c.name}.log`));
+          processes[c.name] = { pid, executable: spec.command, startedAt: new Date().toISOString() };
+          startedNow.push(c.name);
+          state = { ...state, processes: { ...processes } };
+          await writeState(paths, state);
+        }
+        await Promise.all(wave.map((c) => waitHealthy(ctx, c, processes[c.name] as ProcessRecord)));
+        for (const c of wave) healthy.add(c.name);
+        pending = pending.filter((c) => !wave.includes(c));
+      }
+
+      progress.step(`making ${opts.nodes} simulated node${opts.nodes === 1 ? "" : "s"} Ready`);
+      const kube = kubeClients(loadKubeConfig({ kubeconfig: paths.kubeconfig }));
+      await reconcileNodes(kube, opts.nodes);
+      const ready = await waitNodesReady(kube, opts.nodes, NODES_READY_TIMEOUT_MS);
+      if (ready < opts.nodes) {
+        throw new UserError(`only ${ready} of ${opts.nodes} simulated nodes became Ready within ${NODES_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kwok.log")}`);
+      }
+    } catch (err) {
+      progress.info(`start-up failed; stopping the ${startedNow.length} process(es) this command started`);
+      await rollback();
+      throw err;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+    progress.done();
+    return { alreadyUp: false, started: startedNow, seconds: (Date.now() - t0) / 1000, status: await readStatus(env) };
+  });
+}
+
+export interface DownResult {
+  readonly stopped: readonly ComponentName[];
+}
+
+export async function down(env: NodeJS.ProcessEnv = process.env): Promise<DownResult> {
+  const paths = currentPaths(env);
+  if (!existsSync(paths.state)) return { stopped: [] };
+  return withLock(paths, async () => {
+    const state = await readState(paths);
+    if (!state) return { stopped: [] };
+    const stopped: ComponentName[] = [];
+    for (const c of [...COMPONENTS].reverse()) {
+      const rec = state.processes[c.name];
+      if (rec && isOurs(rec.pid, rec.executable)) {
+        await stopProcess(rec.pid, rec.executable);
+        stopped.push(c.name);
+      }
+    }
+    await writeState(paths, { ...state, processes: {} });
+    return { stopped };
+  });
+}
+
+/** Stops everything and deletes the environment's data; built binaries stay cached. */
+export async function reset(env: NodeJS.ProcessEnv = process.env): Promise<DownResult> {
+  const result = await down(env);
+  await rm(currentPaths(env).home, { recursive: true, force: true });
+  return result;
+}
+
+export interface ComponentStatus {
+  readonly name: ComponentName;
+  readonly running: boolean;
+  readonly healthy: boolean;
+  readonly pid: number | null;
+  readonly endpoint: string;
+  readonly reason?: string;
+}
+
+export interface DevStatus {
+  readonly home: string;
+  readonly up: boolean;
+  readonly healthy: boolean;
+  readonly kubeconfig: string;
+  readonly components: readonly ComponentStatus[];
+  readonly nodes: { readonly desired: number; readonly ready: number; readonly names: readonly string[] };
+}
+
+export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<DevStatus> {
+  const paths = currentPaths(env);
+  const state = await readState(paths);
+  const secrets = await readSecrets(paths);
+  const ports = portsFrom(state?.portBase ?? parsePortBase(env.MMS_DEV_PORT_BASE));
+  const ctx = state?.bins && state.system && secrets
+    ? { paths, ports, bins: state.bins, system: state.system, secrets, pki: pkiFiles(paths.pki) }
+    : undefined;
+  const components = await Promise.all(COMPONENTS.map(async (c): Promise<ComponentStatus> => {
+    const rec = alive(state, c);
+    const endpoint = ctx ? c.endpoint(ctx) : `127.0.0.1:${ports[c.ports[0] ?? "apiserver"]}`;
+    if (!rec || !ctx) return { name: c.name, running: false, healthy: false, pid: null, endpoint, reason: "not running" };
+    try {
+      await c.health(ctx);
+      return { name: c.name, running: true, healthy: true, pid: rec.pid, endpoint };
+    } catch (err) {
+      return { name: c.name, running: true, healthy: false, pid: rec.pid, endpoint, reason: (err as Error).message };
+    }
+  }));
+  let names: string[] = [];
+  let ready = 0;
+  if (components.find((c) => c.name === "kube-apiserver")?.healthy) {
+    try {
+      const nodes = await listSimulatedNodes(kubeClients(loadKubeConfig({ kubeconfig: paths.kubeconfig })));
+      names = nodes.map((n) => n.metadata?.name ?? "").sort();
+      ready = nodes.filter(isReady).length;
+    } catch {
+      /* reported as zero ready nodes */
+    }
+  }
+  const desired = state?.nodes ?? 0;
+  const up = components.some((c) => c.running);
+  return {
+    home: paths.home,
+    up,
+    healthy: components.every((c) => c.healthy) && ready >= desired && desired > 0,
+    kubeconfig: paths.kubeconfig,
+    components,
+    nodes: { desired, ready, names },
+  };
+}
+
+export interface Endpoints {
+  readonly kubeconfig: string;
+  readonly kubectlDir: string;
+  readonly mariadb: { host: string; port: number; user: string; password: string };
+  readonly redis: { host: string; port: number; password: string; url: string };
+  readonly s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+}
+
+/** Connection details of a running environment, for `dev env`, the tests and the benchmarks. */
+export async function endpoints(env: NodeJS.ProcessEnv = process.env): Promise<Endpoints> {
+  const paths = currentPaths(env);
+  const state = await readState(paths);
+  const secrets: Secrets | undefined = await readSecrets(paths);
+  if (!state?.bins || !secrets) {
+    throw new UserError(`there is no dev environment in ${paths.home} yet; run \`mms dev up\` first`);
+  }
+  const ports = portsFrom(state.portBase);
+  return {
+    kubeconfig: paths.kubeconfig,
+    kubectlDir: state.bins.kubernetes,
+    mariadb: { host: "127.0.0.1", port: ports.mariadb, user: ADMIN_DB_USER, password: secrets.mariadbAdminPassword },
+    redis: {
+      host: "127.0.0.1", port: ports.redis, password: secrets.redisPassword,
+      url: `redis://:${encodeURIComponent(secrets.redisPassword)}@127.0.0.1:${ports.redis}`,
+    },
+    s3: {
+      endpoint: `http://127.0.0.1:${ports.s3}`, region: "us-east-1",
+      accessKeyId: secrets.s3AccessKey, secretAccessKey: secrets.s3SecretKey,
+    },
+  };
+}
+
+export const PORT_TABLE = PORT_OFFSETS;

@@ -1,0 +1,83 @@
+// Certificates for the local control plane, made once per environment with the openssl CLI:
+// a CA, the API server's serving certificate, an admin client certificate (system:masters) and
+// the service-account signing key pair.
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile, chmod } from "node:fs/promises";
+import { join } from "node:path";
+import { stringify as toYaml } from "yaml";
+import { UserError } from "../cli/errors.ts";
+import { run } from "../util/exec.ts";
+
+export interface Pki {
+  readonly caCert: string;
+  readonly caKey: string;
+  readonly apiserverCert: string;
+  readonly apiserverKey: string;
+  readonly adminCert: string;
+  readonly adminKey: string;
+  readonly saKey: string;
+  readonly saPub: string;
+}
+
+export function pkiFiles(dir: string): Pki {
+  const f = (n: string) => join(dir, n);
+  return {
+    caCert: f("ca.crt"), caKey: f("ca.key"),
+    apiserverCert: f("apiserver.crt"), apiserverKey: f("apiserver.key"),
+    adminCert: f("admin.crt"), adminKey: f("admin.key"),
+    saKey: f("sa.key"), saPub: f("sa.pub"),
+  };
+}
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  const r = await run("openssl", args, { cwd });
+  if (r.code !== 0) throw new UserError(`openssl ${args[0]} failed while making the dev cluster's certificates: ${r.stderrTail.split("\n").at(-1) ?? ""}`);
+}
+
+const SERVICE_IP = "10.96.0.1";
+
+export async function ensurePki(dir: string): Promise<Pki> {
+  const p = pkiFiles(dir);
+  if ((Object.values(p) as string[]).every((file) => existsSync(file))) return p;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const days = "3650";
+  await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p.caKey, "-out", p.caCert,
+    "-days", days, "-subj", "/CN=mms-dev-ca",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+
+  const sign = async (name: string, subject: string, ext: string) => {
+    const extFile = join(dir, `${name}.ext`);
+    await writeFile(extFile, ext);
+    await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, `${name}.key`),
+      "-subj", subject, "-out", join(dir, `${name}.csr`)], dir);
+    await openssl(["x509", "-req", "-in", join(dir, `${name}.csr`), "-CA", p.caCert, "-CAkey", p.caKey,
+      "-CAcreateserial", "-days", days, "-out", join(dir, `${name}.crt`), "-extfile", extFile], dir);
+  };
+  const sans = ["IP:127.0.0.1", `IP:${SERVICE_IP}`, "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+    "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"];
+  await sign("apiserver", "/CN=kube-apiserver",
+    `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
+  await sign("admin", "/O=system:masters/CN=mms-admin",
+    "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n");
+  await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p.saKey], dir);
+  await openssl(["pkey", "-in", p.saKey, "-pubout", "-out", p.saPub], dir);
+  for (const key of [p.caKey, p.apiserverKey, p.adminKey, p.saKey]) await chmod(key, 0o600);
+  return p;
+}
+
+/** A kubeconfig with the credentials embedded, so it works when copied elsewhere. */
+export async function writeKubeconfig(file: string, server: string, pki: Pki): Promise<void> {
+  const b64 = async (f: string) => (await readFile(f)).toString("base64");
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "mms-dev", cluster: { server, "certificate-authority-data": await b64(pki.caCert) } }],
+    users: [{ name: "mms-admin", user: {
+      "client-certificate-data": await b64(pki.adminCert),
+      "client-key-data": await b64(pki.adminKey),
+    } }],
+    contexts: [{ name: "mms-dev", context: { cluster: "mms-dev", user: "mms-admin" } }],
+    "current-context": "mms-dev",
+  };
+  await writeFile(file, toYaml(config), { mode: 0o600 });
+}

@@ -1,0 +1,55 @@
+// Loopback ports of the dev environment: fixed offsets from one base (MMS_DEV_PORT_BASE), checked
+// free before anything starts.
+import { createServer } from "node:net";
+import { run } from "../util/exec.ts";
+import { UserError } from "../cli/errors.ts";
+
+export const DEFAULT_PORT_BASE = 17000;
+
+export const PORT_OFFSETS = {
+  etcd: 379,
+  etcdPeer: 380,
+  apiserver: 443,
+  controllerManager: 257,
+  scheduler: 259,
+  kwok: 247,
+  mariadb: 306,
+  redis: 639,
+  s3: 900,
+  s3Console: 901,
+} as const;
+
+export type PortName = keyof typeof PORT_OFFSETS;
+export type Ports = Readonly<Record<PortName, number>>;
+
+export function parsePortBase(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return DEFAULT_PORT_BASE;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1024 || n > 64000) {
+    throw new UserError(`MMS_DEV_PORT_BASE must be a whole number from 1024 to 64000, not "${raw}"`);
+  }
+  return n;
+}
+
+export function portsFrom(base: number): Ports {
+  return Object.fromEntries(Object.entries(PORT_OFFSETS).map(([k, off]) => [k, base + off])) as Record<PortName, number>;
+}
+
+export function isPortFree(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Best effort: "pid 123 (nc)" for the program listening on a port, using ss when it exists. */
+export async function portHolder(port: number): Promise<string | undefined> {
+  try {
+    const r = await run("ss", ["-ltnpH", `sport = :${port}`]);
+    const m = /users:\(\("([^"]+)",pid=(\d+)/.exec(r.stdout);
+    return m ? `pid ${m[2]} (${m[1]})` : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,113 @@
+// Pinned versions of every program the dev environment builds, and how to build each one from
+// the Go module proxy. Changing a version or a recipe changes the cache key, so the next
+// `mms dev up` rebuilds that component and nothing else.
+
+export interface GoBuildRecipe {
+  /** Name shown to people and used as the cache folder, with the version. */
+  readonly name: string;
+  readonly version: string;
+  /** Bumped when the recipe (flags, packages) changes for the same version. */
+  readonly recipe: number;
+  /** The `go` directive of the generated wrapper module. */
+  readonly goDirective: string;
+  readonly require: Readonly<Record<string, string>>;
+  readonly replace: Readonly<Record<string, string>>;
+  /** Main packages to build; the binary is named after the last path element. */
+  readonly packages: readonly string[];
+  readonly ldflags: string;
+}
+
+export const KUBERNETES_VERSION = "1.34.4";
+export const ETCD_VERSION = "3.6.16";
+export const KWOK_VERSION = "0.7.0";
+/** MinIO publishes no semver tags; this is the module proxy's pseudo-version of its last release. */
+export const MINIO_VERSION = "0.0.0-20260212201848-7aac2a2c5b7c";
+
+// k8s.io/kubernetes points its staging modules at local folders; a wrapper module must point
+// them at the published copies, which carry the same code as v0.<minor>.<patch>.
+const KUBERNETES_STAGING = [
+  "api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
+  "cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers",
+  "controller-manager", "cri-api", "cri-client", "csi-translation-lib", "dynamic-resource-allocation",
+  "endpointslice", "externaljwt", "kms", "kube-aggregator", "kube-controller-manager", "kube-proxy",
+  "kube-scheduler", "kubectl", "kubelet", "metrics", "mount-utils", "pod-security-admission",
+];
+
+function kubernetesRecipe(version: string): GoBuildRecipe {
+  const [major, minor] = version.split(".");
+  const staging = `v0.${version.split(".").slice(1).join(".")}`;
+  const pkg = "k8s.io/component-base/version";
+  return {
+    name: "kubernetes",
+    version,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "k8s.io/kubernetes": `v${version}` },
+    replace: Object.fromEntries(KUBERNETES_STAGING.map((m) => [`k8s.io/${m}`, `k8s.io/${m} ${staging}`])),
+    packages: [
+      "k8s.io/kubernetes/cmd/kube-apiserver",
+      "k8s.io/kubernetes/cmd/kube-controller-manager",
+      "k8s.io/kubernetes/cmd/kube-scheduler",
+      "k8s.io/kubernetes/cmd/kubectl",
+    ],
+    ldflags: [
+      "-s -w",
+      `-X ${pkg}.gitVersion=v${version}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ].join(" "),
+  };
+}
+
+export const BUILDS = {
+  kubernetes: kubernetesRecipe(KUBERNETES_VERSION),
+  etcd: {
+    name: "etcd",
+    version: ETCD_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "go.etcd.io/etcd/server/v3": `v${ETCD_VERSION}` },
+    // etcd's server module points its sibling modules at local folders too.
+    replace: Object.fromEntries(
+      ["api/v3", "client/pkg/v3", "client/v3", "pkg/v3"].map((m) => [
+        `go.etcd.io/etcd/${m}`,
+        `go.etcd.io/etcd/${m} v${ETCD_VERSION}`,
+      ]),
+    ),
+    packages: ["go.etcd.io/etcd/server/v3"],
+    ldflags: "-s -w",
+  },
+  kwok: {
+    name: "kwok",
+    version: KWOK_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "sigs.k8s.io/kwok": `v${KWOK_VERSION}` },
+    replace: {},
+    packages: ["sigs.k8s.io/kwok/cmd/kwok"],
+    ldflags: `-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v${KWOK_VERSION}`,
+  },
+  minio: {
+    name: "minio",
+    version: MINIO_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "github.com/minio/minio": `v${MINIO_VERSION}` },
+    replace: {},
+    packages: ["github.com/minio/minio"],
+    ldflags: "-s -w",
+  },
+} as const satisfies Record<string, GoBuildRecipe>;
+
+export type BuildName = keyof typeof BUILDS;
+
+/** Binary file name of a main package: the last path element, `etcd` for etcd's server module. */
+export function binaryName(pkg: string): string {
+  if (pkg === "go.etcd.io/etcd/server/v3") return "etcd";
+  return pkg.split("/").at(-1) ?? pkg;
+}
+
+export function cacheKey(r: GoBuildRecipe): string {
+  return `${r.name}-v${r.version}-r${r.recipe}`;
+}

@@ -1,0 +1,49 @@
+// The one place that turns a kubeconfig path and context into API clients.
+import { existsSync } from "node:fs";
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { UserError } from "../cli/errors.ts";
+
+export interface KubeTarget {
+  readonly kubeconfig?: string | undefined;
+  readonly context?: string | undefined;
+}
+
+export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
+  const kc = new KubeConfig();
+  const file = target.kubeconfig ?? process.env.KUBECONFIG;
+  if (file) {
+    if (!existsSync(file)) throw new UserError(`kubeconfig file ${file} does not exist`);
+    kc.loadFromFile(file);
+  } else {
+    kc.loadFromDefault();
+  }
+  if (target.context) {
+    if (!kc.getContexts().some((c) => c.name === target.context)) {
+      throw new UserError(`context "${target.context}" is not in the kubeconfig (it has: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`);
+    }
+    kc.setCurrentContext(target.context);
+  }
+  return kc;
+}
+
+export interface KubeClients {
+  readonly config: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly batch: BatchV1Api;
+}
+
+export function kubeClients(kc: KubeConfig): KubeClients {
+  return {
+    config: kc,
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    batch: kc.makeApiClient(BatchV1Api),
+  };
+}
+
+/** The HTTP status of a failed API call, when the error carries one. */
+export function apiStatus(err: unknown): number | undefined {
+  if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "number") return err.code;
+  return undefined;
+}
