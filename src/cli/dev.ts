@@ -15,7 +15,7 @@ export function parseNodeCount(raw: string): number {
 const outputOption = () =>
   new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table");
 
-function statusTable(s: DevStatus): string {
+export function statusTable(s: DevStatus): string {
   const rows = s.components.map((c) => [c.name, c.running ? String(c.pid) : "-", c.healthy ? "yes" : "no", c.endpoint, c.reason ?? ""]);
   rows.push(["nodes", "-", s.nodes.ready >= s.nodes.desired && s.nodes.desired > 0 ? "yes" : "no", `${s.nodes.ready}/${s.nodes.desired} Ready`, ""]);
   return renderTable(["component", "pid", "healthy", "endpoint", "reason"], rows);

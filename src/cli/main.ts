@@ -1,6 +1,7 @@
 // Entry point of the `mms` CLI: global flags, command groups, and the one place errors become
 // a single sentence on stderr and a non-zero exit code.
 import { Command, CommanderError } from "commander";
+import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
 import { UserError } from "./errors.ts";
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false })
     .exitOverride();
   registerDev(program);
+  registerDemo(program);
   return program;
 }
 
