@@ -62,11 +62,13 @@ describe("Redis", () => {
     }
     const anonymous = createClient({ socket: { host: e.redis.host, port: e.redis.port, reconnectStrategy: false } });
     anonymous.on("error", () => undefined);
-    await anonymous.connect();
     try {
-      await assert.rejects(anonymous.get(key), /NOAUTH/);
+      await assert.rejects(async () => {
+        await anonymous.connect();
+        await anonymous.get(key);
+      }, /NOAUTH/);
     } finally {
-      anonymous.destroy();
+      if (anonymous.isOpen) anonymous.destroy();
     }
   });
 });

@@ -1,7 +1,7 @@
 // Starting and stopping the environment's long-running programs as detached local processes,
 // identified by pid and checked against /proc so a recycled pid is never mistaken for ours.
 import { spawn } from "node:child_process";
-import { openSync, closeSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export interface ProcessSpec {
@@ -32,19 +32,27 @@ export function startDetached(spec: ProcessSpec, logFile: string): number {
 /** The executable a live pid runs, or undefined when there is no such process. */
 function exeOf(pid: number): string | undefined {
   try {
-    const argv0 = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // A zombie has exited already; it only waits for its parent to reap it.
     if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return undefined;
-    return argv0;
+    // /proc/PID/exe rather than the command line, which some servers (Redis) rewrite as a title.
+    return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
   } catch {
     return undefined;
   }
 }
 
+function realpathOr(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
+}
+
 /** True when pid is alive and still runs the given executable. */
 export function isOurs(pid: number | undefined, command: string): boolean {
-  return pid !== undefined && pid > 0 && exeOf(pid) === command;
+  return pid !== undefined && pid > 0 && exeOf(pid) === realpathOr(command);
 }
 
 /** Stops a process (and its group) politely, then forcibly; resolves once it is gone. */
