@@ -92,6 +92,14 @@ async function httpOk(url: string, opts: { ca?: Buffer; insecure?: boolean; expe
 
 const kubeBin = (ctx: Context, name: string) => join(ctx.bins.kubernetes, name);
 
+/** Flags the controller-manager and the scheduler share: whom to call, where to serve health. */
+const controlPlaneClientFlags = (ctx: Context, port: number) => [
+  `--kubeconfig=${ctx.paths.kubeconfig}`,
+  `--authentication-kubeconfig=${ctx.paths.kubeconfig}`, `--authorization-kubeconfig=${ctx.paths.kubeconfig}`,
+  `--bind-address=${loopback}`, `--secure-port=${port}`,
+  "--leader-elect=false", "--profiling=false", "--v=0",
+];
+
 export const COMPONENTS: readonly Component[] = [
   {
     name: "etcd",
@@ -150,12 +158,10 @@ export const COMPONENTS: readonly Component[] = [
     spec: (ctx) => ({
       command: kubeBin(ctx, "kube-controller-manager"),
       args: [
-        `--kubeconfig=${ctx.paths.kubeconfig}`,
-        `--authentication-kubeconfig=${ctx.paths.kubeconfig}`, `--authorization-kubeconfig=${ctx.paths.kubeconfig}`,
-        `--bind-address=${loopback}`, `--secure-port=${ctx.ports.controllerManager}`,
+        ...controlPlaneClientFlags(ctx, ctx.ports.controllerManager),
         `--service-account-private-key-file=${ctx.pki.saKey}`, `--root-ca-file=${ctx.pki.caCert}`,
         `--cluster-signing-cert-file=${ctx.pki.caCert}`, `--cluster-signing-key-file=${ctx.pki.caKey}`,
-        "--use-service-account-credentials=false", "--leader-elect=false", "--profiling=false", "--v=0",
+        "--use-service-account-credentials=false",
       ],
     }),
     health: (ctx) => httpOk(`https://${loopback}:${ctx.ports.controllerManager}/healthz`, { insecure: true, expect: /^ok/ }),
@@ -168,12 +174,7 @@ export const COMPONENTS: readonly Component[] = [
     executable: (ctx) => kubeBin(ctx, "kube-scheduler"),
     spec: (ctx) => ({
       command: kubeBin(ctx, "kube-scheduler"),
-      args: [
-        `--kubeconfig=${ctx.paths.kubeconfig}`,
-        `--authentication-kubeconfig=${ctx.paths.kubeconfig}`, `--authorization-kubeconfig=${ctx.paths.kubeconfig}`,
-        `--bind-address=${loopback}`, `--secure-port=${ctx.ports.scheduler}`,
-        "--leader-elect=false", "--profiling=false", "--v=0",
-      ],
+      args: controlPlaneClientFlags(ctx, ctx.ports.scheduler),
     }),
     health: (ctx) => httpOk(`https://${loopback}:${ctx.ports.scheduler}/healthz`, { insecure: true, expect: /^ok/ }),
     endpoint: (ctx) => `https://${loopback}:${ctx.ports.scheduler}`,
