@@ -56,9 +56,7 @@ mms_ensure_node() {
 
 mms_ensure_deps() {
   local stamp="$MMS_ROOT/node_modules/.mms-installed"
-  if [ -f "$stamp" ] && [ "$stamp" -nt "$MMS_ROOT/package-lock.json" ] && [ "$stamp" -nt "$MMS_ROOT/package.json" ]; then
-    return 0
-  fi
+  if mms__deps_fresh; then return 0; fi
   mms__say "installing npm dependencies (npm ci)"
   local npmcli
   npmcli="$(mms__npm_cli)" || return 1
@@ -67,6 +65,22 @@ mms_ensure_deps() {
   touch "$stamp"
 }
 
+mms__deps_fresh() {
+  local stamp="$MMS_ROOT/node_modules/.mms-installed"
+  [ -f "$stamp" ] && [ "$stamp" -nt "$MMS_ROOT/package-lock.json" ] && [ "$stamp" -nt "$MMS_ROOT/package.json" ]
+}
+
 mms_ensure_toolchain() {
-  mms_ensure_node && mms_ensure_deps
+  # Fast path without a lock; otherwise one installer at a time (several commands may start at
+  # once, e.g. parallel test workers or two terminals), each re-checking after taking the lock.
+  if [ -n "${MMS_NODE:-}" ] && mms__node_ok "$MMS_NODE" && mms__deps_fresh; then return 0; fi
+  if [ -x "$MMS_CACHE_DIR/node/$MMS_NODE_VERSION/bin/node" ] && mms__deps_fresh; then
+    MMS_NODE="$MMS_CACHE_DIR/node/$MMS_NODE_VERSION/bin/node"; export MMS_NODE; return 0
+  fi
+  mkdir -p "$MMS_CACHE_DIR"
+  (
+    flock 9
+    mms_ensure_node && mms_ensure_deps
+  ) 9>"$MMS_CACHE_DIR/toolchain.lock" || return 1
+  mms_ensure_node
 }
