@@ -1,0 +1,86 @@
+// The MatomoTenant API: what a tenant is (spec) and what the operator reports about it (status).
+import { z } from "zod";
+import { cel } from "./schema.ts";
+import { DNS_LABEL_PATTERN, DOMAIN_PATTERN, TENANT_NAME_MAX, TENANT_NAME_PATTERN, VERSION_PATTERN } from "./names.ts";
+
+export const DEFAULT_MATOMO_VERSION = "5.2.1";
+export const DEFAULT_PLAN = "small";
+
+const domain = z.string().min(3).max(253).regex(new RegExp(DOMAIN_PATTERN), "must be a lower-case domain name such as analytics.example.com");
+
+// CEL has no version type here, so compare MAJOR.MINOR.PATCH numerically part by part.
+const part = (v: string, i: number) => `int(${v}.split('.')[${i}])`;
+const notLower = (a: string, b: string) =>
+  `${part(a, 0)} > ${part(b, 0)} || (${part(a, 0)} == ${part(b, 0)} && (${part(a, 1)} > ${part(b, 1)} || ` +
+  `(${part(a, 1)} == ${part(b, 1)} && ${part(a, 2)} >= ${part(b, 2)})))`;
+
+export const TenantSpec = z.object({
+  domains: z.array(domain).min(1).max(20)
+    .meta({ "x-kubernetes-list-type": "set", description: "Domains the tenant's Matomo answers on; the first is its primary URL." }),
+  plan: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN), "must be the name of a TenantPlan").default(DEFAULT_PLAN)
+    .meta({ description: "Name of the TenantPlan that sizes this tenant." }),
+  matomoVersion: cel(
+    z.string().max(14).regex(new RegExp(VERSION_PATTERN), "must be MAJOR.MINOR.PATCH, e.g. 5.2.1").default(DEFAULT_MATOMO_VERSION),
+    { rule: notLower("self", "oldSelf"), message: "spec.matomoVersion cannot be lowered: Matomo does not support downgrades" },
+  ).meta({ description: "Matomo version to run; raising it upgrades the tenant." }),
+  database: cel(
+    z.object({
+      pool: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN)).optional()
+        .meta({ description: "DatabasePool to place the tenant on; chosen by capacity when empty." }),
+    }).default({}),
+    { rule: "!has(oldSelf.pool) || (has(self.pool) && self.pool == oldSelf.pool)", message: "spec.database.pool cannot be changed once set; moving a tenant to another pool is a migration" },
+  ),
+  tracking: z.object({
+    queuedTracking: z.boolean().default(false)
+      .meta({ description: "Queue tracking requests in Redis so tracking continues while the database is slow or migrating." }),
+  }).default({ queuedTracking: false }),
+  privacy: z.object({
+    anonymizeIpBytes: z.int().min(0).max(3).default(2).meta({ description: "How many bytes of visitor IPs to mask (0-3)." }),
+    respectDoNotTrack: z.boolean().default(true),
+  }).default({ anonymizeIpBytes: 2, respectDoNotTrack: true }),
+  suspended: z.boolean().default(false).meta({ description: "Scale the tenant to zero; data and configuration are kept." }),
+  deletionPolicy: z.enum(["Retain", "Delete"]).default("Retain")
+    .meta({ description: "Retain keeps the database when the tenant is deleted; Delete drops it after a final verified backup." }),
+});
+export type TenantSpecInput = z.input<typeof TenantSpec>;
+export type TenantSpec = z.output<typeof TenantSpec>;
+
+export const CONDITION_TYPES = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "Ready"] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+export const Condition = z.object({
+  type: z.string().max(64),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string().max(128),
+  message: z.string().max(2048),
+  lastTransitionTime: z.string(),
+  observedGeneration: z.int().optional(),
+});
+export type Condition = z.output<typeof Condition>;
+
+export const TenantStatus = z.object({
+  observedGeneration: z.int().optional(),
+  conditions: z.array(Condition).optional().meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }),
+  url: z.string().optional(),
+  runningVersion: z.string().optional(),
+  namespace: z.string().optional(),
+  database: z.object({ pool: z.string(), name: z.string() }).optional(),
+  readyAt: z.string().optional(),
+  onboardingSeconds: z.number().optional(),
+});
+export type TenantStatus = z.output<typeof TenantStatus>;
+
+export const TENANT_NAME_RULE = {
+  rule: `size(self.metadata.name) >= 2 && size(self.metadata.name) <= ${TENANT_NAME_MAX} && self.metadata.name.matches('${TENANT_NAME_PATTERN}')`,
+  fieldPath: ".metadata.name",
+  reason: "FieldValueInvalid",
+  message: `metadata.name must be 2 to ${TENANT_NAME_MAX} characters of lower-case letters, digits and '-', starting with a letter and ending with a letter or digit (it becomes the tenant's namespace, database and user name)`,
+} as const;
+
+export interface MatomoTenant {
+  apiVersion: string;
+  kind: "MatomoTenant";
+  metadata: { name: string; uid?: string; generation?: number; resourceVersion?: string; creationTimestamp?: string; deletionTimestamp?: string; finalizers?: string[]; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: TenantSpec;
+  status?: TenantStatus;
+}

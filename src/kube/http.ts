@@ -1,0 +1,150 @@
+// A thin JSON-over-HTTPS client for the Kubernetes API, for what the typed client does poorly:
+// server-side apply of arbitrary objects (the typed client drops fields it has no model for, such
+// as x-kubernetes-validations) and dry runs. Credentials come from the kubeconfig.
+import { request } from "node:https";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+interface ResourceInfo { readonly plural: string; readonly namespaced: boolean }
+
+// The kinds this project reads or writes; anything else is a programming error, reported as such.
+const RESOURCES: Record<string, ResourceInfo> = {
+  "v1/Namespace": { plural: "namespaces", namespaced: false },
+  "v1/Secret": { plural: "secrets", namespaced: true },
+  "v1/ConfigMap": { plural: "configmaps", namespaced: true },
+  "v1/Service": { plural: "services", namespaced: true },
+  "v1/ServiceAccount": { plural: "serviceaccounts", namespaced: true },
+  "v1/ResourceQuota": { plural: "resourcequotas", namespaced: true },
+  "v1/LimitRange": { plural: "limitranges", namespaced: true },
+  "apps/v1/Deployment": { plural: "deployments", namespaced: true },
+  "batch/v1/Job": { plural: "jobs", namespaced: true },
+  "batch/v1/CronJob": { plural: "cronjobs", namespaced: true },
+  "autoscaling/v2/HorizontalPodAutoscaler": { plural: "horizontalpodautoscalers", namespaced: true },
+  "policy/v1/PodDisruptionBudget": { plural: "poddisruptionbudgets", namespaced: true },
+  "networking.k8s.io/v1/NetworkPolicy": { plural: "networkpolicies", namespaced: true },
+  "networking.k8s.io/v1/Ingress": { plural: "ingresses", namespaced: true },
+  "coordination.k8s.io/v1/Lease": { plural: "leases", namespaced: true },
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": { plural: "validatingadmissionpolicies", namespaced: false },
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": { plural: "validatingadmissionpolicybindings", namespaced: false },
+  "apiextensions.k8s.io/v1/CustomResourceDefinition": { plural: "customresourcedefinitions", namespaced: false },
+  "multiscale.io/v1alpha1/MatomoTenant": { plural: "matomotenants", namespaced: false },
+  "multiscale.io/v1alpha1/TenantPlan": { plural: "tenantplans", namespaced: false },
+  "multiscale.io/v1alpha1/DatabasePool": { plural: "databasepools", namespaced: false },
+};
+
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.name = "KubeApiError";
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export function resourcePath(apiVersion: string, kind: string, name?: string, namespace?: string): string {
+  const info = RESOURCES[`${apiVersion}/${kind}`];
+  if (!info) throw new Error(`no resource mapping for ${apiVersion} ${kind}`);
+  const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const ns = info.namespaced ? `/namespaces/${encodeURIComponent(namespace ?? "default")}` : "";
+  return `${base}${ns}/${info.plural}${name ? `/${encodeURIComponent(name)}` : ""}`;
+}
+
+export interface ApplyOptions {
+  readonly fieldManager: string;
+  readonly dryRun?: boolean;
+  readonly force?: boolean;
+  readonly subresource?: "status";
+}
+
+export class KubeHttp {
+  private readonly config: KubeConfig;
+  constructor(config: KubeConfig) {
+    this.config = config;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+    const cluster = this.config.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    const url = new URL(path, cluster.server);
+    const opts: import("node:https").RequestOptions = { method, headers: { Accept: "application/json" } };
+    await this.config.applyToHTTPSOptions(opts);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) opts.headers = { ...opts.headers, "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) };
+    return new Promise<T>((resolve, reject) => {
+      const req = request(url, opts, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            resolve((text ? JSON.parse(text) : undefined) as T);
+            return;
+          }
+          let reason = "Unknown";
+          let message = text.slice(0, 500);
+          try {
+            const s = JSON.parse(text) as { reason?: string; message?: string };
+            reason = s.reason ?? reason;
+            message = s.message ?? message;
+          } catch { /* not a Status object */ }
+          reject(new KubeApiError(status, reason, message));
+        });
+      });
+      req.setTimeout(30_000, () => req.destroy(new Error(`request to ${url.pathname} timed out`)));
+      req.on("error", reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** Server-side apply: the object becomes what we say for the fields our manager owns. */
+  apply<T extends KubeObject>(obj: T, opts: ApplyOptions): Promise<T> {
+    const path = resourcePath(obj.apiVersion, obj.kind, obj.metadata.name, obj.metadata.namespace) + (opts.subresource ? `/${opts.subresource}` : "");
+    const q = new URLSearchParams({ fieldManager: opts.fieldManager });
+    if (opts.force ?? true) q.set("force", "true");
+    if (opts.dryRun) q.set("dryRun", "All");
+    return this.request<T>("PATCH", `${path}?${q.toString()}`, obj, "application/apply-patch+yaml");
+  }
+
+  get<T>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T> {
+    return this.request<T>("GET", resourcePath(apiVersion, kind, name, namespace));
+  }
+
+  async getOrUndefined<T>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(apiVersion, kind, name, namespace);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  list<T>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
+    const q = labelSelector ? `?${new URLSearchParams({ labelSelector }).toString()}` : "";
+    return this.request("GET", resourcePath(apiVersion, kind, undefined, namespace) + q);
+  }
+
+  async delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<boolean> {
+    try {
+      await this.request("DELETE", resourcePath(apiVersion, kind, name, namespace), { propagationPolicy: "Background" });
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** A JSON merge patch, e.g. to remove a finalizer. */
+  mergePatch<T>(apiVersion: string, kind: string, name: string, patch: unknown, namespace?: string): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(apiVersion, kind, name, namespace), patch, "application/merge-patch+json");
+  }
+}
