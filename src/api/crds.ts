@@ -1,6 +1,6 @@
 // The CustomResourceDefinitions of our API, generated from the zod schemas in this folder.
 import type { V1CustomResourceDefinition, V1JSONSchemaProps } from "@kubernetes/client-node";
-import { z } from "zod";
+import type { z } from "zod";
 import { API_GROUP, API_VERSION } from "./names.ts";
 import { PlanSpec } from "./plan.ts";
 import { PoolSpec, PoolStatus } from "./pool.ts";
@@ -45,7 +45,7 @@ function crd(input: CrdInput): V1CustomResourceDefinition {
         served: true,
         storage: true,
         // The client's model uses camelCase names for the x-kubernetes-* keys; the wire format is kept as is.
-        schema: { openAPIV3Schema: schema as V1JSONSchemaProps },
+        schema: { openAPIV3Schema: schema },
         subresources: input.status ? { status: {} } : undefined,
         additionalPrinterColumns: input.columns,
       }],

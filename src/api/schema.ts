@@ -11,7 +11,7 @@ export interface CelRule {
 
 /** Attaches CEL validation rules to a schema node; the API server enforces them. */
 export function cel<T extends z.ZodType>(schema: T, ...rules: CelRule[]): T {
-  return schema.meta({ "x-kubernetes-validations": rules }) as T;
+  return schema.meta({ "x-kubernetes-validations": rules });
 }
 
 type Json = Record<string, unknown>;

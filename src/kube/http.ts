@@ -1,7 +1,7 @@
 // A thin JSON-over-HTTPS client for the Kubernetes API, for what the typed client does poorly:
 // server-side apply of arbitrary objects (the typed client drops fields it has no model for, such
 // as x-kubernetes-validations) and dry runs. Credentials come from the kubeconfig.
-import { request } from "node:https";
+import { request, type RequestOptions } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 
 export interface KubeObject {
@@ -74,7 +74,7 @@ export class KubeHttp {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     const url = new URL(path, cluster.server);
-    const opts: import("node:https").RequestOptions = { method, headers: { Accept: "application/json" } };
+    const opts: RequestOptions = { method, headers: { Accept: "application/json" } };
     await this.config.applyToHTTPSOptions(opts);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) opts.headers = { ...opts.headers, "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) };
@@ -113,6 +113,13 @@ export class KubeHttp {
     if (opts.force ?? true) q.set("force", "true");
     if (opts.dryRun) q.set("dryRun", "All");
     return this.request<T>("PATCH", `${path}?${q.toString()}`, obj, "application/apply-patch+yaml");
+  }
+
+  /** A plain create; fails with 409 when the object exists. */
+  create<T extends KubeObject>(obj: T, opts: { fieldManager: string; dryRun?: boolean }): Promise<T> {
+    const q = new URLSearchParams({ fieldManager: opts.fieldManager });
+    if (opts.dryRun) q.set("dryRun", "All");
+    return this.request<T>("POST", `${resourcePath(obj.apiVersion, obj.kind, undefined, obj.metadata.namespace)}?${q.toString()}`, obj);
   }
 
   get<T>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T> {
