@@ -1,5 +1,5 @@
 // The CustomResourceDefinitions of our API, generated from the zod schemas in this folder.
-import type { V1CustomResourceDefinition, V1JSONSchemaProps } from "@kubernetes/client-node";
+import type { V1CustomResourceDefinition } from "@kubernetes/client-node";
 import type { z } from "zod";
 import { API_GROUP, API_VERSION } from "./names.ts";
 import { PlanSpec } from "./plan.ts";
@@ -44,7 +44,6 @@ function crd(input: CrdInput): V1CustomResourceDefinition {
         name: API_VERSION,
         served: true,
         storage: true,
-        // The client's model uses camelCase names for the x-kubernetes-* keys; the wire format is kept as is.
         schema: { openAPIV3Schema: schema },
         subresources: input.status ? { status: {} } : undefined,
         additionalPrinterColumns: input.columns,
