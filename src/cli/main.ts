@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
+import { registerOperator } from "./operator.ts";
 import { UserError } from "./errors.ts";
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDev(program);
   registerDemo(program);
+  registerOperator(program);
   return program;
 }
 

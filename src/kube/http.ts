@@ -16,6 +16,7 @@ interface ResourceInfo { readonly plural: string; readonly namespaced: boolean }
 // The kinds this project reads or writes; anything else is a programming error, reported as such.
 const RESOURCES: Record<string, ResourceInfo> = {
   "v1/Namespace": { plural: "namespaces", namespaced: false },
+  "v1/Pod": { plural: "pods", namespaced: true },
   "v1/Secret": { plural: "secrets", namespaced: true },
   "v1/ConfigMap": { plural: "configmaps", namespaced: true },
   "v1/Service": { plural: "services", namespaced: true },

@@ -1,0 +1,37 @@
+// `mms operator`: runs the tenant operator against the selected cluster until stopped.
+import type { Command } from "commander";
+import { Option } from "commander";
+import { pino } from "pino";
+import { runOperator } from "../controllers/operator.ts";
+import { loadKubeConfig } from "../kube/client.ts";
+
+export function registerOperator(program: Command): void {
+  program
+    .command("operator")
+    .description("run the tenant operator (reconciles MatomoTenant objects) until stopped")
+    .addOption(new Option("--concurrency <n>", "tenants reconciled in parallel").argParser((v) => Number.parseInt(v, 10)).default(8))
+    .addOption(new Option("--health-port <port>", "serve /healthz and /readyz on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
+    .addOption(new Option("--resync <seconds>", "re-check every tenant this often").argParser((v) => Number.parseInt(v, 10)).default(300))
+    .option("--no-install-api", "do not install or update the CRDs, plans and admission policy at start")
+    .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
+    .action(async (opts: { concurrency: number; healthPort?: number; resync: number; installApi: boolean; logLevel: string }, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
+      const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
+      const operator = await runOperator({
+        kubeconfig: loadKubeConfig({ kubeconfig: globals.kubeconfig, context: globals.context }),
+        log,
+        concurrency: opts.concurrency,
+        healthPort: opts.healthPort,
+        resyncMs: opts.resync * 1000,
+        installApi: opts.installApi,
+      });
+      await new Promise<void>((resolve) => {
+        const shutdown = (sig: string) => {
+          log.info({ signal: sig }, "stopping");
+          void operator.stop().then(resolve);
+        };
+        process.once("SIGTERM", () => shutdown("SIGTERM"));
+        process.once("SIGINT", () => shutdown("SIGINT"));
+      });
+    });
+}

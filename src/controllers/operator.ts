@@ -1,0 +1,130 @@
+// The operator process: leader election, resilient watches feeding one work queue, periodic
+// resync, a health endpoint, and structured logs. Reconcile logic lives in tenant.ts.
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { SYSTEM_NAMESPACE } from "../api/admission.ts";
+import { installApi, syncRegistry } from "../api/install.ts";
+import { API_GROUP_VERSION } from "../api/names.ts";
+import type { MatomoTenant } from "../api/tenant.ts";
+import { KubeHttp } from "../kube/http.ts";
+import { LeaderElector } from "../kube/leader.ts";
+import { WorkQueue } from "../kube/queue.ts";
+import { ResilientWatch } from "../kube/watch.ts";
+import { DEFAULT_PLATFORM, type PlatformSettings } from "../render/tenant.ts";
+import { TenantReconciler } from "./tenant.ts";
+
+export interface OperatorOptions {
+  readonly kubeconfig: KubeConfig;
+  readonly log: Logger;
+  readonly concurrency: number;
+  readonly healthPort?: number | undefined;
+  readonly resyncMs: number;
+  readonly platform?: PlatformSettings;
+  readonly installApi: boolean;
+  readonly identity?: string;
+}
+
+const REGISTRY_KEY = "\0registry";
+
+export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => Promise<void> }> {
+  const { log } = opts;
+  const http = new KubeHttp(opts.kubeconfig);
+  let leading = false;
+  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading) : undefined;
+
+  if (opts.installApi) await installApi(http, (line) => log.info(line));
+  const elector = new LeaderElector(http, { namespace: SYSTEM_NAMESPACE, name: "mms-operator", identity: opts.identity ?? `${hostname()}-${process.pid}` });
+  await elector.acquire(() => log.info("another operator replica leads; waiting for the lease"));
+  leading = true;
+  log.info("acquired the leader lease; reconciling");
+
+  const reconciler = new TenantReconciler({ http, platform: opts.platform ?? DEFAULT_PLATFORM });
+  const queue: WorkQueue = new WorkQueue(async (key) => {
+    if (key === REGISTRY_KEY) {
+      await syncRegistry(http, "mms-operator");
+      return;
+    }
+    const started = Date.now();
+    const result = await reconciler.reconcile(key);
+    log.debug({ tenant: key, ms: Date.now() - started }, "reconciled");
+    if (result.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+  }, {
+    concurrency: opts.concurrency,
+    onError: (key, err, attempt) => log.warn({ tenant: key, attempt, err: (err as Error).message }, "reconcile failed; retrying"),
+  });
+
+  const tenantsOf = async (filter: (t: MatomoTenant) => boolean) => {
+    const list = await http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant");
+    for (const t of list.items) if (filter(t)) queue.add(t.metadata.name);
+  };
+  const onWatchError = (what: string) => (err: unknown) => log.warn({ err: (err as Error).message }, `watch of ${what} ended; re-listing`);
+  const watches = [
+    new ResilientWatch(opts.kubeconfig, http, {
+      path: `/apis/${API_GROUP_VERSION}/matomotenants`,
+      onEvent: (_type, obj) => {
+        if (obj.metadata?.name) queue.add(obj.metadata.name);
+        queue.add(REGISTRY_KEY);
+      },
+      onError: onWatchError("tenants"),
+    }),
+    new ResilientWatch(opts.kubeconfig, http, {
+      path: `/apis/${API_GROUP_VERSION}/tenantplans`,
+      onEvent: (_type, obj) => {
+        queue.add(REGISTRY_KEY);
+        void tenantsOf((t) => t.spec.plan === obj.metadata?.name).catch(() => undefined);
+      },
+      onError: onWatchError("plans"),
+    }),
+    new ResilientWatch(opts.kubeconfig, http, {
+      path: `/apis/${API_GROUP_VERSION}/databasepools`,
+      onEvent: (_type, obj) => void tenantsOf((t) => !t.status?.database || t.status.database.pool === obj.metadata?.name).catch(() => undefined),
+      onError: onWatchError("pools"),
+    }),
+    ...["/apis/apps/v1/deployments", "/apis/batch/v1/jobs"].map((path) => new ResilientWatch(opts.kubeconfig, http, {
+      path,
+      labelSelector: "app.kubernetes.io/managed-by=mms,multiscale.io/tenant",
+      onEvent: (_type, obj) => {
+        const t = obj.metadata?.labels?.["multiscale.io/tenant"];
+        if (t) queue.add(t);
+      },
+      onError: onWatchError(path),
+    })),
+  ];
+  for (const w of watches) w.start();
+  const resync = setInterval(() => void tenantsOf(() => true).catch((err: unknown) => log.warn({ err: (err as Error).message }, "resync failed")), opts.resyncMs);
+  resync.unref();
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(resync);
+    for (const w of watches) w.stop();
+    queue.stop();
+    elector.stop();
+    await new Promise<void>((r) => (health ? health.close(() => r()) : r()));
+  };
+  elector.keepRenewing((why) => {
+    log.error({ why }, "lost the leader lease; stopping so that only one replica acts");
+    void stop().finally(() => process.exit(1));
+  });
+  return { stop };
+}
+
+function serveHealth(port: number, leading: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === "/healthz") {
+      res.writeHead(200).end("ok");
+    } else if (req.url === "/readyz") {
+      res.writeHead(leading() ? 200 : 503).end(leading() ? "leading" : "waiting for the leader lease");
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve(server));
+  });
+}

@@ -1,0 +1,261 @@
+// Reconciles one MatomoTenant: place it on a pool, give it a database and user, render and apply
+// its objects, and report progress as conditions. Every step converges from any starting point, so
+// the operator can be killed anywhere and simply run the reconcile again.
+import { randomBytes } from "node:crypto";
+import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
+import type { TenantPlan } from "../api/plan.ts";
+import { PoolSpec, type DatabasePool } from "../api/pool.ts";
+import { TenantSpec, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
+import { ensureTenantDatabase, PoolError, tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
+import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
+import { FIELD_MANAGER, renderTenant, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
+import { conditionTrue, setCondition } from "./conditions.ts";
+
+export const SECRET_NAME = "matomo-secrets";
+
+export interface ReconcileResult {
+  /** Ask to be called again after this many milliseconds (progress to watch, or a dependency down). */
+  readonly requeueAfterMs?: number;
+}
+
+export interface TenantReconcilerDeps {
+  readonly http: KubeHttp;
+  readonly platform: PlatformSettings;
+  readonly now?: () => Date;
+}
+
+const decode = (data: Record<string, string> | undefined, key: string) =>
+  data?.[key] !== undefined ? Buffer.from(data[key], "base64").toString("utf8") : undefined;
+
+function newSecrets(tenant: MatomoTenant): TenantSecrets {
+  const token = (n: number) => randomBytes(n).toString("base64url");
+  return {
+    databasePassword: token(24),
+    // Matomo's salt signs tokens and sessions: made once, identical on every pod, never rotated.
+    salt: randomBytes(32).toString("hex"),
+    adminUser: "admin",
+    adminPassword: token(18),
+    adminEmail: `admin@${tenant.spec.domains[0] ?? "example.invalid"}`,
+  };
+}
+
+export class TenantReconciler {
+  private readonly http: KubeHttp;
+  private readonly platform: PlatformSettings;
+  private readonly now: () => Date;
+
+  constructor(deps: TenantReconcilerDeps) {
+    this.http = deps.http;
+    this.platform = deps.platform;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const raw = await this.http.getOrUndefined<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
+    // Deleted: the garbage collector removes its objects (owner references); the database is kept.
+    if (!raw || raw.metadata.deletionTimestamp) return {};
+    const tenant: MatomoTenant = { ...raw, spec: TenantSpec.parse(raw.spec) };
+    const generation = tenant.metadata.generation;
+    const nowIso = this.now().toISOString();
+    let status: TenantStatus = { ...(raw.status ?? {}) };
+    let conditions: Condition[] = [...(status.conditions ?? [])];
+    const set = (type: string, ok: boolean | "Unknown", reason: string, message: string) => {
+      conditions = setCondition(conditions, type, ok === "Unknown" ? "Unknown" : ok ? "True" : "False", reason, message, generation, nowIso);
+    };
+    const finish = async (requeueAfterMs?: number): Promise<ReconcileResult> => {
+      const ready = ["DatabaseReady", "ConfigReady", "WorkloadsReady"].every((t) => conditionTrue(conditions, t));
+      const failing = conditions.find((c) => c.type !== "Ready" && c.status !== "True");
+      set("Ready", ready, ready ? "Ready" : (failing?.reason ?? "Reconciling"), ready ? `Matomo answers on https://${tenant.spec.domains[0]}` : (failing?.message ?? "reconciling"));
+      status = { ...status, observedGeneration: generation, conditions };
+      if (ready && !status.readyAt) {
+        status.readyAt = nowIso;
+        const created = Date.parse(tenant.metadata.creationTimestamp ?? nowIso);
+        status.onboardingSeconds = Math.max(0, Math.round((Date.parse(nowIso) - created) / 100) / 10);
+      }
+      await this.writeStatus(raw, status);
+      return ready ? {} : { requeueAfterMs: requeueAfterMs ?? 5_000 };
+    };
+
+    const plan = await this.http.getOrUndefined<TenantPlan>(API_GROUP_VERSION, "TenantPlan", tenant.spec.plan);
+    if (!plan) {
+      set("ConfigReady", false, "PlanNotFound", `TenantPlan "${tenant.spec.plan}" does not exist`);
+      return finish(30_000);
+    }
+
+    // Placement is recorded before anything is created, so a crash never places a tenant twice.
+    const database = tenantDatabaseName(name);
+    let poolName = status.database?.pool ?? tenant.spec.database.pool;
+    if (!poolName) {
+      const chosen = await this.choosePool();
+      if (!chosen) {
+        set("DatabaseReady", false, "NoPoolWithCapacity", "no DatabasePool has free capacity; add a pool or raise a pool's capacity");
+        return finish(30_000);
+      }
+      poolName = chosen;
+    }
+    if (status.database?.pool !== poolName || status.database.name !== database) {
+      status = { ...status, database: { pool: poolName, name: database }, namespace: tenantNamespace(name) };
+      await this.writeStatus(raw, { ...status, conditions });
+    }
+    const pool = await this.http.getOrUndefined<DatabasePool>(API_GROUP_VERSION, "DatabasePool", poolName);
+    if (!pool) {
+      set("DatabaseReady", false, "PoolNotFound", `DatabasePool "${poolName}" does not exist`);
+      return finish(30_000);
+    }
+    const poolSpec = PoolSpec.parse(pool.spec);
+
+    // The namespace first: the tenant's Secret lives in it and must exist before its database user.
+    const secretsFirst = newSecrets(tenant);
+    const placement = { name: poolName, host: poolSpec.host, port: poolSpec.port, reader: poolSpec.reader };
+    const draft = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets: secretsFirst, platform: this.platform });
+    const namespaceObj = draft.find((o) => o.kind === "Namespace");
+    if (namespaceObj) await this.http.apply(namespaceObj, { fieldManager: FIELD_MANAGER });
+    const secrets = await this.ensureSecrets(tenant, secretsFirst);
+
+    let endpoint: PoolEndpoint;
+    try {
+      endpoint = await this.poolEndpoint(poolSpec);
+    } catch (err) {
+      set("DatabaseReady", false, "PoolCredentialsMissing", (err as Error).message);
+      return finish(30_000);
+    }
+    try {
+      await ensureTenantDatabase(endpoint, name, secrets.databasePassword);
+      set("DatabaseReady", true, "DatabaseProvisioned", `database ${database} on pool ${poolName}`);
+    } catch (err) {
+      if (!(err instanceof PoolError)) throw err;
+      set("DatabaseReady", false, err.reason, err.message);
+      return finish(10_000);
+    }
+
+    const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: this.platform });
+    try {
+      for (const obj of objects) await this.applyOne(obj, objects);
+      set("ConfigReady", true, "Applied", `${objects.length} objects applied`);
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.status >= 500) throw err;
+      set("ConfigReady", false, "ApplyFailed", err.message);
+      return finish(30_000);
+    }
+
+    const workloads = await this.workloadsReady(tenant, plan);
+    set("WorkloadsReady", workloads.ok, workloads.reason, workloads.message);
+    status = { ...status, url: `https://${tenant.spec.domains[0]}` };
+    if (workloads.ok) status.runningVersion = tenant.spec.matomoVersion;
+    return finish();
+  }
+
+  private async choosePool(): Promise<string | undefined> {
+    const pools = await this.http.list<DatabasePool>(API_GROUP_VERSION, "DatabasePool");
+    const tenants = await this.http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant");
+    const used = new Map<string, number>();
+    for (const t of tenants.items) {
+      const p = t.status?.database?.pool;
+      if (p) used.set(p, (used.get(p) ?? 0) + 1);
+    }
+    const free = pools.items
+      .map((p) => ({ name: p.metadata.name, free: PoolSpec.parse(p.spec).capacity - (used.get(p.metadata.name) ?? 0) }))
+      .filter((p) => p.free > 0)
+      .sort((a, b) => b.free - a.free || a.name.localeCompare(b.name));
+    return free[0]?.name;
+  }
+
+  private async poolEndpoint(spec: PoolSpec): Promise<PoolEndpoint> {
+    const ref = spec.adminSecretRef;
+    const secret = await this.http.getOrUndefined<{ data?: Record<string, string> }>("v1", "Secret", ref.name, ref.namespace);
+    const user = decode(secret?.data, ref.usernameKey);
+    const password = decode(secret?.data, ref.passwordKey);
+    if (!user || !password) throw new Error(`Secret ${ref.namespace}/${ref.name} with keys ${ref.usernameKey} and ${ref.passwordKey} is missing or incomplete`);
+    return { host: spec.host, port: spec.port, adminUser: user, adminPassword: password };
+  }
+
+  /** Reads the tenant's secrets, creating them once; values already stored are never replaced. */
+  private async ensureSecrets(tenant: MatomoTenant, fresh: TenantSecrets): Promise<TenantSecrets> {
+    const ns = tenantNamespace(tenant.metadata.name);
+    const read = async () => {
+      const s = await this.http.getOrUndefined<{ data?: Record<string, string> }>("v1", "Secret", SECRET_NAME, ns);
+      if (!s) return undefined;
+      return {
+        databasePassword: decode(s.data, "database-password") ?? fresh.databasePassword,
+        salt: decode(s.data, "salt") ?? fresh.salt,
+        adminUser: decode(s.data, "admin-user") ?? fresh.adminUser,
+        adminPassword: decode(s.data, "admin-password") ?? fresh.adminPassword,
+        adminEmail: decode(s.data, "admin-email") ?? fresh.adminEmail,
+      };
+    };
+    const existing = await read();
+    if (existing) return existing;
+    try {
+      await this.http.create({
+        apiVersion: "v1", kind: "Secret",
+        metadata: { name: SECRET_NAME, namespace: ns, labels: { "app.kubernetes.io/managed-by": "mms", "multiscale.io/tenant": tenant.metadata.name } },
+        type: "Opaque",
+        stringData: {
+          "database-password": fresh.databasePassword, salt: fresh.salt,
+          "admin-user": fresh.adminUser, "admin-password": fresh.adminPassword, "admin-email": fresh.adminEmail,
+        },
+      }, { fieldManager: FIELD_MANAGER });
+      return fresh;
+    } catch (err) {
+      // Someone (a previous run of ours) created it in between: theirs wins.
+      if (err instanceof KubeApiError && err.status === 409) return (await read()) ?? fresh;
+      throw err;
+    }
+  }
+
+  private async applyOne(obj: KubeObject, all: readonly KubeObject[]): Promise<void> {
+    if (obj.kind === "Job") {
+      // A Job's template is immutable and it must run once: create it if absent, never re-apply.
+      try {
+        await this.http.create(obj, { fieldManager: FIELD_MANAGER });
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.status === 409)) throw err;
+      }
+      return;
+    }
+    if (obj.kind === "Deployment") {
+      const existing = await this.http.getOrUndefined("apps/v1", "Deployment", obj.metadata.name, obj.metadata.namespace);
+      if (!existing) {
+        // The first replica count comes from a separate field manager, so that our later applies
+        // do not own `replicas` and never fight the HorizontalPodAutoscaler.
+        const spec = obj.spec as Record<string, unknown>;
+        const hpaMin = initialReplicas(obj, all);
+        if (spec.replicas === undefined && hpaMin !== undefined) {
+          await this.http.apply({ ...obj, spec: { ...spec, replicas: hpaMin } }, { fieldManager: `${FIELD_MANAGER}-initial` });
+        }
+      }
+    }
+    await this.http.apply(obj, { fieldManager: FIELD_MANAGER });
+  }
+
+  private async workloadsReady(tenant: MatomoTenant, plan: TenantPlan): Promise<{ ok: boolean; reason: string; message: string }> {
+    const ns = tenantNamespace(tenant.metadata.name);
+    if (tenant.spec.suspended) return { ok: true, reason: "Suspended", message: "tenant is suspended: no pods run, data is kept" };
+    const job = await this.http.getOrUndefined<{ status?: { succeeded?: number; failed?: number } }>("batch/v1", "Job", "matomo-install", ns);
+    const waiting: string[] = [];
+    for (const [component, min] of [["tracker", plan.spec.tracker.minReplicas], ["web", plan.spec.web.minReplicas]] as const) {
+      const d = await this.http.getOrUndefined<{ status?: { availableReplicas?: number } }>("apps/v1", "Deployment", component, ns);
+      const available = d?.status?.availableReplicas ?? 0;
+      if (available < min) waiting.push(`${component} ${available}/${min} available`);
+    }
+    if (!job?.status?.succeeded) waiting.push(job?.status?.failed ? `install job failed ${job.status.failed} time(s)` : "install job running");
+    return waiting.length === 0
+      ? { ok: true, reason: "Available", message: "tracker and web available, Matomo installed" }
+      : { ok: false, reason: "Progressing", message: waiting.join("; ") };
+  }
+
+  private async writeStatus(raw: MatomoTenant, status: TenantStatus): Promise<void> {
+    if (JSON.stringify(raw.status ?? {}) === JSON.stringify(status)) return;
+    await this.http.request("PATCH", `/apis/${API_GROUP_VERSION}/matomotenants/${encodeURIComponent(raw.metadata.name)}/status`, { status }, "application/merge-patch+json");
+    raw.status = status;
+  }
+}
+
+/** The HPA minimum of the autoscaler that targets this Deployment, if one is rendered. */
+function initialReplicas(deployment: KubeObject, all: readonly KubeObject[]): number | undefined {
+  for (const o of all) {
+    const spec = o.spec as { minReplicas?: number; scaleTargetRef?: { name?: string } } | undefined;
+    if (o.kind === "HorizontalPodAutoscaler" && spec?.scaleTargetRef?.name === deployment.metadata.name) return spec.minReplicas;
+  }
+  return undefined;
+}

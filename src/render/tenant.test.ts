@@ -1,0 +1,104 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { BUILT_IN_PLANS } from "../api/plan.ts";
+import { TenantSpec, type MatomoTenant } from "../api/tenant.ts";
+import type { KubeObject } from "../kube/http.ts";
+import { DEFAULT_PLATFORM, renderTenant, TRACKING_PATHS, type RenderInput } from "./tenant.ts";
+
+const secrets = { databasePassword: "db-Pass-1234567890", salt: "0123456789abcdef0123456789abcdef", adminUser: "admin", adminPassword: "Adm1n-pass-XYZ", adminEmail: "admin@a.test" };
+
+function input(name: string, spec: Record<string, unknown>, planIndex = 0): RenderInput {
+  const tenant: MatomoTenant = {
+    apiVersion: "multiscale.io/v1alpha1", kind: "MatomoTenant",
+    metadata: { name, uid: "00000000-0000-0000-0000-000000000001" },
+    spec: TenantSpec.parse(spec),
+  };
+  const plan = BUILT_IN_PLANS[planIndex];
+  assert.ok(plan);
+  return {
+    tenant, plan: plan.spec, secrets, platform: DEFAULT_PLATFORM,
+    pool: { name: "pool-a", host: "10.1.2.3", port: 3306 },
+    database: { name: `mt_${name.replaceAll("-", "_")}`, user: `mt_${name.replaceAll("-", "_")}` },
+  };
+}
+
+const find = (objs: KubeObject[], kind: string, name: string) => {
+  const o = objs.find((x) => x.kind === kind && x.metadata.name === name);
+  assert.ok(o, `${kind}/${name} is rendered`);
+  return o as KubeObject & { spec: Record<string, unknown> };
+};
+
+test("a tenant renders the whole topology in its own restricted namespace, owned by the tenant", () => {
+  const objs = renderTenant(input("acme", { domains: ["analytics.acme.test", "stats.acme.test"] }));
+  const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+  assert.deepEqual(kinds, [
+    "ConfigMap/matomo-config", "CronJob/archiver", "CronJob/scheduled-tasks", "Deployment/tracker", "Deployment/web",
+    "HorizontalPodAutoscaler/tracker", "HorizontalPodAutoscaler/web", "Ingress/matomo", "Job/matomo-install",
+    "LimitRange/tenant-defaults", "Namespace/mt-acme", "NetworkPolicy/allow-egress", "NetworkPolicy/allow-ingress-controller",
+    "NetworkPolicy/default-deny", "PodDisruptionBudget/tracker", "PodDisruptionBudget/web", "ResourceQuota/tenant-quota",
+    "Secret/matomo-secrets", "Service/tracker", "Service/web", "ServiceAccount/matomo",
+  ]);
+  const ns = find(objs, "Namespace", "mt-acme");
+  assert.equal((ns.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"], "restricted");
+  for (const o of objs) {
+    if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, "mt-acme", `${o.kind}/${o.metadata.name}`);
+    assert.equal((o.metadata.ownerReferences as { kind: string }[] | undefined)?.[0]?.kind, "MatomoTenant", `${o.kind} is owned by the tenant`);
+  }
+});
+
+test("the ingress sends tracking paths to the tracker and everything else to the web side, on every domain, with TLS", () => {
+  const objs = renderTenant(input("acme", { domains: ["analytics.acme.test", "stats.acme.test"] }));
+  const ing = find(objs, "Ingress", "matomo") as unknown as { metadata: { annotations: Record<string, string> }; spec: { tls: { hosts: string[] }[]; rules: { host: string; http: { paths: { path: string; backend: { service: { name: string } } }[] } }[] } };
+  assert.deepEqual(ing.spec.tls[0]?.hosts, ["analytics.acme.test", "stats.acme.test"]);
+  assert.ok(ing.metadata.annotations["cert-manager.io/cluster-issuer"]);
+  for (const rule of ing.spec.rules) {
+    const byPath = Object.fromEntries(rule.http.paths.map((p) => [p.path, p.backend.service.name]));
+    for (const p of TRACKING_PATHS) assert.equal(byPath[p.path], "tracker", `${rule.host}${p.path}`);
+    assert.equal(byPath["/"], "web");
+  }
+});
+
+test("the plan sizes the workloads; the tracker must spread across nodes", () => {
+  const objs = renderTenant(input("acme", { domains: ["a.acme.test"] }, 2));
+  const plan = BUILT_IN_PLANS[2]?.spec;
+  const hpa = find(objs, "HorizontalPodAutoscaler", "tracker").spec as { minReplicas: number; maxReplicas: number };
+  assert.deepEqual([hpa.minReplicas, hpa.maxReplicas], [plan?.tracker.minReplicas, plan?.tracker.maxReplicas]);
+  const tracker = find(objs, "Deployment", "tracker").spec as { replicas?: number; template: { spec: { topologySpreadConstraints: { topologyKey: string; whenUnsatisfiable: string }[]; containers: { resources: unknown }[] } } };
+  assert.equal(tracker.replicas, undefined, "replicas belong to the HPA");
+  assert.deepEqual(tracker.template.spec.containers[0]?.resources, { requests: plan?.tracker.requests, limits: plan?.tracker.limits });
+  const spread = tracker.template.spec.topologySpreadConstraints;
+  assert.ok(spread.some((c) => c.topologyKey === "kubernetes.io/hostname" && c.whenUnsatisfiable === "DoNotSchedule"));
+  assert.ok(spread.some((c) => c.topologyKey === "topology.kubernetes.io/zone"));
+});
+
+test("a suspended tenant keeps its objects but runs no pods", () => {
+  const objs = renderTenant(input("acme", { domains: ["a.acme.test"], suspended: true }));
+  assert.equal((find(objs, "Deployment", "web").spec as { replicas?: number }).replicas, 0);
+  assert.equal((find(objs, "CronJob", "archiver").spec as { suspend: boolean }).suspend, true);
+  assert.ok(!objs.some((o) => o.kind === "HorizontalPodAutoscaler"));
+});
+
+test("secrets appear only in the Secret, never in other objects", () => {
+  fc.assert(fc.property(
+    fc.stringMatching(/^[a-z][a-z0-9]{1,20}$/),
+    fc.stringMatching(/^[A-Za-z0-9_-]{16,40}$/),
+    (name, password) => {
+      const i = input(name, { domains: [`${name}.example.com`] });
+      const objs = renderTenant({ ...i, secrets: { ...secrets, databasePassword: password, adminPassword: `${password}x` } });
+      for (const o of objs) {
+        if (o.kind === "Secret") continue;
+        const text = JSON.stringify(o);
+        assert.ok(!text.includes(password), `${o.kind}/${o.metadata.name} leaks the database password`);
+        assert.ok(!text.includes(secrets.salt), `${o.kind}/${o.metadata.name} leaks the salt`);
+      }
+    },
+  ), { numRuns: 50 });
+});
+
+test("rendering is deterministic and a config change rolls the pods", () => {
+  const a = renderTenant(input("acme", { domains: ["a.acme.test"] }));
+  assert.deepEqual(a, renderTenant(input("acme", { domains: ["a.acme.test"] })));
+  const hash = (objs: KubeObject[]) => (find(objs, "Deployment", "web").spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations["multiscale.io/config-hash"];
+  assert.notEqual(hash(a), hash(renderTenant(input("acme", { domains: ["a.acme.test", "b.acme.test"] }))));
+});

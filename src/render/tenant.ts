@@ -1,0 +1,387 @@
+// Pure rendering of one tenant: MatomoTenant + plan + pool + secrets → every Kubernetes object of
+// its topology (ARCHITECTURE.md, "One tenant, rendered"). No I/O: the operator applies the result.
+import { createHash } from "node:crypto";
+import type { KubeObject } from "../kube/http.ts";
+import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
+import type { PlanSpec } from "../api/plan.ts";
+import type { MatomoTenant } from "../api/tenant.ts";
+import { renderCommonConfig, renderSecretConfig, type MatomoConfigInput } from "./matomo-config.ts";
+
+export const FIELD_MANAGER = "mms-operator";
+export const TABLES_PREFIX = "matomo_";
+const PORT = 8080;
+
+export interface PoolPlacement {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly reader?: { readonly host: string; readonly port: number } | undefined;
+}
+
+export interface TenantSecrets {
+  readonly databasePassword: string;
+  readonly salt: string;
+  readonly adminUser: string;
+  readonly adminPassword: string;
+  readonly adminEmail: string;
+}
+
+export interface PlatformSettings {
+  /** Image repository; the tag is the tenant's Matomo version. */
+  readonly image: string;
+  readonly ingressClassName: string;
+  readonly clusterIssuer: string;
+  /** Namespace of the ingress controller, the only source allowed to reach tracker and web. */
+  readonly ingressNamespace: string;
+  readonly redis?: { readonly host: string; readonly port: number } | undefined;
+  /** Port of the object store the backup jobs talk to (443 on OVH). */
+  readonly objectStoragePort: number;
+}
+
+export const DEFAULT_PLATFORM: PlatformSettings = {
+  image: "ghcr.io/matomo-multiscale/matomo",
+  ingressClassName: "traefik",
+  clusterIssuer: "letsencrypt-prod",
+  ingressNamespace: "traefik",
+  objectStoragePort: 443,
+};
+
+export interface RenderInput {
+  readonly tenant: MatomoTenant;
+  readonly plan: PlanSpec;
+  readonly pool: PoolPlacement;
+  readonly database: { readonly name: string; readonly user: string };
+  readonly secrets: TenantSecrets;
+  readonly platform: PlatformSettings;
+}
+
+export const TRACKING_PATHS = [
+  { path: "/matomo.php", pathType: "Exact" },
+  { path: "/piwik.php", pathType: "Exact" },
+  { path: "/matomo.js", pathType: "Exact" },
+  { path: "/piwik.js", pathType: "Exact" },
+  { path: "/js/", pathType: "Prefix" },
+] as const;
+
+type Component = "tracker" | "web" | "archiver" | "scheduled-tasks" | "install" | "update";
+
+export function labels(tenant: string, component?: Component): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "matomo",
+    "app.kubernetes.io/instance": tenant,
+    "app.kubernetes.io/managed-by": "mms",
+    "multiscale.io/tenant": tenant,
+    ...(component ? { "app.kubernetes.io/component": component } : {}),
+  };
+}
+
+function selector(tenant: string, component: Component): Record<string, string> {
+  return { "app.kubernetes.io/instance": tenant, "app.kubernetes.io/component": component };
+}
+
+export function configInput(input: RenderInput): MatomoConfigInput {
+  const { tenant, pool, database } = input;
+  return {
+    domains: tenant.spec.domains,
+    database: { host: pool.host, port: pool.port, name: database.name, user: database.user, tablesPrefix: TABLES_PREFIX },
+    ...(pool.reader ? { reader: pool.reader } : {}),
+    // Matomo's defaults for the INI-level privacy switches; Do Not Track and IP masking are
+    // database settings of the PrivacyManager plugin, applied by the install Job.
+    privacy: { fingerprintAcrossWebsites: false, thirdPartyCookie: false, userIdOverwritesVisitorId: true },
+  };
+}
+
+/** A short, stable digest of a text, used to roll pods when their configuration changes. */
+export function digest(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+export function renderTenant(input: RenderInput): KubeObject[] {
+  const { tenant, plan, platform } = input;
+  const name = tenant.metadata.name;
+  const ns = tenantNamespace(name);
+  const owner = {
+    apiVersion: API_GROUP_VERSION, kind: "MatomoTenant", name, uid: tenant.metadata.uid ?? "",
+    controller: true, blockOwnerDeletion: true,
+  };
+  const meta = (objName: string, component?: Component, extra: Record<string, unknown> = {}) => ({
+    name: objName, namespace: ns, labels: labels(name, component), ownerReferences: [owner], ...extra,
+  });
+  const suspended = tenant.spec.suspended;
+  const primary = tenant.spec.domains[0] ?? "";
+  const url = `https://${primary}`;
+  const image = `${platform.image}:${tenant.spec.matomoVersion}`;
+
+  const cfg = configInput(input);
+  const commonConfig = renderCommonConfig(cfg);
+  const secretConfig = renderSecretConfig(cfg, { databasePassword: input.secrets.databasePassword, salt: input.secrets.salt });
+  const configHash = digest(commonConfig + secretConfig);
+
+  const securityContext = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    runAsUser: 33,
+    runAsGroup: 33,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+  const volumes = [
+    { name: "config", configMap: { name: "matomo-config" } },
+    { name: "secret-config", secret: { secretName: "matomo-secrets", items: [{ key: "config.ini.php", path: "config.ini.php" }] } },
+    { name: "matomo-tmp", emptyDir: {} },
+    { name: "tmp", emptyDir: {} },
+    { name: "apache-run", emptyDir: {} },
+  ];
+  const volumeMounts = [
+    { name: "config", mountPath: "/var/www/html/config/common.config.ini.php", subPath: "common.config.ini.php", readOnly: true },
+    { name: "secret-config", mountPath: "/var/www/html/config/config.ini.php", subPath: "config.ini.php", readOnly: true },
+    { name: "matomo-tmp", mountPath: "/var/www/html/tmp" },
+    { name: "tmp", mountPath: "/tmp" },
+    { name: "apache-run", mountPath: "/var/run/apache2" },
+  ];
+  const baseEnv = (role: string) => [
+    { name: "MATOMO_ROLE", value: role },
+    { name: "MATOMO_URL", value: url },
+  ];
+  const podSpec = (role: Component, resources: PlanSpec["jobs"], extra: Record<string, unknown> = {}) => ({
+    serviceAccountName: "matomo",
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: { runAsNonRoot: true, fsGroup: 33, seccompProfile: { type: "RuntimeDefault" } },
+    volumes,
+    containers: [{
+      name: "matomo",
+      image,
+      env: baseEnv(role),
+      resources,
+      securityContext,
+      volumeMounts,
+      ...(role === "tracker" || role === "web" ? {
+        ports: [{ name: "http", containerPort: PORT }],
+        readinessProbe: { httpGet: { path: "/healthz.php", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
+        livenessProbe: { httpGet: { path: "/healthz.php", port: "http" }, periodSeconds: 20, failureThreshold: 3, initialDelaySeconds: 10 },
+      } : {}),
+    }],
+    ...extra,
+  });
+
+  const deployment = (component: "tracker" | "web", sizing: PlanSpec["tracker"]) => ({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: meta(component, component),
+    spec: {
+      // Replicas are the HPA's to set; only a suspended tenant pins them to zero.
+      ...(suspended ? { replicas: 0 } : {}),
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selector(name, component) },
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels: labels(name, component), annotations: { "multiscale.io/config-hash": configHash } },
+        spec: podSpec(component, { requests: sizing.requests, limits: sizing.limits }, {
+          topologySpreadConstraints: [
+            { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector(name, component) } },
+            { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: component === "tracker" ? "DoNotSchedule" : "ScheduleAnyway", labelSelector: { matchLabels: selector(name, component) } },
+          ],
+        }),
+      },
+    },
+  });
+  const hpa = (component: "tracker" | "web", sizing: PlanSpec["tracker"]) => ({
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata: meta(component, component),
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: component },
+      minReplicas: sizing.minReplicas,
+      maxReplicas: sizing.maxReplicas,
+      metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }],
+    },
+  });
+  const pdb = (component: "tracker" | "web") => ({
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: meta(component, component),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selector(name, component) } },
+  });
+  const service = (component: "tracker" | "web") => ({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(component, component),
+    spec: { selector: selector(name, component), ports: [{ name: "http", port: 80, targetPort: "http" }] },
+  });
+  const cronJob = (component: "archiver" | "scheduled-tasks", schedule: string) => ({
+    apiVersion: "batch/v1",
+    kind: "CronJob",
+    metadata: meta(component, component),
+    spec: {
+      schedule,
+      suspend: suspended,
+      concurrencyPolicy: "Forbid",
+      startingDeadlineSeconds: 600,
+      successfulJobsHistoryLimit: 1,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        spec: {
+          backoffLimit: 2,
+          activeDeadlineSeconds: 6 * 3600,
+          template: { metadata: { labels: labels(name, component) }, spec: podSpec(component, plan.jobs, { restartPolicy: "Never" }) },
+        },
+      },
+    },
+  });
+
+  const egressPort = (port: number) => ({ ports: [{ protocol: "TCP", port }] });
+  const objects: KubeObject[] = [
+    {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: {
+        name: ns,
+        labels: {
+          ...labels(name),
+          "pod-security.kubernetes.io/enforce": "restricted",
+          "pod-security.kubernetes.io/enforce-version": "latest",
+          "pod-security.kubernetes.io/warn": "restricted",
+          "pod-security.kubernetes.io/audit": "restricted",
+        },
+        ownerReferences: [owner],
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ResourceQuota",
+      metadata: meta("tenant-quota"),
+      spec: { hard: { "limits.cpu": plan.quota.cpu, "limits.memory": plan.quota.memory, pods: String(plan.quota.pods) } },
+    },
+    {
+      apiVersion: "v1",
+      kind: "LimitRange",
+      metadata: meta("tenant-defaults"),
+      spec: { limits: [{ type: "Container", defaultRequest: plan.jobs.requests, default: plan.jobs.limits }] },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("default-deny"),
+      spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("allow-ingress-controller"),
+      spec: {
+        podSelector: { matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: ["tracker", "web"] }] },
+        policyTypes: ["Ingress"],
+        ingress: [{
+          from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": platform.ingressNamespace } } }],
+          ports: [{ protocol: "TCP", port: PORT }],
+        }],
+      },
+    },
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: meta("allow-egress"),
+      spec: {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          { to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+          egressPort(input.pool.port),
+          ...(input.pool.reader && input.pool.reader.port !== input.pool.port ? [egressPort(input.pool.reader.port)] : []),
+          ...(platform.redis ? [egressPort(platform.redis.port)] : []),
+          egressPort(platform.objectStoragePort),
+        ],
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: meta("matomo"),
+      automountServiceAccountToken: false,
+    },
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: meta("matomo-secrets"),
+      type: "Opaque",
+      stringData: {
+        "config.ini.php": secretConfig,
+        "database-password": input.secrets.databasePassword,
+        salt: input.secrets.salt,
+        "admin-user": input.secrets.adminUser,
+        "admin-password": input.secrets.adminPassword,
+        "admin-email": input.secrets.adminEmail,
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: meta("matomo-config"),
+      data: { "common.config.ini.php": commonConfig },
+    },
+    deployment("tracker", plan.tracker),
+    deployment("web", plan.web),
+    ...(suspended ? [] : [hpa("tracker", plan.tracker), hpa("web", plan.web)]),
+    pdb("tracker"),
+    pdb("web"),
+    service("tracker"),
+    service("web"),
+    {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: meta("matomo", undefined, { annotations: { "cert-manager.io/cluster-issuer": platform.clusterIssuer } }),
+      spec: {
+        ingressClassName: platform.ingressClassName,
+        tls: [{ hosts: [...tenant.spec.domains], secretName: "matomo-tls" }],
+        rules: tenant.spec.domains.map((host) => ({
+          host,
+          http: {
+            paths: [
+              ...TRACKING_PATHS.map((p) => ({ path: p.path, pathType: p.pathType, backend: { service: { name: "tracker", port: { name: "http" } } } })),
+              { path: "/", pathType: "Prefix", backend: { service: { name: "web", port: { name: "http" } } } },
+            ],
+          },
+        })),
+      },
+    },
+    cronJob("archiver", plan.archiving.schedule),
+    cronJob("scheduled-tasks", "*/15 * * * *"),
+    installJob(input, podSpec),
+  ];
+  return objects;
+}
+
+/** The one-time install Job; its name is fixed so it runs once per tenant, never at pod start. */
+function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["jobs"], extra?: Record<string, unknown>) => Record<string, unknown>): KubeObject {
+  const name = input.tenant.metadata.name;
+  const spec = podSpec("install", input.plan.jobs, { restartPolicy: "Never" }) as { containers: { env: unknown[] }[] };
+  const fromSecret = (env: string, key: string) => ({ name: env, valueFrom: { secretKeyRef: { name: "matomo-secrets", key } } });
+  const container = spec.containers[0];
+  if (container) {
+    container.env = [
+      ...container.env,
+      fromSecret("MATOMO_ADMIN_USER", "admin-user"),
+      fromSecret("MATOMO_ADMIN_PASSWORD", "admin-password"),
+      fromSecret("MATOMO_ADMIN_EMAIL", "admin-email"),
+      { name: "MATOMO_FIRST_SITE_NAME", value: name },
+      { name: "MATOMO_FIRST_SITE_URL", value: `https://${input.tenant.spec.domains[0] ?? ""}` },
+    ];
+  }
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: "matomo-install",
+      namespace: tenantNamespace(name),
+      labels: labels(name, "install"),
+      ownerReferences: [{ apiVersion: API_GROUP_VERSION, kind: "MatomoTenant", name, uid: input.tenant.metadata.uid ?? "", controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      backoffLimit: 3,
+      ttlSecondsAfterFinished: 7 * 24 * 3600,
+      template: { metadata: { labels: labels(name, "install") }, spec },
+    },
+  };
+}
