@@ -7,6 +7,10 @@ import { Agent, request as httpsRequest } from "node:https";
 import { createConnection } from "mysql2/promise";
 import { createClient } from "redis";
 import { UserError } from "../cli/errors.ts";
+import { installApi } from "../api/install.ts";
+import { loadKubeConfig } from "../kube/client.ts";
+import { KubeHttp, type KubeObject } from "../kube/http.ts";
+import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { run } from "../util/exec.ts";
 import type { DevPaths } from "./paths.ts";
 import type { Pki } from "./pki.ts";
@@ -44,7 +48,7 @@ export interface SystemPrograms {
 }
 
 export const COMPONENT_NAMES = [
-  "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "mariadb", "redis", "s3",
+  "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "mariadb", "redis", "s3", "operator",
 ] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
@@ -303,7 +307,43 @@ export const COMPONENTS: readonly Component[] = [
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.s3}/minio/health/ready`),
     endpoint: (ctx) => `http://${loopback}:${ctx.ports.s3}`,
   },
+  {
+    name: "operator",
+    ports: ["operator"],
+    after: ["kube-apiserver", "kube-controller-manager", "mariadb"],
+    executable: () => process.execPath,
+    prepare: prepareOperator,
+    spec: (ctx) => ({
+      command: process.execPath,
+      args: [
+        "--disable-warning=ExperimentalWarning", join(PROJECT_ROOT, "src", "cli", "main.ts"),
+        `--kubeconfig=${ctx.paths.kubeconfig}`, "operator", `--health-port=${ctx.ports.operator}`, "--no-install-api",
+      ],
+    }),
+    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.operator}/readyz`),
+    endpoint: (ctx) => `http://${loopback}:${ctx.ports.operator}`,
+  },
 ];
+
+export const DEV_POOL = "dev-mariadb";
+const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
+
+/** Installs the API and registers the dev MariaDB as a DatabasePool, so the CLI works at once. */
+async function prepareOperator(ctx: Context): Promise<void> {
+  const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
+  await installApi(http);
+  const manager = { fieldManager: "mms-dev" };
+  const secret: KubeObject = {
+    apiVersion: "v1", kind: "Secret", metadata: { name: `${DEV_POOL}-admin`, namespace: SYSTEM_NAMESPACE },
+    type: "Opaque", stringData: { username: ADMIN_DB_USER, password: ctx.secrets.mariadbAdminPassword },
+  };
+  await http.apply(secret, manager);
+  await http.apply({
+    apiVersion: "multiscale.io/v1alpha1", kind: "DatabasePool", metadata: { name: DEV_POOL },
+    spec: { host: loopback, port: ctx.ports.mariadb, capacity: 1000, adminSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-admin` } },
+  }, manager);
+}
+
 
 export function component(name: ComponentName): Component {
   const c = COMPONENTS.find((x) => x.name === name);

@@ -13,6 +13,7 @@ export const PORT_OFFSETS = {
   controllerManager: 257,
   scheduler: 259,
   kwok: 247,
+  operator: 280,
   mariadb: 306,
   redis: 639,
   s3: 900,
