@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
 import { registerOperator } from "./operator.ts";
+import { registerTenant } from "./tenant.ts";
 import { UserError } from "./errors.ts";
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ sortSubcommands: false })
     .exitOverride();
+  registerTenant(program);
   registerDev(program);
   registerDemo(program);
   registerOperator(program);

@@ -1,5 +1,8 @@
 // The one place that turns a kubeconfig path and context into API clients.
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { devHome, devPaths } from "../devcluster/paths.ts";
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { UserError } from "../cli/errors.ts";
 
@@ -10,7 +13,10 @@ export interface KubeTarget {
 
 export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
   const kc = new KubeConfig();
-  const file = target.kubeconfig ?? process.env.KUBECONFIG;
+  // Like kubectl, then the dev environment's kubeconfig, so `mms` works right after `mms dev up`.
+  const devConfig = devPaths(devHome()).kubeconfig;
+  const fallback = !existsSync(join(homedir(), ".kube", "config")) && existsSync(devConfig) ? devConfig : undefined;
+  const file = target.kubeconfig ?? (process.env.KUBECONFIG || fallback);
   if (file) {
     if (!existsSync(file)) throw new UserError(`kubeconfig file ${file} does not exist`);
     kc.loadFromFile(file);

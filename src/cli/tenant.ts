@@ -1,0 +1,126 @@
+// `mms tenant …`: flag wiring for tenant commands; the work is in src/tenants.
+import type { Command } from "commander";
+import { InvalidArgumentError, Option } from "commander";
+import { tenantNamespace } from "../api/names.ts";
+import type { MatomoTenant } from "../api/tenant.ts";
+import { loadKubeConfig } from "../kube/client.ts";
+import { KubeHttp } from "../kube/http.ts";
+import { condition, createTenant, deleteTenant, getTenant, listTenants, setSuspended, waitDeleted, waitReady } from "../tenants/service.ts";
+import { formatSeconds, parseDuration } from "../util/duration.ts";
+import { UserError } from "./errors.ts";
+import { OUTPUT_FORMATS, renderStructured, renderTable, type OutputFormat } from "./output.ts";
+
+const outputOption = () => new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table");
+const timeoutOption = () => new Option("--timeout <duration>", "how long --wait waits (e.g. 90s, 5m)")
+  .argParser((v) => {
+    try {
+      return parseDuration(v);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  })
+  .default(300_000, "5m");
+
+function client(cmd: Command): KubeHttp {
+  const g = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
+  return new KubeHttp(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }));
+}
+
+function age(iso: string | undefined): string {
+  if (!iso) return "-";
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`;
+}
+
+function table(tenants: readonly MatomoTenant[]): string {
+  return renderTable(["name", "plan", "version", "url", "ready", "reason", "age"], tenants.map((t) => {
+    const ready = condition(t, "Ready");
+    return [t.metadata.name, t.spec.plan, t.spec.matomoVersion, t.status?.url ?? "-", ready?.status ?? "Unknown", ready?.reason ?? "-", age(t.metadata.creationTimestamp)];
+  }));
+}
+
+function print(value: MatomoTenant | MatomoTenant[], format: OutputFormat): void {
+  if (format === "table") process.stdout.write(table(Array.isArray(value) ? value : [value]));
+  else process.stdout.write(renderStructured(Array.isArray(value) ? { apiVersion: "v1", kind: "List", items: value } : value, format));
+}
+
+async function waitAndReport(http: KubeHttp, name: string, timeoutMs: number): Promise<MatomoTenant> {
+  const result = await waitReady(http, name, timeoutMs, (t) => {
+    const failing = t.status?.conditions?.find((c) => c.status !== "True");
+    if (failing) process.stderr.write(`  ${name}: ${failing.type}=${failing.status} (${failing.reason}) ${failing.message}\n`);
+  });
+  if (!result.ok) {
+    const f = result.failing;
+    throw new UserError(`tenant ${name} is not Ready after ${formatSeconds(result.elapsedMs)}${f ? `: ${f.type}=${f.status}, ${f.reason}: ${f.message}` : ""}`);
+  }
+  process.stderr.write(`tenant ${name} is Ready after ${formatSeconds(result.elapsedMs)}\n`);
+  return result.tenant as MatomoTenant;
+}
+
+export function registerTenant(program: Command): void {
+  const tenant = program.command("tenant").description("onboard and manage Matomo tenants");
+
+  tenant
+    .command("create")
+    .description("create a tenant; with --wait, wait until it is Ready")
+    .argument("<name>", "tenant name: 2-28 lower-case letters, digits and '-' (becomes its namespace, database and user)")
+    .requiredOption("--domain <domain...>", "domain(s) the tenant's Matomo answers on; the first is its URL")
+    .option("--plan <plan>", "TenantPlan (small, medium, large or your own)")
+    .option("--matomo-version <version>", "Matomo version, e.g. 5.2.1")
+    .option("--pool <pool>", "DatabasePool to place it on (default: the one with the most free capacity)")
+    .option("--queued-tracking", "queue tracking requests in Redis")
+    .option("--wait", "wait until the tenant is Ready and print the elapsed time")
+    .addOption(timeoutOption())
+    .option("--dry-run", "let the API server validate the tenant without creating it")
+    .addOption(outputOption())
+    .action(async (name: string, opts: { domain: string[]; plan?: string; matomoVersion?: string; pool?: string; queuedTracking?: boolean; wait?: boolean; timeout: number; dryRun?: boolean; output: OutputFormat }, cmd: Command) => {
+      const http = client(cmd);
+      let t = await createTenant(http, { name, domains: opts.domain, plan: opts.plan, matomoVersion: opts.matomoVersion, pool: opts.pool, queuedTracking: opts.queuedTracking }, opts.dryRun === true);
+      process.stderr.write(opts.dryRun ? `tenant ${name} is valid (dry run: nothing created)\n` : `tenant ${name} created\n`);
+      if (opts.wait && !opts.dryRun) t = await waitAndReport(http, name, opts.timeout);
+      print(t, opts.output);
+    });
+
+  tenant
+    .command("get")
+    .description("show one tenant (json/yaml: the object as the API server returns it)")
+    .argument("<name>")
+    .addOption(outputOption())
+    .action(async (name: string, opts: { output: OutputFormat }, cmd: Command) => {
+      print(await getTenant(client(cmd), name), opts.output);
+    });
+
+  tenant
+    .command("list")
+    .description("list tenants")
+    .addOption(outputOption())
+    .action(async (opts: { output: OutputFormat }, cmd: Command) => {
+      print(await listTenants(client(cmd)), opts.output);
+    });
+
+  tenant
+    .command("delete")
+    .description("delete a tenant's Kubernetes objects; its database is kept (deletionPolicy Retain)")
+    .argument("<name>")
+    .option("--wait", "wait until the tenant and its namespace are gone")
+    .addOption(timeoutOption())
+    .action(async (name: string, opts: { wait?: boolean; timeout: number }, cmd: Command) => {
+      const http = client(cmd);
+      await deleteTenant(http, name);
+      if (opts.wait && !(await waitDeleted(http, name, tenantNamespace(name), opts.timeout))) {
+        throw new UserError(`tenant ${name} is still being deleted after ${formatSeconds(opts.timeout)}`);
+      }
+      process.stderr.write(`tenant ${name} deleted; its database is kept\n`);
+    });
+
+  for (const [verb, suspended] of [["suspend", true], ["resume", false]] as const) {
+    tenant
+      .command(verb)
+      .description(suspended ? "scale a tenant to zero; data and configuration are kept" : "run a suspended tenant again")
+      .argument("<name>")
+      .action(async (name: string, _opts: unknown, cmd: Command) => {
+        await setSuspended(client(cmd), name, suspended);
+        process.stderr.write(`tenant ${name} ${suspended ? "suspended" : "resumed"}\n`);
+      });
+  }
+}
