@@ -103,7 +103,7 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
     clearInterval(resync);
     for (const w of watches) w.stop();
     queue.stop();
-    elector.stop();
+    await elector.release();
     await new Promise<void>((r) => (health ? health.close(() => r()) : r()));
   };
   elector.keepRenewing((why) => {

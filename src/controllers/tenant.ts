@@ -246,7 +246,12 @@ export class TenantReconciler {
 
   private async writeStatus(raw: MatomoTenant, status: TenantStatus): Promise<void> {
     if (JSON.stringify(raw.status ?? {}) === JSON.stringify(status)) return;
-    await this.http.request("PATCH", `/apis/${API_GROUP_VERSION}/matomotenants/${encodeURIComponent(raw.metadata.name)}/status`, { status }, "application/merge-patch+json");
+    try {
+      await this.http.request("PATCH", `/apis/${API_GROUP_VERSION}/matomotenants/${encodeURIComponent(raw.metadata.name)}/status`, { status }, "application/merge-patch+json");
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return; // deleted meanwhile: nothing to report
+      throw err;
+    }
     raw.status = status;
   }
 }

@@ -102,4 +102,18 @@ export class LeaderElector {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
   }
+
+  /** Hands the lease back on a clean shutdown, so a successor need not wait for it to expire. */
+  async release(): Promise<void> {
+    this.stop();
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases/${this.opts.name}`;
+    try {
+      const lease = await this.http.request<Lease>("GET", path);
+      if (lease.spec.holderIdentity !== this.opts.identity) return;
+      lease.spec = { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 };
+      await this.http.request("PUT", path, lease);
+    } catch {
+      /* best effort: the lease expires anyway */
+    }
+  }
 }

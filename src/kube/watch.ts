@@ -41,58 +41,71 @@ export class ResilientWatch {
 
   private async loop(): Promise<void> {
     let failures = 0;
+    let needList = true;
+    let resourceVersion = "";
     while (!this.stopped) {
       try {
-        const q = this.opts.labelSelector ? `?${new URLSearchParams({ labelSelector: this.opts.labelSelector }).toString()}` : "";
-        const list = await this.http.request<{ items: { metadata?: { name?: string } }[]; metadata: { resourceVersion?: string } }>("GET", this.opts.path + q);
-        for (const item of list.items) this.opts.onEvent("SYNC", item);
+        if (needList) {
+          const q = this.opts.labelSelector ? `?${new URLSearchParams({ labelSelector: this.opts.labelSelector }).toString()}` : "";
+          const list = await this.http.request<{ items: { metadata?: { name?: string } }[]; metadata: { resourceVersion?: string } }>("GET", this.opts.path + q);
+          for (const item of list.items) this.opts.onEvent("SYNC", item);
+          resourceVersion = list.metadata.resourceVersion ?? "";
+          needList = false;
+        }
+        const end = await this.watchFrom(resourceVersion, (rv) => (resourceVersion = rv));
+        if (end === "expired") needList = true; // 410 Gone: our resourceVersion is too old
+        else if (end instanceof Error) throw end;
         failures = 0;
-        await this.watchFrom(list.metadata.resourceVersion ?? "");
+        continue; // a clean close: resume from the last resourceVersion, no re-list
       } catch (err) {
         if (this.stopped) return;
         failures++;
+        if (failures >= 3) needList = true;
         this.opts.onError?.(err);
       }
-      if (this.stopped) return;
       const delay = Math.min(30_000, 250 * 2 ** Math.min(failures, 7));
       await sleep(delay / 2 + Math.random() * (delay / 2));
     }
   }
 
-  /** Resolves when the watch ends for any reason (server close, error, silence). */
-  private async watchFrom(resourceVersion: string): Promise<void> {
+  /** Resolves when the watch ends: "closed" (normal), "expired" (re-list needed) or an error. */
+  private async watchFrom(resourceVersion: string, seen: (rv: string) => void): Promise<"closed" | "expired" | Error> {
     const silenceMs = this.opts.silenceMs ?? 5 * 60_000;
-    await new Promise<void>((resolve) => {
+    return new Promise((resolve) => {
       let finished = false;
-      const finish = (err?: unknown) => {
+      const finish = (end: "closed" | "expired" | Error) => {
         if (finished) return;
         finished = true;
         clearInterval(watchdog);
         this.abort?.abort();
-        if (err && !this.stopped) this.opts.onError?.(err);
-        resolve();
+        resolve(end);
       };
       this.lastSeen = Date.now();
       const watchdog = setInterval(() => {
         if (Date.now() - this.lastSeen > silenceMs) finish(new Error(`watch of ${this.opts.path} was silent for ${silenceMs / 1000} s; restarting it`));
       }, Math.min(silenceMs, 30_000));
       watchdog.unref();
-      const params: Record<string, string | boolean> = { resourceVersion, allowWatchBookmarks: true };
+      // The server ends each watch before the client's 30 s inactivity limit; we then resume
+      // from the last resourceVersion, which costs one request and no re-list.
+      const params: Record<string, string | number | boolean> = {
+        resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 20 + Math.floor(Math.random() * 8),
+      };
       if (this.opts.labelSelector) params.labelSelector = this.opts.labelSelector;
       new Watch(this.kc)
-        .watch(this.opts.path, params, (phase, obj: { metadata?: { name?: string } }) => {
+        .watch(this.opts.path, params, (phase, obj: { code?: number; metadata?: { name?: string; resourceVersion?: string } }) => {
           this.lastSeen = Date.now();
-          if (phase === "BOOKMARK") return;
           if (phase === "ERROR") {
-            finish(); // usually 410 Gone: the list is re-read
+            finish(obj.code === 410 ? "expired" : new Error(`watch of ${this.opts.path} failed with code ${obj.code ?? "unknown"}`));
             return;
           }
+          if (obj.metadata?.resourceVersion) seen(obj.metadata.resourceVersion);
+          if (phase === "BOOKMARK") return;
           this.opts.onEvent(phase as WatchEvent, obj);
-        }, (err) => finish(err))
+        }, (err: unknown) => finish(err ? (err instanceof Error ? err : new Error("watch request failed")) : "closed"))
         .then((ac) => {
           this.abort = ac;
           if (finished) ac.abort();
-        }, (err) => finish(err));
+        }, (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
     });
   }
 }
