@@ -2,6 +2,7 @@
 // server-side apply of arbitrary objects (the typed client drops fields it has no model for, such
 // as x-kubernetes-validations) and dry runs. Credentials come from the kubeconfig.
 import { request, type RequestOptions } from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 
 export interface KubeObject {
@@ -42,11 +43,13 @@ const RESOURCES: Record<string, ResourceInfo> = {
 export class KubeApiError extends Error {
   readonly status: number;
   readonly reason: string;
-  constructor(status: number, reason: string, message: string) {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, reason: string, message: string, retryAfterSeconds?: number) {
     super(message);
     this.name = "KubeApiError";
     this.status = status;
     this.reason = reason;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -71,7 +74,22 @@ export class KubeHttp {
     this.config = config;
   }
 
+  /**
+   * One API call. "Too many requests" (the API server's flow control, or storage still starting)
+   * was not processed, so it is retried after the server's Retry-After, whatever the method.
+   */
   async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestOnce<T>(method, path, body, contentType);
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.status === 429) || attempt >= 20) throw err;
+        await sleep(Math.min(5000, (err.retryAfterSeconds ?? 1) * 1000) * (0.5 + Math.random() / 2));
+      }
+    }
+  }
+
+  private async requestOnce<T>(method: string, path: string, body: unknown, contentType: string): Promise<T> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     const url = new URL(path, cluster.server);
@@ -97,7 +115,8 @@ export class KubeHttp {
             reason = s.reason ?? reason;
             message = s.message ?? message;
           } catch { /* not a Status object */ }
-          reject(new KubeApiError(status, reason, message));
+          const retryAfter = Number(res.headers["retry-after"]);
+          reject(new KubeApiError(status, reason, message, Number.isFinite(retryAfter) ? retryAfter : undefined));
         });
       });
       req.setTimeout(30_000, () => req.destroy(new Error(`request to ${url.pathname} timed out`)));

@@ -1,0 +1,82 @@
+// Benchmark: create N tenants at once on an isolated dev environment and measure, for each, the time
+// from create to Ready; plus the total and the operator's peak memory. Prints one JSON object as its
+// last line. Usage: scripts/node bench/onboarding.ts [--counts 1,10,100] [--nodes 12] [--port-base 29500]
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createProgress } from "../src/cli/progress.ts";
+import { API_GROUP_VERSION } from "../src/api/names.ts";
+import type { MatomoTenant } from "../src/api/tenant.ts";
+import { currentPaths, down, up } from "../src/devcluster/environment.ts";
+import { readState } from "../src/devcluster/state.ts";
+import { loadKubeConfig } from "../src/kube/client.ts";
+import { KubeHttp } from "../src/kube/http.ts";
+import { condition, createTenant } from "../src/tenants/service.ts";
+
+const { values } = parseArgs({
+  options: {
+    counts: { type: "string", default: "1,10,100" },
+    nodes: { type: "string", default: "12" },
+    "port-base": { type: "string", default: "29500" },
+    "timeout-seconds": { type: "string", default: "600" },
+  },
+});
+const counts = values.counts.split(",").map(Number);
+const scratch = await mkdtemp(join(tmpdir(), "mms-bench-onboarding-"));
+const env: NodeJS.ProcessEnv = { ...process.env, MMS_DEV_HOME: join(scratch, "env"), MMS_DEV_PORT_BASE: values["port-base"] };
+// The environment module reads these from process.env too (kubeconfig fallback, paths).
+Object.assign(process.env, { MMS_DEV_HOME: env.MMS_DEV_HOME, MMS_DEV_PORT_BASE: env.MMS_DEV_PORT_BASE });
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
+};
+const round = (x: number) => Math.round(x * 100) / 100;
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+const results: Record<string, unknown>[] = [];
+try {
+  const started = await up({ nodes: Number(values.nodes), progress: createProgress(process.stderr), env });
+  const http = new KubeHttp(loadKubeConfig({ kubeconfig: started.status.kubeconfig }));
+  const operatorPid = (await readState(currentPaths(env)))?.processes.operator?.pid ?? 0;
+  for (const [round_, n] of counts.entries()) {
+    const names = Array.from({ length: n }, (_, i) => `b${round_}-t${String(i).padStart(3, "0")}`);
+    const t0 = Date.now();
+    const createdAt = new Map<string, number>();
+    await Promise.all(names.map(async (name) => {
+      createdAt.set(name, Date.now());
+      await createTenant(http, { name, domains: [`analytics.${name}.bench.test`] });
+    }));
+    const readyAt = new Map<string, number>();
+    const deadline = t0 + Number(values["timeout-seconds"]) * 1000;
+    while (readyAt.size < n && Date.now() < deadline) {
+      const list = await http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant");
+      for (const t of list.items) {
+        if (createdAt.has(t.metadata.name) && !readyAt.has(t.metadata.name) && condition(t, "Ready")?.status === "True") readyAt.set(t.metadata.name, Date.now());
+      }
+      await sleep(100);
+    }
+    const latencies = [...readyAt].map(([name, at]) => (at - (createdAt.get(name) ?? t0)) / 1000);
+    results.push({
+      tenants: n,
+      ready: readyAt.size,
+      p50Seconds: round(quantile(latencies, 0.5)),
+      p95Seconds: round(quantile(latencies, 0.95)),
+      maxSeconds: round(Math.max(...latencies)),
+      totalSeconds: round((Math.max(...readyAt.values()) - t0) / 1000),
+      operatorPeakRssMb: peakRssMb(operatorPid),
+    });
+    process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+  }
+} finally {
+  await down(env).catch(() => undefined);
+  await rm(scratch, { recursive: true, force: true });
+}
+console.log(JSON.stringify({ benchmark: "onboarding", nodes: Number(values.nodes), runs: results }));
