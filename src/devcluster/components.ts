@@ -316,7 +316,11 @@ export const COMPONENTS: readonly Component[] = [
     spec: (ctx) => ({
       command: process.execPath,
       args: [
-        "--disable-warning=ExperimentalWarning", join(PROJECT_ROOT, "src", "cli", "main.ts"),
+        "--disable-warning=ExperimentalWarning",
+        // The operator keeps no caches: a small young generation and heap cap keep it near 180 MB
+        // at 100 tenants created at once, where Node's defaults let it grow past 350 MB.
+        "--max-semi-space-size=2", "--max-old-space-size=192",
+        join(PROJECT_ROOT, "src", "cli", "main.ts"),
         `--kubeconfig=${ctx.paths.kubeconfig}`, "operator", `--health-port=${ctx.ports.operator}`, "--no-install-api",
       ],
     }),

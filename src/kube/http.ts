@@ -1,7 +1,7 @@
 // A thin JSON-over-HTTPS client for the Kubernetes API, for what the typed client does poorly:
 // server-side apply of arbitrary objects (the typed client drops fields it has no model for, such
 // as x-kubernetes-validations) and dry runs. Credentials come from the kubeconfig.
-import { request, type RequestOptions } from "node:https";
+import { Agent, request, type RequestOptions } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 
@@ -70,8 +70,19 @@ export interface ApplyOptions {
 
 export class KubeHttp {
   private readonly config: KubeConfig;
+  private agent?: Promise<Agent>;
   constructor(config: KubeConfig) {
     this.config = config;
+  }
+
+  /** One keep-alive agent per client: a TLS handshake per call would cost CPU and memory at scale. */
+  private tlsAgent(): Promise<Agent> {
+    this.agent ??= (async () => {
+      const opts: RequestOptions = {};
+      await this.config.applyToHTTPSOptions(opts);
+      return new Agent({ keepAlive: true, maxSockets: 32, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername ?? undefined });
+    })();
+    return this.agent;
   }
 
   /**
@@ -94,7 +105,9 @@ export class KubeHttp {
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     const url = new URL(path, cluster.server);
     const opts: RequestOptions = { method, headers: { Accept: "application/json" } };
+    // Credentials other than TLS client certificates (tokens, exec plugins) arrive as headers.
     await this.config.applyToHTTPSOptions(opts);
+    opts.agent = await this.tlsAgent();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) opts.headers = { ...opts.headers, "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) };
     return new Promise<T>((resolve, reject) => {
