@@ -1,6 +1,6 @@
 // Benchmark: create N tenants at once on an isolated dev environment and measure, for each, the time
 // from create to Ready; plus the total and the operator's peak memory. Prints one JSON object as its
-// last line. Usage: scripts/node bench/onboarding.ts [--counts 1,10,100] [--nodes 12] [--port-base 29500]
+// last line. Usage: scripts/node bench/onboarding.ts [--counts 1,10,100] [--nodes 12] [--port-base 31000]
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,7 +20,7 @@ const { values } = parseArgs({
   options: {
     counts: { type: "string", default: "1,10,100" },
     nodes: { type: "string", default: "12" },
-    "port-base": { type: "string", default: "29500" },
+    "port-base": { type: "string", default: "31000" },
     "timeout-seconds": { type: "string", default: "600" },
   },
 });

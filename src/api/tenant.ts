@@ -39,8 +39,11 @@ export const TenantSpec = z.object({
     respectDoNotTrack: z.boolean().default(true),
   }).default({ anonymizeIpBytes: 2, respectDoNotTrack: true }),
   suspended: z.boolean().default(false).meta({ description: "Scale the tenant to zero; data and configuration are kept." }),
-  deletionPolicy: z.enum(["Retain", "Delete"]).default("Retain")
-    .meta({ description: "Retain keeps the database when the tenant is deleted; Delete drops it after a final verified backup." }),
+  // Delete must wait for backups: a database is never dropped without a final verified backup.
+  deletionPolicy: cel(
+    z.enum(["Retain", "Delete"]).default("Retain"),
+    { rule: "self != 'Delete'", message: "spec.deletionPolicy: Delete is not available yet, because dropping a database needs a final verified backup, which comes with backups; use Retain (the database is kept)" },
+  ).meta({ description: "Retain keeps the database when the tenant is deleted; Delete (not yet available) drops it after a final verified backup." }),
 });
 export type TenantSpecInput = z.input<typeof TenantSpec>;
 export type TenantSpec = z.output<typeof TenantSpec>;
