@@ -99,6 +99,8 @@ describe("tenant onboarding", () => {
       const d = await http.get<{ spec: { replicas: number } }>("apps/v1", "Deployment", "web", tenantNamespace(t));
       return d.spec.replicas === 0 ? true : undefined;
     });
+    const hpas = await http.list("autoscaling/v2", "HorizontalPodAutoscaler", tenantNamespace(t));
+    assert.equal(hpas.items.length, 0, "no autoscaler may scale a suspended tenant back up");
     await setSuspended(http, t, false);
     const resumed = await waitReady(http, t, 60_000);
     assert.ok(resumed.ok);

@@ -131,6 +131,7 @@ export class TenantReconciler {
     const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: this.platform });
     try {
       for (const obj of objects) await this.applyOne(obj, objects);
+      await this.pruneAutoscalers(tenantNamespace(name), objects);
       set("ConfigReady", true, "Applied", `${objects.length} objects applied`);
     } catch (err) {
       if (!(err instanceof KubeApiError) || err.status >= 500) throw err;
@@ -214,18 +215,29 @@ export class TenantReconciler {
       return;
     }
     if (obj.kind === "Deployment") {
-      const existing = await this.http.getOrUndefined("apps/v1", "Deployment", obj.metadata.name, obj.metadata.namespace);
-      if (!existing) {
-        // The first replica count comes from a separate field manager, so that our later applies
-        // do not own `replicas` and never fight the HorizontalPodAutoscaler.
-        const spec = obj.spec as Record<string, unknown>;
-        const hpaMin = initialReplicas(obj, all);
-        if (spec.replicas === undefined && hpaMin !== undefined) {
-          await this.http.apply({ ...obj, spec: { ...spec, replicas: hpaMin } }, { fieldManager: `${FIELD_MANAGER}-initial` });
+      // Replicas come from a separate field manager, so that our regular applies never own
+      // `replicas` and never fight the HorizontalPodAutoscaler. It only lifts a Deployment up to the
+      // HPA's minimum: when created, and when a suspended tenant resumes (the HPA would take a sync
+      // period or more to do it).
+      const spec = obj.spec as Record<string, unknown>;
+      const min = initialReplicas(obj, all);
+      if (spec.replicas === undefined && min !== undefined) {
+        const existing = await this.http.getOrUndefined<{ spec?: { replicas?: number } }>("apps/v1", "Deployment", obj.metadata.name, obj.metadata.namespace);
+        if ((existing?.spec?.replicas ?? 0) < min) {
+          await this.http.apply({ ...obj, spec: { ...spec, replicas: min } }, { fieldManager: `${FIELD_MANAGER}-replicas` });
         }
       }
     }
     await this.http.apply(obj, { fieldManager: FIELD_MANAGER });
+  }
+
+  /** Server-side apply never deletes: autoscalers no longer rendered (a suspended tenant) are removed here. */
+  private async pruneAutoscalers(namespace: string, objects: readonly KubeObject[]): Promise<void> {
+    const wanted = new Set(objects.filter((o) => o.kind === "HorizontalPodAutoscaler").map((o) => o.metadata.name));
+    const existing = await this.http.list<KubeObject>("autoscaling/v2", "HorizontalPodAutoscaler", namespace, "app.kubernetes.io/managed-by=mms");
+    for (const hpa of existing.items) {
+      if (!wanted.has(hpa.metadata.name)) await this.http.delete("autoscaling/v2", "HorizontalPodAutoscaler", hpa.metadata.name, namespace);
+    }
   }
 
   private async workloadsReady(tenant: MatomoTenant, plan: TenantPlan): Promise<{ ok: boolean; reason: string; message: string }> {
