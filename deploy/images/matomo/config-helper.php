@@ -1,0 +1,236 @@
+<?php
+
+/**
+ * Matomo MultiScale: what the entrypoint needs to know about the tenant's config and database, answered
+ * without booting Matomo. Config files are read the way Matomo reads them (its own INI reader; global <
+ * common merged key by key; config.ini.php replacing whole keys; HTML entities decoded).
+ *
+ *   state                 print absent | incomplete | complete (see installState)
+ *   verify COMPONENT...   exit 1, naming what is missing, unless installed with these plugin components
+ *   db-env                print NAME=value lines of [database] for ExtraTools' matomo:install
+ *   work-config MODE DEST write the writable config.ini.php copy for the install or update job
+ *   drift DEST            print the config keys a job changed in DEST (names only, never values)
+ *
+ * Nothing here prints a secret except db-env, whose output the entrypoint exports and never logs.
+ */
+
+declare(strict_types=1);
+
+const MATOMO_DIR = '/var/www/html';
+const CONFIG_DIR = MATOMO_DIR . '/config';
+const LOCAL_CONFIG = CONFIG_DIR . '/config.ini.php';
+
+require MATOMO_DIR . '/vendor/autoload.php';
+
+use Matomo\Ini\IniReader;
+use Matomo\Ini\IniWriter;
+
+function fail(string $message): never
+{
+    fwrite(STDERR, "config-helper: $message\n");
+    exit(1);
+}
+
+function readIni(string $file): array
+{
+    try {
+        return (new IniReader())->readFile($file);
+    } catch (Throwable $e) {
+        fail('cannot read ' . basename($file) . ': ' . $e->getMessage());
+    }
+}
+
+function mergeKeyByKey(array $base, array $over): array
+{
+    foreach ($over as $key => $value) {
+        $base[$key] = is_array($value) && is_array($base[$key] ?? null) ? mergeKeyByKey($base[$key], $value) : $value;
+    }
+    return $base;
+}
+
+function decodeEntities(mixed $value): mixed
+{
+    if (is_array($value)) {
+        return array_map('decodeEntities', $value);
+    }
+    return is_string($value) ? html_entity_decode($value, ENT_COMPAT, 'UTF-8') : $value;
+}
+
+/** The settings Matomo sees with $localFile as its config.ini.php. */
+function configView(string $localFile): array
+{
+    $view = mergeKeyByKey(readIni(CONFIG_DIR . '/global.ini.php'), readIni(CONFIG_DIR . '/common.config.ini.php'));
+    foreach (readIni($localFile) as $section => $values) {
+        $view[$section] = is_array($values) ? array_merge($view[$section] ?? [], $values) : $values;
+    }
+    return decodeEntities($view);
+}
+
+function database(): array
+{
+    $db = configView(LOCAL_CONFIG)['database'] ?? null;
+    if (!is_array($db) || empty($db['host']) || empty($db['dbname']) || empty($db['username'])) {
+        fail('[database] host, dbname and username must be set in the mounted config');
+    }
+    if (!preg_match('/^[A-Za-z0-9_]*$/', (string) ($db['tables_prefix'] ?? ''))) {
+        fail('[database] tables_prefix may only contain letters, digits and underscores');
+    }
+    return $db;
+}
+
+/** Connects as Matomo does, including its socket form (`port` = a path) and its TLS settings. */
+function connect(array $db): PDO
+{
+    $port = (string) ($db['port'] ?? '3306');
+    $dsn = str_starts_with($port, '/') ? "mysql:unix_socket=$port" : "mysql:host={$db['host']};port=$port";
+    $dsn .= ";dbname={$db['dbname']}" . (empty($db['charset']) ? '' : ";charset={$db['charset']}");
+    $options = [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_TIMEOUT => 10];
+    if (!empty($db['enable_ssl'])) {
+        $tls = ['ssl_key' => PDO::MYSQL_ATTR_SSL_KEY, 'ssl_cert' => PDO::MYSQL_ATTR_SSL_CERT,
+            'ssl_ca' => PDO::MYSQL_ATTR_SSL_CA, 'ssl_ca_path' => PDO::MYSQL_ATTR_SSL_CAPATH,
+            'ssl_cipher' => PDO::MYSQL_ATTR_SSL_CIPHER];
+        foreach ($tls as $key => $attribute) {
+            if (!empty($db[$key])) {
+                $options[$attribute] = (string) $db[$key];
+            }
+        }
+        if (!empty($db['ssl_no_verify'])) {
+            $options[PDO::MYSQL_ATTR_SSL_VERIFY_SERVER_CERT] = false;
+        }
+    }
+    // A job may start before the database's Service or NetworkPolicy is ready; give it a few seconds.
+    for ($attempt = 1; ; $attempt++) {
+        try {
+            return new PDO($dsn, (string) $db['username'], (string) ($db['password'] ?? ''), $options);
+        } catch (PDOException $e) {
+            if ($attempt === 5) {
+                fail('cannot connect to the database: ' . $e->getMessage());
+            }
+            sleep(3);
+        }
+    }
+}
+
+function tableExists(PDO $pdo, string $table): bool
+{
+    $query = $pdo->prepare('SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?');
+    $query->execute([$table]);
+    return $query->fetchColumn() !== false;
+}
+
+function componentVersion(PDO $pdo, string $prefix, string $component): string|false
+{
+    $query = $pdo->prepare("SELECT option_value FROM `{$prefix}option` WHERE option_name = ?");
+    $query->execute(['version_' . $component]);
+    return $query->fetchColumn();
+}
+
+/**
+ * absent: no Matomo schema (no option table or no version_core). incomplete: the schema exists but no
+ * website does, i.e. an install stopped half-way, since Matomo refuses to delete a tenant's last website.
+ * complete: both.
+ */
+function installState(PDO $pdo, string $prefix): string
+{
+    if (!tableExists($pdo, "{$prefix}option") || componentVersion($pdo, $prefix, 'core') === false) {
+        return 'absent';
+    }
+    if (!tableExists($pdo, "{$prefix}site") || (int) $pdo->query("SELECT COUNT(*) FROM `{$prefix}site`")->fetchColumn() === 0) {
+        return 'incomplete';
+    }
+    return 'complete';
+}
+
+function writeWorkConfig(string $mode, string $dest): void
+{
+    // Values are written back as read (still entity-encoded), just as Matomo rewrites its own config.
+    $local = readIni(LOCAL_CONFIG);
+    if ($mode === 'install') {
+        // Begin from a fresh Matomo's list of installed plugins, so that the job installs (tables, option
+        // rows) every plugin the mounted config activates; the rendered config lists them as installed
+        // for every pod that runs afterwards, which therefore never needs to write the config.
+        $global = readIni(CONFIG_DIR . '/global.ini.php');
+        $local['PluginsInstalled'] = $global['PluginsInstalled'] ?? fail('global.ini.php has no [PluginsInstalled]');
+        // matomo:install comes from ExtraTools; make sure Matomo loads its commands.
+        $local['General']['always_load_commands_from_plugin'] = 'ExtraTools';
+    } elseif ($mode !== 'update') {
+        fail("unknown work-config mode: $mode");
+    }
+    try {
+        (new IniWriter())->writeToFile($dest, $local, "; <?php exit; ?> DO NOT REMOVE THIS LINE\n");
+    } catch (Throwable $e) {
+        fail("cannot write $dest: " . $e->getMessage());
+    }
+    chmod($dest, 0600);
+}
+
+/** Keys whose value in the job's config differs from what the serving pods read; plugin lists itemised. */
+function drift(string $workCopy): void
+{
+    // Set for the job's sake by this image (always_load_commands_from_plugin) or by ExtraTools.
+    $jobOnly = ['General.always_load_commands_from_plugin', 'General.emails_enabled', 'General.installation_in_progress'];
+    $serving = configView(LOCAL_CONFIG);
+    foreach (configView($workCopy) as $section => $values) {
+        foreach (is_array($values) ? $values : [] as $key => $value) {
+            $name = "$section.$key";
+            $before = $serving[$section][$key] ?? null;
+            if (in_array($name, $jobOnly, true) || $before == $value) {
+                continue;
+            }
+            if (in_array($section, ['Plugins', 'PluginsInstalled'], true) && is_array($value)) {
+                $missing = array_diff($value, (array) $before);
+                if ($missing) {
+                    echo "$name lacks " . implode(', ', $missing) . "\n";
+                }
+                continue;
+            }
+            echo "$name\n";
+        }
+    }
+}
+
+$command = $argv[1] ?? '';
+switch ($command) {
+    case 'state':
+        $db = database();
+        echo installState(connect($db), (string) ($db['tables_prefix'] ?? '')), "\n";
+        break;
+
+    case 'verify':
+        $db = database();
+        $prefix = (string) ($db['tables_prefix'] ?? '');
+        $pdo = connect($db);
+        if (installState($pdo, $prefix) !== 'complete') {
+            fail('not installed: the core schema or the first website is missing');
+        }
+        $missing = array_filter(array_slice($argv, 2), fn ($c) => componentVersion($pdo, $prefix, $c) === false);
+        if ($missing !== []) {
+            fail('plugins not installed: ' . implode(', ', $missing));
+        }
+        break;
+
+    case 'db-env':
+        $db = database();
+        $names = ['MATOMO_DB_HOST' => 'host', 'MATOMO_DB_PORT' => 'port', 'MATOMO_DB_NAME' => 'dbname',
+            'MATOMO_DB_USERNAME' => 'username', 'MATOMO_DB_PASSWORD' => 'password',
+            'MATOMO_DB_PREFIX' => 'tables_prefix', 'MATOMO_DATABASE_ADAPTER' => 'adapter'];
+        foreach ($names as $name => $key) {
+            $value = (string) ($db[$key] ?? '');
+            if (preg_match('/[\r\n\0]/', $value)) {
+                fail("[database] $key contains a line break");
+            }
+            echo "$name=$value\n";
+        }
+        break;
+
+    case 'work-config':
+        writeWorkConfig($argv[2] ?? '', $argv[3] ?? fail('work-config needs a destination'));
+        break;
+
+    case 'drift':
+        drift($argv[2] ?? fail('drift needs the job config path'));
+        break;
+
+    default:
+        fail('usage: config-helper.php state|verify COMPONENT...|db-env|work-config MODE DEST|drift DEST');
+}

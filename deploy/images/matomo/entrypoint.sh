@@ -1,0 +1,245 @@
+#!/bin/bash
+# Matomo MultiScale tenant image entrypoint: one image, the role picked by MATOMO_ROLE.
+#
+# Never add `set -x` or echo variables here: the environment (install job) and the mounted
+# config.ini.php carry the database password, the salt and the first superuser's password.
+set -euo pipefail
+
+readonly MATOMO_DIR=/var/www/html
+readonly CONFIG_DIR="$MATOMO_DIR/config"
+readonly HELPER=/usr/local/lib/matomo-multiscale/config-helper.php
+# Private writable copy of config.ini.php for the install and update jobs (see bootstrap.php).
+readonly WORK_DIR=/tmp/matomo-config
+readonly WORK_CONFIG="$WORK_DIR/config.ini.php"
+readonly ROLES="web tracker archiver scheduled-tasks install update queue-worker"
+
+ROLE="${MATOMO_ROLE:-}"
+CHILD=
+STOPPING=0
+
+log() { printf 'matomo %s: %s\n' "${ROLE:-entrypoint}" "$*" >&2; }
+die() { log "error: $1"; exit "${2:-1}"; }
+
+require_env() {
+    local name
+    for name in "$@"; do
+        [[ -n "${!name:-}" ]] || die "$name must be set for the $ROLE role"
+    done
+}
+
+require_config() {
+    local file
+    for file in "$CONFIG_DIR/common.config.ini.php" "$CONFIG_DIR/config.ini.php"; do
+        [[ -r "$file" ]] || die "$file is not mounted or not readable"
+    done
+}
+
+console() {
+    php "$MATOMO_DIR/console" --no-interaction --matomo-domain="$MATOMO_URL" "$@"
+}
+
+# Waits for a background child. A trapped signal interrupts `wait`, so wait again until the child has
+# really exited, then return its status: no role abandons work half-done because of SIGTERM.
+wait_child() {
+    local pid=$1 status
+    while :; do
+        wait "$pid" && status=0 || status=$?
+        kill -0 "$pid" 2>/dev/null || return "$status"
+    done
+}
+
+# web and tracker: Apache with mod_php as a child. On SIGTERM, keep serving a few seconds while
+# Kubernetes takes the pod out of its endpoints, then stop gracefully (SIGWINCH), letting requests in
+# flight finish: a tracking hit accepted is a tracking hit answered.
+serve() {
+    apache2-foreground "$@" &
+    CHILD=$!
+    trap graceful_stop TERM INT
+    local status
+    wait_child "$CHILD" && status=0 || status=$?
+    exit "$status"
+}
+
+graceful_stop() {
+    # Apache ends its own graceful stop by sending SIGTERM to its whole process group, this shell
+    # included: act on the first signal only.
+    ((STOPPING == 0)) || return 0
+    STOPPING=1
+    log "stopping: serving ${MATOMO_SHUTDOWN_DELAY:-5}s more, then a graceful stop"
+    sleep "${MATOMO_SHUTDOWN_DELAY:-5}"
+    kill -WINCH "$CHILD" 2>/dev/null || true
+}
+
+# archiver and scheduled-tasks: PHP runs as a child rather than replacing this shell, so that PID 1
+# stays a process that reaps orphans (core:archive starts its workers in the background) and passes
+# SIGTERM on; the job's exit status is PHP's.
+run_job() {
+    "$@" &
+    CHILD=$!
+    trap 'kill -TERM "$CHILD" 2>/dev/null || true' TERM INT
+    local status
+    wait_child "$CHILD" && status=0 || status=$?
+    exit "$status"
+}
+
+# The install and update jobs run Matomo code that saves config.ini.php; the mounted one is read-only.
+# Matomo gets a private copy instead (bootstrap.php); whatever it writes there is dropped when the job
+# ends, and reported by key name so that the platform can render it into the tenant's config.
+use_work_config() {
+    rm -rf "$WORK_DIR"
+    (umask 077 && mkdir -p "$WORK_DIR")
+    trap 'rm -rf "$WORK_DIR"' EXIT
+    php "$HELPER" work-config "$1" "$WORK_CONFIG" || die "cannot prepare the job's working config"
+    export MMS_CONFIG_INI_PATH="$WORK_CONFIG"
+}
+
+report_drift() {
+    local key
+    while IFS= read -r key; do
+        log "config drift: $key (Matomo set it in this job's copy only; the tenant config must carry it)"
+    done < <(php "$HELPER" drift "$WORK_CONFIG" || log "warning: could not compare the job's config")
+}
+
+# A schema change cut short can leave a tenant's database between two versions: the install and
+# update jobs finish what they started, and only SIGKILL (the end of the grace period) stops them.
+ignore_sigterm() {
+    trap 'log "SIGTERM ignored: the running database step must finish"' TERM INT
+}
+
+install_state() {
+    php "$HELPER" state || die "cannot read the installation state from the database"
+}
+
+# ExtraTools' matomo:install, with its settings in the environment: it takes database settings and the
+# first user from MATOMO_DB_* / MATOMO_FIRST_USER_* (so no password is on a command line), and an empty
+# variable would overwrite the config with an empty value, so all are set from the mounted config.
+# --do-not-drop-db: without it, matomo:install drops and recreates the whole database.
+# --force: without it, it asks for confirmation, and --no-interaction answers "no".
+# --silent: without it, it prints the superuser's password when it is done.
+matomo_install() {
+    local settings line
+    settings=$(php "$HELPER" db-env) || return 1
+    while IFS= read -r line; do
+        export "${line?}"
+    done <<<"$settings"
+    export MATOMO_FIRST_USER_NAME="$MATOMO_ADMIN_USER" \
+           MATOMO_FIRST_USER_EMAIL="$MATOMO_ADMIN_EMAIL" \
+           MATOMO_FIRST_USER_PASSWORD="$MATOMO_ADMIN_PASSWORD"
+    console --ignore-warn matomo:install --force --do-not-drop-db --silent
+}
+
+role_install() {
+    require_config
+    require_env MATOMO_URL MATOMO_ADMIN_USER MATOMO_ADMIN_PASSWORD MATOMO_ADMIN_EMAIL \
+        MATOMO_FIRST_SITE_NAME MATOMO_FIRST_SITE_URL
+    local state
+    state=$(install_state)
+    case "$state" in
+        complete) log "Matomo is already installed; nothing to do"; exit 0 ;;
+        absent) log "installing Matomo $(matomo_version)" ;;
+        incomplete) log "resuming an installation that stopped before its first website existed" ;;
+        *) die "unexpected installation state: $state" ;;
+    esac
+    use_work_config install
+    ignore_sigterm
+
+    log "creating the schema and the superuser (ExtraTools matomo:install)"
+    # A subshell keeps the exported secrets out of every other command's environment.
+    (matomo_install) || die "matomo:install failed" $?
+
+    log "activating ExtraTools and QueuedTracking"
+    console --ignore-warn plugin:activate ExtraTools QueuedTracking || die "plugin:activate failed" $?
+
+    # Matomo installs the plugins its config activates (their tables and version rows) during its
+    # front controller's start-up, which refuses to start while a component awaits its database
+    # update; scheduled-tasks:run is the console command that goes through that start-up.
+    log "installing the activated plugins"
+    console --ignore-warn core:update --yes || die "core:update failed" $?
+    console --ignore-warn scheduled-tasks:run || die "installing the activated plugins failed" $?
+
+    state=$(install_state)
+    if [[ "$state" == incomplete ]]; then
+        log "adding the first website"
+        console --ignore-warn site:add --name="$MATOMO_FIRST_SITE_NAME" --urls="$MATOMO_FIRST_SITE_URL" \
+            || die "site:add failed" $?
+    fi
+
+    php "$HELPER" verify ExtraTools QueuedTracking || die "the installation is incomplete"
+    report_drift
+    log "installed"
+}
+
+role_update() {
+    require_config
+    require_env MATOMO_URL
+    local state
+    state=$(install_state)
+    [[ "$state" != absent ]] || die "Matomo is not installed in this database; run the install job first"
+    use_work_config update
+    ignore_sigterm
+    log "updating the database schema to Matomo $(matomo_version) (core:update)"
+    local status
+    console core:update --yes && status=0 || status=$?
+    report_drift
+    exit "$status"
+}
+
+# One pass of QueuedTracking's queuedtracking:process at a time, until SIGTERM. A pass that has
+# started always finishes (its requests are already out of the queue), so give the pod a
+# terminationGracePeriodSeconds longer than the slowest batch.
+role_queue_worker() {
+    require_config
+    require_env MATOMO_URL
+    local interval=${MATOMO_QUEUE_INTERVAL:-1} max_failures=${MATOMO_QUEUE_MAX_FAILURES:-5}
+    local stop=0 failures=0 status
+    local -a args=()
+    [[ -z "${MATOMO_QUEUE_ID:-}" ]] || args+=("--queue-id=$MATOMO_QUEUE_ID")
+    trap 'stop=1; log "stop requested; finishing the current pass"' TERM INT
+    log "processing the tracking queue every ${interval}s"
+    while ((stop == 0)); do
+        console queuedtracking:process "${args[@]}" &
+        wait_child $! && status=0 || status=$?
+        if ((status == 0)); then
+            failures=0
+        else
+            failures=$((failures + 1))
+            log "queuedtracking:process exited with status $status ($failures in a row)"
+            ((failures < max_failures)) || die "giving up after $failures failed passes" "$status"
+        fi
+        ((stop == 0)) || break
+        sleep "$interval" &
+        wait_child $! || true
+    done
+    log "stopped"
+}
+
+matomo_version() {
+    sed -n "s/.*const VERSION = '\([^']*\)'.*/\1/p" "$MATOMO_DIR/core/Version.php"
+}
+
+case "$ROLE" in
+    web)
+        [[ -r "$CONFIG_DIR/config.ini.php" ]] || log "warning: config not mounted; /healthz.php will answer 503"
+        serve ;;
+    tracker)
+        [[ -r "$CONFIG_DIR/config.ini.php" ]] || log "warning: config not mounted; /healthz.php will answer 503"
+        serve -D MATOMO_TRACKER ;;
+    archiver)
+        require_config
+        require_env MATOMO_URL
+        run_job php "$MATOMO_DIR/console" core:archive --url="$MATOMO_URL" "$@" ;;
+    scheduled-tasks)
+        require_config
+        require_env MATOMO_URL
+        run_job php "$MATOMO_DIR/console" --no-interaction --matomo-domain="$MATOMO_URL" scheduled-tasks:run "$@" ;;
+    install)
+        role_install ;;
+    update)
+        role_update ;;
+    queue-worker)
+        role_queue_worker ;;
+    '')
+        die "MATOMO_ROLE is not set; expected one of: $ROLES" 2 ;;
+    *)
+        die "unknown MATOMO_ROLE '$ROLE'; expected one of: $ROLES" 2 ;;
+esac
