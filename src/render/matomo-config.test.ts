@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import fc from "fast-check";
 import { type IniDocument, type IniSettings, iniSettings, parseIni } from "./ini.ts";
 import { type MatomoConfigInput, type MatomoSecrets, renderCommonConfig, renderSecretConfig } from "./matomo-config.ts";
+import { activePlugins, MATOMO_DEFAULT_INSTALLED, MATOMO_DEFAULT_PLUGINS } from "./matomo-plugins.ts";
 
 const GLOBAL = parseIni(readFileSync(resolve(import.meta.dirname, "../../../shared/fixtures/matomo/global.ini.php"), "utf8"));
 
@@ -73,6 +74,146 @@ enable_fingerprinting_across_websites = "0"
 use_third_party_id_cookie = "0"
 enable_userid_overwrites_visitorid = "1"
 scheduled_tasks_min_interval = "0"
+
+[Plugins]
+Plugins[] = "CoreVue"
+Plugins[] = "CorePluginsAdmin"
+Plugins[] = "CoreAdminHome"
+Plugins[] = "CoreHome"
+Plugins[] = "WebsiteMeasurable"
+Plugins[] = "IntranetMeasurable"
+Plugins[] = "Diagnostics"
+Plugins[] = "CoreVisualizations"
+Plugins[] = "Proxy"
+Plugins[] = "API"
+Plugins[] = "Widgetize"
+Plugins[] = "Transitions"
+Plugins[] = "LanguagesManager"
+Plugins[] = "Actions"
+Plugins[] = "Dashboard"
+Plugins[] = "MultiSites"
+Plugins[] = "Referrers"
+Plugins[] = "UserLanguage"
+Plugins[] = "DevicesDetection"
+Plugins[] = "Goals"
+Plugins[] = "Ecommerce"
+Plugins[] = "SEO"
+Plugins[] = "Events"
+Plugins[] = "UserCountry"
+Plugins[] = "GeoIp2"
+Plugins[] = "VisitsSummary"
+Plugins[] = "VisitFrequency"
+Plugins[] = "VisitTime"
+Plugins[] = "VisitorInterest"
+Plugins[] = "RssWidget"
+Plugins[] = "Feedback"
+Plugins[] = "Monolog"
+Plugins[] = "Login"
+Plugins[] = "TwoFactorAuth"
+Plugins[] = "UsersManager"
+Plugins[] = "SitesManager"
+Plugins[] = "Installation"
+Plugins[] = "CoreUpdater"
+Plugins[] = "CoreConsole"
+Plugins[] = "ScheduledReports"
+Plugins[] = "UserCountryMap"
+Plugins[] = "Live"
+Plugins[] = "PrivacyManager"
+Plugins[] = "ImageGraph"
+Plugins[] = "Annotations"
+Plugins[] = "MobileMessaging"
+Plugins[] = "Overlay"
+Plugins[] = "SegmentEditor"
+Plugins[] = "Insights"
+Plugins[] = "Morpheus"
+Plugins[] = "Contents"
+Plugins[] = "TestRunner"
+Plugins[] = "BulkTracking"
+Plugins[] = "Resolution"
+Plugins[] = "DevicePlugins"
+Plugins[] = "Heartbeat"
+Plugins[] = "Intl"
+Plugins[] = "Marketplace"
+Plugins[] = "ProfessionalServices"
+Plugins[] = "UserId"
+Plugins[] = "CustomJsTracker"
+Plugins[] = "Tour"
+Plugins[] = "PagePerformance"
+Plugins[] = "CustomDimensions"
+Plugins[] = "JsTrackerInstallCheck"
+Plugins[] = "FeatureFlags"
+Plugins[] = "ExtraTools"
+Plugins[] = "QueuedTracking"
+
+[PluginsInstalled]
+PluginsInstalled[] = "Diagnostics"
+PluginsInstalled[] = "Login"
+PluginsInstalled[] = "CoreAdminHome"
+PluginsInstalled[] = "UsersManager"
+PluginsInstalled[] = "SitesManager"
+PluginsInstalled[] = "Installation"
+PluginsInstalled[] = "Monolog"
+PluginsInstalled[] = "Intl"
+PluginsInstalled[] = "JsTrackerInstallCheck"
+PluginsInstalled[] = "CoreVue"
+PluginsInstalled[] = "CorePluginsAdmin"
+PluginsInstalled[] = "CoreHome"
+PluginsInstalled[] = "WebsiteMeasurable"
+PluginsInstalled[] = "IntranetMeasurable"
+PluginsInstalled[] = "CoreVisualizations"
+PluginsInstalled[] = "Proxy"
+PluginsInstalled[] = "API"
+PluginsInstalled[] = "Widgetize"
+PluginsInstalled[] = "Transitions"
+PluginsInstalled[] = "LanguagesManager"
+PluginsInstalled[] = "Actions"
+PluginsInstalled[] = "Dashboard"
+PluginsInstalled[] = "MultiSites"
+PluginsInstalled[] = "Referrers"
+PluginsInstalled[] = "UserLanguage"
+PluginsInstalled[] = "DevicesDetection"
+PluginsInstalled[] = "Goals"
+PluginsInstalled[] = "Ecommerce"
+PluginsInstalled[] = "SEO"
+PluginsInstalled[] = "Events"
+PluginsInstalled[] = "UserCountry"
+PluginsInstalled[] = "GeoIp2"
+PluginsInstalled[] = "VisitsSummary"
+PluginsInstalled[] = "VisitFrequency"
+PluginsInstalled[] = "VisitTime"
+PluginsInstalled[] = "VisitorInterest"
+PluginsInstalled[] = "RssWidget"
+PluginsInstalled[] = "Feedback"
+PluginsInstalled[] = "TwoFactorAuth"
+PluginsInstalled[] = "CoreUpdater"
+PluginsInstalled[] = "CoreConsole"
+PluginsInstalled[] = "ScheduledReports"
+PluginsInstalled[] = "UserCountryMap"
+PluginsInstalled[] = "Live"
+PluginsInstalled[] = "PrivacyManager"
+PluginsInstalled[] = "ImageGraph"
+PluginsInstalled[] = "Annotations"
+PluginsInstalled[] = "MobileMessaging"
+PluginsInstalled[] = "Overlay"
+PluginsInstalled[] = "SegmentEditor"
+PluginsInstalled[] = "Insights"
+PluginsInstalled[] = "Morpheus"
+PluginsInstalled[] = "Contents"
+PluginsInstalled[] = "TestRunner"
+PluginsInstalled[] = "BulkTracking"
+PluginsInstalled[] = "Resolution"
+PluginsInstalled[] = "DevicePlugins"
+PluginsInstalled[] = "Heartbeat"
+PluginsInstalled[] = "Marketplace"
+PluginsInstalled[] = "ProfessionalServices"
+PluginsInstalled[] = "UserId"
+PluginsInstalled[] = "CustomJsTracker"
+PluginsInstalled[] = "Tour"
+PluginsInstalled[] = "PagePerformance"
+PluginsInstalled[] = "CustomDimensions"
+PluginsInstalled[] = "FeatureFlags"
+PluginsInstalled[] = "ExtraTools"
+PluginsInstalled[] = "QueuedTracking"
 `);
 });
 
@@ -102,12 +243,29 @@ test("every section and key written is one Matomo's global.ini.php declares, in 
   assert.deepEqual(undeclaredKeys(parseIni(renderSecretConfig(ACME, ACME_SECRETS))), [...INSTALLER_KEYS]);
 });
 
-test("array keys are ones global.ini.php gives no default, so Matomo's index-wise merge keeps only ours", () => {
+test("array keys either have no default in global.ini.php, or start with its defaults in order, so Matomo's index-wise merge keeps exactly ours", () => {
   const arrays = parseIni(renderCommonConfig(ACME)).entries.filter((e) => e.array);
-  assert.deepEqual([...new Set(arrays.map((e) => e.key))], ["proxy_client_headers", "proxy_host_headers", "trusted_hosts"]);
-  for (const e of arrays) {
-    assert.equal(GLOBAL.entries.some((g) => g.section === e.section && g.key === e.key), false, e.key);
+  assert.deepEqual([...new Set(arrays.map((e) => e.key))], ["proxy_client_headers", "proxy_host_headers", "trusted_hosts", "Plugins", "PluginsInstalled"]);
+  const globals = iniSettings(GLOBAL);
+  const ours = iniSettings(parseIni(renderCommonConfig(ACME)));
+  for (const key of new Set(arrays.map((e) => `${e.section}.${e.key}`))) {
+    const [section = "", name = ""] = key.split(".");
+    const defaults = globals.get(section)?.get(name);
+    const rendered = ours.get(section)?.get(name) as string[];
+    if (defaults === undefined) continue;
+    assert.ok(Array.isArray(defaults), key);
+    assert.deepEqual(rendered.slice(0, defaults.length), defaults, `${key} must start with global.ini.php's list`);
   }
+});
+
+test("the plugin lists are Matomo's defaults for the pinned version plus the image's plugins, every active plugin installed", () => {
+  const globals = iniSettings(GLOBAL);
+  assert.deepEqual(MATOMO_DEFAULT_PLUGINS, globals.get("Plugins")?.get("Plugins"));
+  assert.deepEqual(MATOMO_DEFAULT_INSTALLED, globals.get("PluginsInstalled")?.get("PluginsInstalled"));
+  const ours = iniSettings(parseIni(renderCommonConfig(ACME)));
+  const active = ours.get("Plugins")?.get("Plugins") as string[];
+  for (const p of ["ExtraTools", "QueuedTracking"]) assert.ok(active.includes(p), p);
+  assert.deepEqual([...(ours.get("PluginsInstalled")?.get("PluginsInstalled") as string[])].sort(), [...active].sort());
 });
 
 test("Matomo, merging global < common < config, sees the platform's settings and the secrets", () => {
@@ -123,8 +281,8 @@ test("Matomo, merging global < common < config, sees the platform's settings and
   assert.equal(merged.get("General")?.get("salt"), ACME_SECRETS.salt);
   assert.deepEqual(merged.get("General")?.get("trusted_hosts"), ["analytics.acme.test", "stats.acme.test"]);
   assert.equal(merged.get("General")?.get("enable_browser_archiving_triggering"), "0");
-  assert.deepEqual(merged.get("Plugins")?.get("Plugins"), iniSettings(GLOBAL).get("Plugins")?.get("Plugins"),
-    "the default plugin list is left alone");
+  assert.deepEqual(merged.get("Plugins")?.get("Plugins"), activePlugins(),
+    "the merged plugin list is exactly the rendered one: defaults in order, then the image's plugins");
 });
 
 test("secrets appear only in config.ini.php, and it carries nothing else", () => {
@@ -243,7 +401,7 @@ test("property: what is rendered reads back, through Matomo's decoding, as the v
 });
 
 test("property: no input produces a line outside a known section or a key global.ini.php lacks", () => {
-  const known = new Set(["database", "database_reader", "General", "Tracker"]);
+  const known = new Set(["database", "database_reader", "General", "Tracker", "Plugins", "PluginsInstalled"]);
   fc.assert(fc.property(inputs, secrets, (input, s) => {
     for (const out of [renderCommonConfig(input), renderSecretConfig(input, s)]) {
       const doc = parseIni(out);

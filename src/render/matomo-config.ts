@@ -1,6 +1,8 @@
 // Renders one tenant's Matomo configuration: the settings for common.config.ini.php (a ConfigMap) and,
 // separately, only the secrets for config.ini.php (a Secret). Pure: same input, same bytes.
 
+import { activePlugins, installedPlugins } from "./matomo-plugins.ts";
+
 export interface MatomoDatabase {
   readonly host: string;
   readonly port: number;
@@ -109,6 +111,10 @@ export function renderCommonConfig(input: MatomoConfigInput): string {
       // Scheduled tasks have their own CronJob; tracking requests must never run them.
       ["scheduled_tasks_min_interval", 0],
     ]],
+    // Matomo records active and installed plugins in its config, and would try to write them to the
+    // read-only config.ini.php on the first request if any were missing.
+    ["Plugins", [["Plugins", activePlugins()]]],
+    ["PluginsInstalled", [["PluginsInstalled", installedPlugins()]]],
   );
   return render("Non-secret settings; the secrets are in config.ini.php.", sections);
 }
