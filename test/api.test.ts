@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import { installApi, syncRegistry } from "../src/api/install.ts";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
+import { dropTenantDatabase } from "../src/db/pool.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeApiError, KubeHttp, type KubeObject } from "../src/kube/http.ts";
@@ -40,7 +41,13 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of created) await http.delete(API_GROUP_VERSION, "MatomoTenant", name);
+  const e = await endpoints();
+  for (const name of created) {
+    await http.delete(API_GROUP_VERSION, "MatomoTenant", name);
+    // The operator of the dev environment may have provisioned it meanwhile; tenant data is kept on
+    // delete by design, so the test removes its own.
+    await dropTenantDatabase({ host: e.mariadb.host, port: e.mariadb.port, adminUser: e.mariadb.user, adminPassword: e.mariadb.password }, name);
+  }
   await syncRegistry(http);
 });
 

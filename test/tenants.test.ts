@@ -3,6 +3,8 @@
 // recovers by itself when MariaDB comes back.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createConnection } from "mysql2/promise";
 import { createProgress } from "../src/cli/progress.ts";
@@ -16,6 +18,7 @@ import { KubeHttp } from "../src/kube/http.ts";
 import { condition, createTenant, deleteTenant, setSuspended, waitDeleted, waitReady } from "../src/tenants/service.ts";
 import { eventually, uniqueName } from "./helpers.ts";
 
+const MMS = resolve(import.meta.dirname, "../bin/mms");
 let http: KubeHttp;
 const created: string[] = [];
 const quiet = createProgress(process.stderr, true);
@@ -179,5 +182,43 @@ describe("tenant onboarding", () => {
       const secrets = await http.list<{ metadata: { name: string } }>("v1", "Secret", ns);
       assert.deepEqual(secrets.items.map((s) => s.metadata.name), ["matomo-secrets"], `${name}: one Secret`);
     }
+  });
+});
+
+describe("mms tenant CLI", () => {
+  const run = async (args: string[]) => {
+    const env = { ...process.env, KUBECONFIG: (await endpoints()).kubeconfig };
+    return new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      execFile(MMS, args, { env }, (err, stdout, stderr) => done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
+    });
+  };
+
+  test("tenant create --wait reports the elapsed time; get -o json returns the API object", async () => {
+    const name = uniqueName("cli");
+    created.push(name);
+    const r = await run(["tenant", "create", name, "--domain", `analytics.${name}.test`, "--wait", "--timeout", "60s"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`tenant ${name} is Ready after \\d+\\.\\d s`));
+    const got = await run(["tenant", "get", name, "-o", "json"]);
+    const obj = JSON.parse(got.stdout) as MatomoTenant;
+    assert.equal(obj.kind, "MatomoTenant");
+    assert.equal(obj.metadata.name, name);
+    assert.equal(condition(obj, "Ready")?.status, "True");
+    assert.ok(obj.metadata.uid && obj.metadata.resourceVersion, "the object as stored, with its uid and resourceVersion");
+  });
+
+  test("tenant create --wait that times out prints the failing condition and exits non-zero", async () => {
+    const name = uniqueName("nopool");
+    created.push(name);
+    const r = await run(["tenant", "create", name, "--domain", `analytics.${name}.test`, "--pool", "nowhere", "--wait", "--timeout", "4s"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /error: tenant .* is not Ready after \d+\.\d s: DatabaseReady=False, PoolNotFound: DatabasePool "nowhere" does not exist/);
+  });
+
+  test("every tenant namespace belongs to an existing tenant (no orphans)", async () => {
+    const namespaces = await http.list<{ metadata: { name: string; deletionTimestamp?: string } }>("v1", "Namespace", undefined, "app.kubernetes.io/managed-by=mms");
+    const tenants = new Set((await http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant")).items.map((t) => tenantNamespace(t.metadata.name)));
+    const orphans = namespaces.items.filter((n) => !n.metadata.deletionTimestamp && !tenants.has(n.metadata.name)).map((n) => n.metadata.name);
+    assert.deepEqual(orphans, []);
   });
 });
