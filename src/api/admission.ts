@@ -29,6 +29,14 @@ export function domainOwner(data: Record<string, string>, domain: string): strin
   return data[`${DOMAIN_KEY_PREFIX}${domain}`];
 }
 
+/** Domains of a tenant that the registry gives to another (older) tenant. */
+export function conflictingDomains(data: Record<string, string>, tenant: string, domains: readonly string[]): { domain: string; owner: string }[] {
+  return domains.flatMap((domain) => {
+    const owner = domainOwner(data, domain);
+    return owner && owner !== tenant ? [{ domain, owner }] : [];
+  });
+}
+
 export function registryConfigMap(data: Record<string, string>) {
   return {
     apiVersion: "v1",

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { domainOwner, registryData } from "./admission.ts";
+import { conflictingDomains, domainOwner, registryData } from "./admission.ts";
 import { customResourceDefinitions } from "./crds.ts";
 import { compareVersions, parseDomain, parseTenantName, parseVersion, tenantNameProblem } from "./names.ts";
 import { BUILT_IN_PLANS, PlanSpec } from "./plan.ts";
@@ -72,4 +72,6 @@ test("the domain registry gives each domain to its oldest tenant", () => {
   assert.equal(domainOwner(data, "shared.test"), "early");
   assert.equal(domainOwner(data, "late.test"), "late");
   assert.equal(domainOwner(data, "nobody.test"), undefined);
+  assert.deepEqual(conflictingDomains(data, "late", ["shared.test", "late.test"]), [{ domain: "shared.test", owner: "early" }]);
+  assert.deepEqual(conflictingDomains(data, "early", ["shared.test"]), []);
 });

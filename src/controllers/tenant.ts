@@ -2,6 +2,7 @@
 // its objects, and report progress as conditions. Every step converges from any starting point, so
 // the operator can be killed anywhere and simply run the reconcile again.
 import { randomBytes } from "node:crypto";
+import { conflictingDomains, REGISTRY_NAME, SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { TenantPlan } from "../api/plan.ts";
 import { PoolSpec, type DatabasePool } from "../api/pool.ts";
@@ -79,6 +80,15 @@ export class TenantReconciler {
     const plan = await this.http.getOrUndefined<TenantPlan>(API_GROUP_VERSION, "TenantPlan", tenant.spec.plan);
     if (!plan) {
       set("ConfigReady", false, "PlanNotFound", `TenantPlan "${tenant.spec.plan}" does not exist`);
+      return finish(30_000);
+    }
+
+    // Admission refuses a taken domain, but two creates racing the registry update can both pass:
+    // the older claim keeps the domain and the newer tenant waits with a clear reason.
+    const registry = await this.http.getOrUndefined<{ data?: Record<string, string> }>("v1", "ConfigMap", REGISTRY_NAME, SYSTEM_NAMESPACE);
+    const conflicts = conflictingDomains(registry?.data ?? {}, name, tenant.spec.domains);
+    if (conflicts.length > 0) {
+      set("ConfigReady", false, "DomainConflict", conflicts.map((c) => `${c.domain} belongs to tenant ${c.owner}`).join("; "));
       return finish(30_000);
     }
 
