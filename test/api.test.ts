@@ -82,10 +82,11 @@ describe("MatomoTenant validation in the API server", () => {
     await http.apply(tenant(first, { domains: ["shop.first.test"] }), manager);
     await syncRegistry(http);
     const second = uniqueName("second");
-    const message = await eventually("the duplicate domain refused", async () => {
-      const m = await rejection(tenant(second, { domains: ["other.second.test", "shop.first.test"] }), false).catch(() => undefined);
-      return m;
-    });
+    // The API server reads the policy's registry through a cache: wait (with dry runs, which pass
+    // admission but create nothing) until it has seen the first tenant's domains.
+    await eventually("the registry seen by the admission policy", () =>
+      rejection(tenant(second, { domains: ["shop.first.test"] }), true).catch(() => undefined));
+    const message = await rejection(tenant(second, { domains: ["other.second.test", "shop.first.test"] }), false);
     assert.match(message, new RegExp(`spec\\.domains: shop\\.first\\.test is already used by tenant ${first}`));
 
     const e = await endpoints();

@@ -1,7 +1,7 @@
 // Installs the API into a cluster: CRDs, built-in plans, the admission policy and its registry.
 // Every step is a server-side apply, so installing twice (or after a crash) converges.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { KubeHttp, KubeObject } from "../kube/http.ts";
+import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
 import { admissionPolicy, admissionPolicyBinding, registryConfigMap, registryData, SYSTEM_NAMESPACE } from "./admission.ts";
 import { customResourceDefinitions } from "./crds.ts";
 import { API_GROUP_VERSION } from "./names.ts";
@@ -53,5 +53,27 @@ export async function installApi(http: KubeHttp, log: (line: string) => void = (
   await syncRegistry(http);
   await http.apply(asObject(admissionPolicy()), { fieldManager: INSTALL_MANAGER });
   await http.apply(asObject(admissionPolicyBinding()), { fieldManager: INSTALL_MANAGER });
+  await waitPolicyEnforced(http);
   log("installed the admission policy for tenants");
+}
+
+/**
+ * A new policy takes effect only once the API server has loaded it; until then a tenant with an
+ * unknown plan would get through. Probe with a dry run (which creates nothing) until it is refused.
+ */
+async function waitPolicyEnforced(http: KubeHttp): Promise<void> {
+  const probe = asObject({
+    apiVersion: API_GROUP_VERSION, kind: "MatomoTenant", metadata: { name: "mms-policy-probe" },
+    spec: { domains: ["probe.mms.invalid"], plan: "mms-no-such-plan" },
+  });
+  for (let i = 0; i < 300; i++) {
+    try {
+      await http.create(probe, { fieldManager: INSTALL_MANAGER, dryRun: true });
+    } catch (err) {
+      if (err instanceof KubeApiError && (err.status === 403 || err.status === 422) && err.message.includes("unknown plan")) return;
+      if (!(err instanceof KubeApiError && err.status === 409)) throw err;
+    }
+    await sleep(100);
+  }
+  throw new Error("the tenant admission policy did not take effect within 30 s");
 }
