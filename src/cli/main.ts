@@ -1,5 +1,6 @@
 // Entry point of the `mms` CLI: global flags, command groups, and the one place errors become
 // a single sentence on stderr and a non-zero exit code.
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
@@ -7,9 +8,12 @@ import { registerOperator } from "./operator.ts";
 import { registerTenant } from "./tenant.ts";
 import { UserError } from "./errors.ts";
 
+const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
 export function buildProgram(): Command {
   const program = new Command("mms")
     .description("Matomo MultiScale: run many isolated Matomo tenants on Kubernetes")
+    .version(VERSION, "-V, --version")
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     .option("--context <name>", "kubeconfig context to use")
     .showSuggestionAfterError(true)

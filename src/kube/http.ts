@@ -133,7 +133,10 @@ export class KubeHttp {
         });
       });
       req.setTimeout(30_000, () => req.destroy(new Error(`request to ${url.pathname} timed out`)));
-      req.on("error", reject);
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        const unreachable = ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "ECONNRESET"].includes(err.code ?? "");
+        reject(unreachable ? new Error(`cannot reach the Kubernetes API server at ${cluster.server} (${err.code}); check --kubeconfig/--context, or start the dev environment with \`mms dev up\``) : err);
+      });
       if (payload !== undefined) req.write(payload);
       req.end();
     });
