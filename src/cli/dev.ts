@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_NODES, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
-import { OUTPUT_FORMATS, renderStructured, renderTable, type OutputFormat } from "./output.ts";
+import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { createProgress } from "./progress.ts";
 
 export function parseNodeCount(raw: string): number {
@@ -12,8 +12,6 @@ export function parseNodeCount(raw: string): number {
   return n;
 }
 
-const outputOption = () =>
-  new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table");
 
 export function statusTable(s: DevStatus): string {
   const rows = s.components.map((c) => [c.name, c.running ? String(c.pid) : "-", c.healthy ? "yes" : "no", c.endpoint, c.reason ?? ""]);

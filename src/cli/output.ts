@@ -1,13 +1,13 @@
 // Output formats shared by every command: tables for people, byte-stable JSON and YAML for scripts.
+import { Option } from "commander";
 import { stringify as toYaml } from "yaml";
-import { UserError } from "./errors.ts";
 
 export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export function parseOutputFormat(value: string): OutputFormat {
-  if ((OUTPUT_FORMATS as readonly string[]).includes(value)) return value as OutputFormat;
-  throw new UserError(`unknown output format "${value}": use one of ${OUTPUT_FORMATS.join(", ")}`);
+/** The kubectl-style `-o` flag every command that prints objects shares. */
+export function outputOption(): Option {
+  return new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table");
 }
 
 /** Renders rows as a left-aligned table with an upper-case header, like kubectl get. */

@@ -8,9 +8,8 @@ import { KubeHttp } from "../kube/http.ts";
 import { condition, createTenant, deleteTenant, getTenant, listTenants, setSuspended, waitDeleted, waitReady } from "../tenants/service.ts";
 import { formatSeconds, parseDuration } from "../util/duration.ts";
 import { UserError } from "./errors.ts";
-import { OUTPUT_FORMATS, renderStructured, renderTable, type OutputFormat } from "./output.ts";
+import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 
-const outputOption = () => new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table");
 const timeoutOption = () => new Option("--timeout <duration>", "how long --wait waits (e.g. 90s, 5m)")
   .argParser((v) => {
     try {
