@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { API_GROUP, API_VERSION } from "./names.ts";
 import { PlanSpec } from "./plan.ts";
 import { PoolSpec, PoolStatus } from "./pool.ts";
+import { RemediationSpec, RemediationStatus } from "./remediation.ts";
 import { structuralSchema, type CelRule } from "./schema.ts";
 import { TENANT_NAME_RULE, TenantSpec, TenantStatus } from "./tenant.ts";
 
@@ -84,6 +85,17 @@ export function customResourceDefinitions(): V1CustomResourceDefinition[] {
         { name: "Tenants", type: "integer", jsonPath: ".status.tenants" },
         { name: "Capacity", type: "integer", jsonPath: ".spec.capacity" },
         { name: "Reachable", type: "boolean", jsonPath: ".status.reachable" },
+      ],
+    }),
+    crd({
+      kind: "NodeRemediation", plural: "noderemediations", singular: "noderemediation", shortNames: ["nrem"],
+      spec: RemediationSpec, status: RemediationStatus,
+      columns: [
+        { name: "Node", type: "string", jsonPath: ".spec.nodeName" },
+        { name: "Pool", type: "string", jsonPath: ".spec.pool" },
+        { name: "Phase", type: "string", jsonPath: ".status.phase" },
+        { name: "Outcome", type: "string", jsonPath: ".status.outcome" },
+        { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
       ],
     }),
   ];

@@ -38,6 +38,9 @@ const RESOURCES: Record<string, ResourceInfo> = {
   "multiscale.io/v1alpha1/MatomoTenant": { plural: "matomotenants", namespaced: false },
   "multiscale.io/v1alpha1/TenantPlan": { plural: "tenantplans", namespaced: false },
   "multiscale.io/v1alpha1/DatabasePool": { plural: "databasepools", namespaced: false },
+  "multiscale.io/v1alpha1/NodeRemediation": { plural: "noderemediations", namespaced: false },
+  "v1/Node": { plural: "nodes", namespaced: false },
+  "v1/Event": { plural: "events", namespaced: true },
 };
 
 export class KubeApiError extends Error {
