@@ -1,0 +1,224 @@
+// The node doctor's control loop: observe nodes and their heartbeats, decide (policy.ts), and carry
+// out one step per remediation per tick. Every remediation's state lives in its NodeRemediation
+// object, written before any cloud action, so a restart resumes where it stopped and never repeats
+// a reboot it already asked for.
+import type { Logger } from "pino";
+import { API_GROUP_VERSION } from "../../api/names.ts";
+import type { NodeRemediation, RemediationStatus } from "../../api/remediation.ts";
+import { KubeApiError, type KubeHttp } from "../../kube/http.ts";
+import {
+  decide, nextStep, DEFAULT_POLICY, DEFAULT_TIMEOUTS,
+  type DoctorPolicy, type NodeObservation, type RemediationProgress, type StepTimeouts,
+} from "./policy.ts";
+
+export const PAUSE_ANNOTATION = "multiscale.io/node-doctor";
+export const OUT_OF_SERVICE_TAINT = { key: "node.kubernetes.io/out-of-service", value: "nodeshutdown", effect: "NoExecute" } as const;
+const MANAGER = "mms-node-doctor";
+
+export type InstanceState = "running" | "rebooting" | "off" | "unknown";
+
+/** What the doctor needs from a cloud (see src/cloud): find a node's instance, reboot it, replace it. */
+export interface RemediationCloud<N> {
+  resolve(nodeName: string, providerID: string): Promise<N>;
+  reboot(node: N, kind: "soft" | "hard"): Promise<void>;
+  instanceState(node: N): Promise<InstanceState>;
+  replace(node: N): Promise<void>;
+}
+
+interface KNode {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string };
+  spec?: { providerID?: string; unschedulable?: boolean; taints?: { key: string; value?: string; effect: string }[] };
+  status?: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] };
+}
+
+interface Lease { metadata: { name: string }; spec?: { renewTime?: string } }
+
+export interface DoctorCounters {
+  remediationsStarted: number;
+  remediationsSucceeded: number;
+  remediationsFailed: number;
+  blocked: Record<string, number>;
+  detectionSeconds: number[];
+  recoverySeconds: number[];
+}
+
+export class NodeDoctor<N> {
+  private readonly http: KubeHttp;
+  private readonly cloud: RemediationCloud<N>;
+  private readonly log: Logger;
+  private readonly policy: DoctorPolicy;
+  private readonly timeouts: StepTimeouts;
+  private readonly lastBlock = new Map<string, string>();
+  readonly counters: DoctorCounters = { remediationsStarted: 0, remediationsSucceeded: 0, remediationsFailed: 0, blocked: {}, detectionSeconds: [], recoverySeconds: [] };
+
+  constructor(opts: { http: KubeHttp; cloud: RemediationCloud<N>; log: Logger; policy?: Partial<DoctorPolicy>; timeouts?: Partial<StepTimeouts> }) {
+    this.http = opts.http;
+    this.cloud = opts.cloud;
+    this.log = opts.log;
+    this.policy = { ...DEFAULT_POLICY, ...opts.policy };
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  }
+
+  async tick(now = Date.now()): Promise<void> {
+    const nodes = (await this.http.list<KNode>("v1", "Node")).items;
+    const leases = (await this.http.request<{ items: Lease[] }>("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")).items;
+    const heartbeat = new Map(leases.map((l) => [l.metadata.name, l.spec?.renewTime ? Date.parse(l.spec.renewTime) : undefined]));
+    const observations: NodeObservation[] = nodes.map((n) => {
+      const ready = n.status?.conditions?.find((c) => c.type === "Ready");
+      return {
+        name: n.metadata.name,
+        pool: n.metadata.labels?.nodepool ?? "default",
+        ready: ready?.status === "True" ? "True" : ready?.status === "False" ? "False" : "Unknown",
+        readySince: ready?.lastTransitionTime ? Date.parse(ready.lastTransitionTime) : now,
+        lastHeartbeat: heartbeat.get(n.metadata.name),
+        paused: n.metadata.annotations?.[PAUSE_ANNOTATION] === "paused",
+      };
+    });
+    const remediations = (await this.http.list<NodeRemediation>(API_GROUP_VERSION, "NodeRemediation")).items;
+    const active = remediations.filter((r) => !r.status?.outcome);
+    const history = remediations.map((r) => ({
+      node: r.spec.nodeName,
+      startedAt: Date.parse(r.metadata.creationTimestamp ?? r.spec.detectedAt),
+      endedAt: r.status?.endedAt ? Date.parse(r.status.endedAt) : undefined,
+    }));
+    const decision = decide(observations, active.map((r) => ({ node: r.spec.nodeName, startedAt: Date.parse(r.spec.detectedAt) })), history, this.policy, now);
+
+    for (const b of decision.blocked) {
+      this.counters.blocked[b.reason] = (this.counters.blocked[b.reason] ?? 0) + 1;
+      if (this.lastBlock.get(b.node) === b.reason) continue; // report each reason once per node
+      this.lastBlock.set(b.node, b.reason);
+      this.log.warn({ node: b.node, reason: b.reason }, b.message);
+      await this.event(b.node, "Warning", b.reason, b.message, now);
+    }
+    for (const name of decision.start) {
+      this.lastBlock.delete(name);
+      const obs = observations.find((o) => o.name === name);
+      if (obs) await this.begin(obs, now);
+    }
+    for (const r of active) await this.advance(r, nodes.find((n) => n.metadata.name === r.spec.nodeName), now);
+  }
+
+  private async begin(obs: NodeObservation, now: number): Promise<void> {
+    const detectedAt = new Date(now).toISOString();
+    const reason = obs.ready === "True" ? "heartbeat (node Lease) silent" : `Ready=${obs.ready} since ${new Date(obs.readySince).toISOString()}`;
+    const name = `${obs.name}-${detectedAt.replace(/[-:.TZ]/g, "").slice(0, 14)}`;
+    try {
+      await this.http.create({
+        apiVersion: API_GROUP_VERSION, kind: "NodeRemediation", metadata: { name },
+        spec: { nodeName: obs.name, pool: obs.pool, reason, detectedAt },
+      }, { fieldManager: MANAGER });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) return;
+      throw err;
+    }
+    await this.writeStatus(name, { phase: "Cordon", phaseStartedAt: detectedAt, fenced: false, history: [{ phase: "Detected", at: detectedAt, message: reason }] });
+    this.counters.remediationsStarted++;
+    this.counters.detectionSeconds.push((now - Math.min(obs.readySince, obs.lastHeartbeat ?? now)) / 1000);
+    this.log.info({ node: obs.name, remediation: name }, `node unhealthy (${reason}); remediating`);
+    await this.event(obs.name, "Warning", "RemediationStarted", `node doctor started remediation ${name}: ${reason}`, now);
+  }
+
+  private async advance(r: NodeRemediation, node: KNode | undefined, now: number): Promise<void> {
+    const status = r.status ?? {};
+    const progress: RemediationProgress = {
+      phase: status.phase ?? "Cordon",
+      phaseStartedAt: status.phaseStartedAt ? Date.parse(status.phaseStartedAt) : now,
+      awaiting: status.awaiting,
+    };
+    const nodeReady = node?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+    let instance: InstanceState | "gone" = "gone";
+    let cloudNode: N | undefined;
+    if (node) {
+      cloudNode = await this.cloud.resolve(node.metadata.name, node.spec?.providerID ?? "");
+      instance = await this.cloud.instanceState(cloudNode);
+    }
+    const { action, next } = nextStep(progress, nodeReady, instance, status.fenced ?? false, this.timeouts, now);
+    const at = new Date(now).toISOString();
+    const changed = next.phase !== progress.phase || next.awaiting !== progress.awaiting;
+    const history = [...(status.history ?? [])];
+    const update: RemediationStatus = {
+      ...status, phase: next.phase, phaseStartedAt: new Date(next.phaseStartedAt).toISOString(), awaiting: next.awaiting, history,
+    };
+
+    // Persist first, then act: a crash between the two never repeats a reboot or a replacement.
+    switch (action.kind) {
+      case "cordon":
+        if (node) await this.patchNode(node.metadata.name, { spec: { unschedulable: true } });
+        history.push({ phase: "Cordoned", at, message: "no new pods are scheduled on the node" });
+        break;
+      case "reboot":
+      case "replace": {
+        history.push({ phase: action.kind === "reboot" ? (action.type === "soft" ? "SoftReboot" : "HardReboot") : "Replace", at, message: action.kind === "reboot" ? `${action.type} reboot requested from the cloud API` : "node deleted from its node pool; the pool creates a new one" });
+        await this.writeStatus(r.metadata.name, update);
+        if (cloudNode !== undefined) {
+          if (action.kind === "reboot") await this.cloud.reboot(cloudNode, action.type);
+          else await this.cloud.replace(cloudNode);
+        }
+        await this.event(r.spec.nodeName, "Warning", action.kind === "reboot" ? "NodeRebooting" : "NodeReplacing", history.at(-1)?.message ?? "", now);
+        return;
+      }
+      case "fence":
+        if (node) await this.setTaint(node, true);
+        update.fenced = true;
+        history.push({ phase: "Fenced", at, message: `the cloud reports the instance ${instance}; out-of-service taint set so pods and volumes move` });
+        await this.event(r.spec.nodeName, "Warning", "NodeFenced", history.at(-1)?.message ?? "", now);
+        break;
+      case "release":
+        if (node) {
+          await this.setTaint(node, false);
+          await this.patchNode(node.metadata.name, { spec: { unschedulable: false } });
+        }
+        update.outcome = "Succeeded";
+        update.endedAt = at;
+        history.push({ phase: "Recovered", at, message: node ? "node Ready again; uncordoned and unfenced" : "node replaced" });
+        this.counters.remediationsSucceeded++;
+        this.counters.recoverySeconds.push((now - Date.parse(r.spec.detectedAt)) / 1000);
+        await this.event(r.spec.nodeName, "Normal", "RemediationSucceeded", history.at(-1)?.message ?? "", now);
+        break;
+      case "fail":
+        update.outcome = "Failed";
+        update.endedAt = at;
+        update.message = action.message;
+        history.push({ phase: "Failed", at, message: action.message });
+        this.counters.remediationsFailed++;
+        await this.event(r.spec.nodeName, "Warning", "RemediationFailed", action.message, now);
+        break;
+      case "wait":
+        if (!changed) return;
+        history.push({ phase: next.phase, at, message: `escalating to ${next.phase}` });
+        break;
+    }
+    await this.writeStatus(r.metadata.name, update);
+  }
+
+  private async patchNode(name: string, patch: unknown): Promise<void> {
+    try {
+      await this.http.mergePatch("v1", "Node", name, patch);
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+    }
+  }
+
+  private async setTaint(node: KNode, on: boolean): Promise<void> {
+    const others = (node.spec?.taints ?? []).filter((t) => t.key !== OUT_OF_SERVICE_TAINT.key);
+    const taints = on ? [...others, { ...OUT_OF_SERVICE_TAINT }] : others;
+    // resourceVersion makes this a compare-and-swap: another writer's taints are never lost.
+    await this.patchNode(node.metadata.name, { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { taints } });
+  }
+
+  private async writeStatus(name: string, status: RemediationStatus): Promise<void> {
+    await this.http.request("PATCH", `/apis/${API_GROUP_VERSION}/noderemediations/${encodeURIComponent(name)}/status`, { status }, "application/merge-patch+json");
+  }
+
+  private async event(node: string, type: "Normal" | "Warning", reason: string, message: string, now: number): Promise<void> {
+    const at = new Date(now).toISOString();
+    await this.http.create({
+      apiVersion: "v1", kind: "Event",
+      metadata: { name: `${node}.${now.toString(36)}${Math.random().toString(36).slice(2, 6)}`, namespace: "default" },
+      involvedObject: { kind: "Node", name: node, apiVersion: "v1" },
+      type, reason, message,
+      source: { component: "mms-node-doctor" },
+      firstTimestamp: at, lastTimestamp: at, count: 1,
+    }, { fieldManager: MANAGER }).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not record an event"));
+  }
+}
