@@ -12,6 +12,7 @@ import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
 import { currentPaths, endpoints, up } from "../src/devcluster/environment.ts";
 import { isOurs, stopProcess } from "../src/devcluster/processes.ts";
+import { portsFrom } from "../src/devcluster/ports.ts";
 import { readState } from "../src/devcluster/state.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
@@ -220,5 +221,18 @@ describe("mms tenant CLI", () => {
     const tenants = new Set((await http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant")).items.map((t) => tenantNamespace(t.metadata.name)));
     const orphans = namespaces.items.filter((n) => !n.metadata.deletionTimestamp && !tenants.has(n.metadata.name)).map((n) => n.metadata.name);
     assert.deepEqual(orphans, []);
+  });
+});
+
+describe("operator metrics", () => {
+  test("the operator serves Prometheus metrics: reconciles by result and onboarding times", async () => {
+    const state = await readState(currentPaths());
+    assert.ok(state);
+    const res = await fetch(`http://127.0.0.1:${portsFrom(state.portBase).operator}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /^mms_tenant_reconciles_total\{result="done"\} [1-9]\d*$/m);
+    assert.match(text, /^mms_tenant_onboarding_seconds_count [1-9]\d*$/m);
+    assert.match(text, /^mms_tenant_queue_depth \d+$/m);
   });
 });

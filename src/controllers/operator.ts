@@ -13,6 +13,7 @@ import { LeaderElector } from "../kube/leader.ts";
 import { WorkQueue } from "../kube/queue.ts";
 import { ResilientWatch } from "../kube/watch.ts";
 import { DEFAULT_PLATFORM, type PlatformSettings } from "../render/tenant.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
 import { TenantReconciler } from "./tenant.ts";
 
 export interface OperatorOptions {
@@ -32,7 +33,8 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   const { log } = opts;
   const http = new KubeHttp(opts.kubeconfig);
   let leading = false;
-  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading) : undefined;
+  const metrics = createMetrics();
+  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, metrics) : undefined;
 
   if (opts.installApi) await installApi(http, (line) => log.info(line));
   const elector = new LeaderElector(http, { namespace: SYSTEM_NAMESPACE, name: "mms-operator", identity: opts.identity ?? `${hostname()}-${process.pid}` });
@@ -47,9 +49,20 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
       return;
     }
     const started = Date.now();
-    const result = await reconciler.reconcile(key);
-    log.debug({ tenant: key, ms: Date.now() - started }, "reconciled");
-    if (result.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+    const stopTimer = metrics.reconcileSeconds.startTimer();
+    try {
+      const result = await reconciler.reconcile(key);
+      metrics.reconciles.inc({ result: result.requeueAfterMs ? "requeued" : "done" });
+      if (result.onboardedSeconds !== undefined) metrics.onboardingSeconds.observe(result.onboardedSeconds);
+      log.debug({ tenant: key, ms: Date.now() - started }, "reconciled");
+      if (result.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+    } catch (err) {
+      metrics.reconciles.inc({ result: "error" });
+      throw err;
+    } finally {
+      stopTimer();
+      metrics.queueDepth.set(queue.size);
+    }
   }, {
     concurrency: opts.concurrency,
     onError: (key, err, attempt) => log.warn({ tenant: key, attempt, err: (err as Error).message }, "reconcile failed; retrying"),
@@ -113,9 +126,14 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   return { stop };
 }
 
-function serveHealth(port: number, leading: () => boolean): Promise<Server> {
+function serveHealth(port: number, leading: () => boolean, metrics: Metrics): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.url === "/healthz") {
+    if (req.url === "/metrics") {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else if (req.url === "/healthz") {
       res.writeHead(200).end("ok");
     } else if (req.url === "/readyz") {
       res.writeHead(leading() ? 200 : 503).end(leading() ? "leading" : "waiting for the leader lease");

@@ -17,6 +17,8 @@ export const SECRET_NAME = "matomo-secrets";
 export interface ReconcileResult {
   /** Ask to be called again after this many milliseconds (progress to watch, or a dependency down). */
   readonly requeueAfterMs?: number;
+  /** Set on the reconcile that saw the tenant Ready for the first time. */
+  readonly onboardedSeconds?: number;
 }
 
 export interface TenantReconcilerDeps {
@@ -73,8 +75,10 @@ export class TenantReconciler {
         const created = Date.parse(tenant.metadata.creationTimestamp ?? nowIso);
         status.onboardingSeconds = Math.max(0, Math.round((Date.parse(nowIso) - created) / 100) / 10);
       }
+      const firstReady = ready && !raw.status?.readyAt && status.onboardingSeconds !== undefined;
       await this.writeStatus(raw, status);
-      return ready ? {} : { requeueAfterMs: requeueAfterMs ?? 5_000 };
+      if (!ready) return { requeueAfterMs: requeueAfterMs ?? 5_000 };
+      return firstReady ? { onboardedSeconds: status.onboardingSeconds } : {};
     };
 
     const plan = await this.http.getOrUndefined<TenantPlan>(API_GROUP_VERSION, "TenantPlan", tenant.spec.plan);
