@@ -1,7 +1,7 @@
 // `mms dev …`: flag wiring for the local cluster-in-a-box; the work is in src/devcluster.
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
-import { DEFAULT_NODES, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
+import { DEFAULT_NODES, DEV_BACKUP_BUCKET, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { createProgress } from "./progress.ts";
 
@@ -95,6 +95,12 @@ Environment:
         ["MMS_DEV_S3_REGION", e.s3.region],
         ["MMS_DEV_S3_ACCESS_KEY_ID", e.s3.accessKeyId],
         ["MMS_DEV_S3_SECRET_ACCESS_KEY", e.s3.secretAccessKey],
+        // What `mms backup` reads, so backups go to the dev object store after `eval`.
+        ["MMS_S3_ENDPOINT", e.s3.endpoint],
+        ["MMS_S3_REGION", e.s3.region],
+        ["MMS_S3_ACCESS_KEY_ID", e.s3.accessKeyId],
+        ["MMS_S3_SECRET_ACCESS_KEY", e.s3.secretAccessKey],
+        ["MMS_BACKUP_BUCKET", DEV_BACKUP_BUCKET],
       ];
       process.stdout.write(lines.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join("\n") + "\n");
     });

@@ -2,6 +2,7 @@
 // a single sentence on stderr and a non-zero exit code.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerBackup } from "./backup.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
 import { registerOperator } from "./operator.ts";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false })
     .exitOverride();
   registerTenant(program);
+  registerBackup(program);
   registerDev(program);
   registerDemo(program);
   registerOperator(program);

@@ -1,6 +1,7 @@
 // `mms dev up|down|status|env`: brings the local cluster-in-a-box and its data services up and down.
 // Everything started by one `up` is recorded at once and rolled back if that `up` fails, so an
 // error never leaves a half-started environment behind.
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,6 +23,8 @@ import { ensureSystemPrograms } from "./sysdeps.ts";
 import { BUILDS } from "./versions.ts";
 
 export const DEFAULT_NODES = 3;
+/** The bucket `mms backup` uses in the dev environment (exported by `dev env`). */
+export const DEV_BACKUP_BUCKET = "mms-backups";
 export const MAX_NODES = 100;
 const HEALTH_TIMEOUT_MS = 90_000;
 const NODES_READY_TIMEOUT_MS = 60_000;
@@ -109,7 +112,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 
     if (toStart.length === 0 && previous?.nodes === opts.nodes && previous.bins && previous.system) {
       const status = await readStatus(env);
-      if (status.healthy) return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
+      const secrets = await readSecrets(paths);
+      if (status.healthy && secrets) {
+        await ensureBucket(ports.s3, secrets, DEV_BACKUP_BUCKET);
+        return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
+      }
     }
 
     await checkPorts(toStart, ports);
@@ -181,6 +188,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       if (ready < opts.nodes) {
         throw new UserError(`only ${ready} of ${opts.nodes} simulated nodes became Ready within ${NODES_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kwok.log")}`);
       }
+      await ensureBucket(ctx.ports.s3, ctx.secrets, DEV_BACKUP_BUCKET);
     } catch (err) {
       progress.info(`start-up failed; stopping the ${startedNow.length} process(es) this command started`);
       await rollback();
@@ -317,3 +325,18 @@ export async function endpoints(env: NodeJS.ProcessEnv = process.env): Promise<E
 }
 
 export const PORT_TABLE = PORT_OFFSETS;
+
+async function ensureBucket(port: number, secrets: Secrets, bucket: string): Promise<void> {
+  const s3 = new S3Client({
+    endpoint: `http://127.0.0.1:${port}`, region: "us-east-1", forcePathStyle: true,
+    credentials: { accessKeyId: secrets.s3AccessKey, secretAccessKey: secrets.s3SecretKey },
+  });
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== "BucketAlreadyOwnedByYou" && name !== "BucketAlreadyExists") throw err;
+  } finally {
+    s3.destroy();
+  }
+}

@@ -1,0 +1,59 @@
+// Finds where a tenant's data lives, from the Kubernetes API: its database and pool as the tenant
+// controller recorded them in the tenant's status, and the pool's address and admin credentials.
+import { API_GROUP_VERSION } from "../api/names.ts";
+import { PoolSpec, type DatabasePool } from "../api/pool.ts";
+import type { MatomoTenant } from "../api/tenant.ts";
+import { tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
+import { KubeApiError, type KubeHttp } from "../kube/http.ts";
+import { BackupError } from "./errors.ts";
+
+export interface TenantTarget {
+  readonly tenant: string;
+  readonly database: string;
+  readonly poolName: string;
+  readonly pool: PoolEndpoint;
+}
+
+function decode(data: Record<string, string> | undefined, key: string): string | undefined {
+  const v = data?.[key];
+  return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
+}
+
+async function get<T>(http: KubeHttp, apiVersion: string, kind: string, name: string, what: string, namespace?: string): Promise<T> {
+  try {
+    const obj = await http.getOrUndefined<T>(apiVersion, kind, name, namespace);
+    if (obj === undefined) throw new BackupError("DatabaseNotFound", `${what} does not exist`);
+    return obj;
+  } catch (err) {
+    if (err instanceof BackupError) throw err;
+    const why = err instanceof KubeApiError ? err.message : (err as Error).message;
+    throw new BackupError("DatabaseNotFound", `cannot read ${what}: ${why.replace(/[.\s]+$/, "")}`, { cause: err });
+  }
+}
+
+/** The pool's address and admin account, from the Secret its spec names. */
+export async function resolvePool(http: KubeHttp, poolName: string): Promise<PoolEndpoint> {
+  const pool = await get<DatabasePool>(http, API_GROUP_VERSION, "DatabasePool", poolName, `DatabasePool ${poolName}`);
+  const spec = PoolSpec.parse(pool.spec);
+  const ref = spec.adminSecretRef;
+  const secret = await get<{ data?: Record<string, string> }>(http, "v1", "Secret", ref.name, `Secret ${ref.namespace}/${ref.name} of pool ${poolName}`, ref.namespace);
+  const adminUser = decode(secret.data, ref.usernameKey);
+  const adminPassword = decode(secret.data, ref.passwordKey);
+  if (!adminUser || !adminPassword) {
+    throw new BackupError("DatabaseNotFound", `Secret ${ref.namespace}/${ref.name} of pool ${poolName} lacks the keys ${ref.usernameKey} and ${ref.passwordKey}`);
+  }
+  return { host: spec.host, port: spec.port, adminUser, adminPassword };
+}
+
+/** The tenant's database and pool; the tenant must have been placed on a pool already. */
+export async function resolveTenantTarget(http: KubeHttp, tenant: string): Promise<TenantTarget> {
+  const database = tenantDatabaseName(tenant);
+  const t = await get<MatomoTenant>(http, API_GROUP_VERSION, "MatomoTenant", tenant, `tenant ${tenant}`);
+  const placed = t.status?.database;
+  const poolName = placed?.pool ?? t.spec.database?.pool;
+  if (!poolName) throw new BackupError("DatabaseNotFound", `tenant ${tenant} has not been placed on a database pool yet`);
+  if (placed?.name && placed.name !== database) {
+    throw new BackupError("DatabaseNotFound", `tenant ${tenant} records database ${placed.name}, not the expected ${database}`);
+  }
+  return { tenant, database, poolName, pool: await resolvePool(http, poolName) };
+}
