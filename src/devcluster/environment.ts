@@ -84,10 +84,10 @@ async function waitHealthy(ctx: Context, c: Component, rec: ProcessRecord): Prom
 }
 
 /** Checks every port the given components need, before anything is started. */
-async function checkPorts(components: readonly Component[], ports: Record<PortName, number>): Promise<void> {
+async function checkPorts(components: readonly Component[], ports: Record<PortName, number>, graceMs = 0): Promise<void> {
   for (const c of components) {
     for (const p of c.ports) {
-      if (!(await isPortFree(ports[p]))) {
+      if (!(await portFreeWithin(ports[p], graceMs))) {
         const holder = await portHolder(ports[p]);
         throw new UserError(
           `port ${ports[p]} on 127.0.0.1, needed by ${c.name}, is already in use${holder ? ` by ${holder}` : " by another program"}; ` +
@@ -95,6 +95,20 @@ async function checkPorts(components: readonly Component[], ports: Record<PortNa
         );
       }
     }
+  }
+}
+
+/**
+ * A process of ours that just died may hold its sockets a moment longer: a multi-threaded process's
+ * main thread is already a zombie (so it no longer counts as running) while its other threads close
+ * the files. Ports we used ourselves therefore get a short grace period before being called taken.
+ */
+async function portFreeWithin(port: number, graceMs: number): Promise<boolean> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    if (await isPortFree(port)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
   }
 }
 
@@ -119,10 +133,13 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       }
     }
 
-    await checkPorts(toStart, ports);
+    // Components this environment ran before (a pid in its state) may have died a moment ago.
+    const ranBefore = (c: Component) => previous?.processes[c.name] !== undefined;
+    await checkPorts(toStart.filter((c) => !ranBefore(c)), ports);
+    await checkPorts(toStart.filter(ranBefore), ports, 5_000);
     const system = await ensureSystemPrograms(progress);
     const bins = await buildAll(progress);
-    await checkPorts(toStart, ports); // the first build takes minutes; check again just before starting
+    await checkPorts(toStart, ports, 5_000); // the first build takes minutes; check again just before starting
 
     progress.step("preparing certificates, credentials and kubeconfig");
     await mkdir(paths.logs, { recursive: true });
@@ -221,6 +238,8 @@ export async function down(env: NodeJS.ProcessEnv = process.env): Promise<DownRe
       }
     }
     await writeState(paths, { ...state, processes: {} });
+    const ports = portsFrom(state.portBase);
+    for (const c of COMPONENTS) for (const p of c.ports) await portFreeWithin(ports[p], 5_000);
     return { stopped };
   });
 }
