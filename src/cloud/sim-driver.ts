@@ -1,0 +1,43 @@
+// SimDriver: the OVH driver itself, pointed at the local sim of the OVH API, so the dev environment
+// runs the production code path (client, signatures, retries) against the simulated nodes.
+import { readFile, writeFile } from "node:fs/promises";
+import { getCACertificates, setDefaultCACertificates } from "node:tls";
+import { OvhDriver, type OvhCredentials, type OvhDriverOptions } from "./ovh-driver.ts";
+
+/** What a process needs to reach a running sim; plain data, so it can be handed over in a file. */
+export interface SimConnection {
+  readonly baseUrl: string;
+  /** The sim's self-signed certificate (PEM). */
+  readonly ca: string;
+  readonly credentials: OvhCredentials;
+  readonly serviceName: string;
+  readonly kubeId: string;
+}
+
+/** Hands a running sim to another process (the node doctor); the file holds credentials, so only its owner reads it. */
+export async function saveSimConnection(file: string, sim: SimConnection): Promise<void> {
+  const { baseUrl, ca, credentials, serviceName, kubeId } = sim;
+  await writeFile(file, JSON.stringify({ baseUrl, ca, credentials, serviceName, kubeId }, null, 2) + "\n", { mode: 0o600 });
+}
+
+export async function loadSimConnection(file: string): Promise<SimConnection> {
+  const c = JSON.parse(await readFile(file, "utf8")) as Partial<SimConnection>;
+  if (!c.baseUrl || !c.ca || !c.credentials || !c.serviceName || !c.kubeId) throw new Error(`${file} is not a sim OVH API connection file`);
+  return c as SimConnection;
+}
+
+/**
+ * Adds a certificate to this process's default trust store. The official client gives no way to
+ * pass a CA or an agent per request, so this is the only way for it to accept the sim's certificate.
+ */
+export function trustCertificate(pem: string): void {
+  const current = getCACertificates("default");
+  if (!current.some((c) => c.trim() === pem.trim())) setDefaultCACertificates([...current, pem]);
+}
+
+export class SimDriver extends OvhDriver {
+  constructor(sim: SimConnection, opts: Pick<OvhDriverOptions, "retry" | "timeoutMs"> = {}) {
+    trustCertificate(sim.ca);
+    super({ ...opts, baseUrl: sim.baseUrl, credentials: sim.credentials, serviceName: sim.serviceName, kubeId: sim.kubeId });
+  }
+}
