@@ -179,9 +179,10 @@ export function renderTenant(input: RenderInput): KubeObject[] {
       template: {
         metadata: { labels: labels(name, component), annotations: { "multiscale.io/config-hash": configHash } },
         spec: podSpec(component, { requests: sizing.requests, limits: sizing.limits }, {
+          // Honor: a cordoned or fenced node (e.g. during a node-doctor remediation) does not count.
           topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector(name, component) } },
-            { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: component === "tracker" ? "DoNotSchedule" : "ScheduleAnyway", labelSelector: { matchLabels: selector(name, component) } },
+            { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", nodeTaintsPolicy: "Honor", labelSelector: { matchLabels: selector(name, component) } },
+            { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: component === "tracker" ? "DoNotSchedule" : "ScheduleAnyway", nodeTaintsPolicy: "Honor", labelSelector: { matchLabels: selector(name, component) } },
           ],
         }),
       },
