@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Node } from "@kubernetes/client-node";
 import type { KubeClients } from "../kube/client.ts";
+import type { KubeHttp } from "../kube/http.ts";
 import { apiStatus } from "../kube/client.ts";
 import { KUBERNETES_VERSION } from "./versions.ts";
 import { SIMULATED_NODE_ANNOTATION } from "./components.ts";
@@ -94,4 +95,36 @@ export async function waitNodesReady(kube: KubeClients, count: number, timeoutMs
     await sleep(250);
   }
   return ready;
+}
+
+export type FailureMode = "heartbeat" | "not-ready";
+
+/**
+ * Injects a node failure on the dev cluster. KWOK stops managing the node's status, and its Ready
+ * condition turns Unknown ("heartbeat": what the node lifecycle controller reports once a kubelet
+ * stops posting) or False ("not-ready": a kubelet reporting itself unwell). KWOK keeps renewing the
+ * node's Lease, so a Lease-based check does not see this failure. A reboot through the sim OVH API
+ * brings the node back.
+ */
+export async function failNode(http: KubeHttp, name: string, mode: FailureMode, now = new Date()): Promise<void> {
+  const node = await http.getOrUndefined<V1Node>("v1", "Node", name);
+  if (!node) throw new Error(`node ${name} does not exist`);
+  if (node.metadata?.annotations?.[SIMULATED_NODE_ANNOTATION] === undefined) throw new Error(`node ${name} is not a simulated node; failures can only be injected on the dev cluster`);
+  await http.mergePatch("v1", "Node", name, { metadata: { annotations: { [SIMULATED_NODE_ANNOTATION]: "failed" } } });
+  const [status, reason, message] = mode === "heartbeat"
+    ? ["Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status (failure injected by mms node fail)."]
+    : ["False", "KubeletNotReady", "failure injected by mms node fail"];
+  const setReady = async (current: V1Node) => {
+    const conditions = (current.status?.conditions ?? []).map((c) => c.type === "Ready"
+      ? { ...c, status, reason, message, lastTransitionTime: now.toISOString(), lastHeartbeatTime: now.toISOString() }
+      : c);
+    await http.request("PATCH", `/api/v1/nodes/${encodeURIComponent(name)}/status`, { status: { conditions } }, "application/merge-patch+json");
+  };
+  await setReady(node);
+  // A status update KWOK had already in flight can land after ours and say Ready again: check twice.
+  for (let i = 0; i < 2; i++) {
+    await sleep(1_000);
+    const current = await http.get<V1Node>("v1", "Node", name);
+    if (current.status?.conditions?.find((c) => c.type === "Ready")?.status !== status) await setReady(current);
+  }
 }

@@ -51,7 +51,11 @@ export class NodeDoctor<N> {
   private readonly lastBlock = new Map<string, string>();
   readonly counters: DoctorCounters = { remediationsStarted: 0, remediationsSucceeded: 0, remediationsFailed: 0, blocked: {}, detectionSeconds: [], recoverySeconds: [] };
 
-  constructor(opts: { http: KubeHttp; cloud: RemediationCloud<N>; log: Logger; policy?: Partial<DoctorPolicy>; timeouts?: Partial<StepTimeouts> }) {
+  /** Node pools this doctor manages; all when undefined. */
+  private readonly pools: ReadonlySet<string> | undefined;
+
+  constructor(opts: { http: KubeHttp; cloud: RemediationCloud<N>; log: Logger; policy?: Partial<DoctorPolicy>; timeouts?: Partial<StepTimeouts>; pools?: readonly string[] }) {
+    this.pools = opts.pools ? new Set(opts.pools) : undefined;
     this.http = opts.http;
     this.cloud = opts.cloud;
     this.log = opts.log;
@@ -60,7 +64,8 @@ export class NodeDoctor<N> {
   }
 
   async tick(now = Date.now()): Promise<void> {
-    const nodes = (await this.http.list<KNode>("v1", "Node")).items;
+    this.log.debug("tick");
+    const nodes = (await this.http.list<KNode>("v1", "Node")).items.filter((n) => !this.pools || this.pools.has(n.metadata.labels?.nodepool ?? "default"));
     const leases = (await this.http.request<{ items: Lease[] }>("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")).items;
     const heartbeat = new Map(leases.map((l) => [l.metadata.name, l.spec?.renewTime ? Date.parse(l.spec.renewTime) : undefined]));
     const observations: NodeObservation[] = nodes.map((n) => {
@@ -74,7 +79,7 @@ export class NodeDoctor<N> {
         paused: n.metadata.annotations?.[PAUSE_ANNOTATION] === "paused",
       };
     });
-    const remediations = (await this.http.list<NodeRemediation>(API_GROUP_VERSION, "NodeRemediation")).items;
+    const remediations = (await this.http.list<NodeRemediation>(API_GROUP_VERSION, "NodeRemediation")).items.filter((r) => !this.pools || this.pools.has(r.spec.pool));
     const active = remediations.filter((r) => !r.status?.outcome);
     const history = remediations.map((r) => ({
       node: r.spec.nodeName,
@@ -129,6 +134,7 @@ export class NodeDoctor<N> {
     let instance: InstanceState | "gone" = "gone";
     let cloudNode: N | undefined;
     if (node) {
+      this.log.debug({ node: node.metadata.name, remediation: r.metadata.name }, "asking the cloud about the instance");
       cloudNode = await this.cloud.resolve(node.metadata.name, node.spec?.providerID ?? "");
       instance = await this.cloud.instanceState(cloudNode);
     }
@@ -199,11 +205,20 @@ export class NodeDoctor<N> {
     }
   }
 
-  private async setTaint(node: KNode, on: boolean): Promise<void> {
-    const others = (node.spec?.taints ?? []).filter((t) => t.key !== OUT_OF_SERVICE_TAINT.key);
-    const taints = on ? [...others, { ...OUT_OF_SERVICE_TAINT }] : others;
-    // resourceVersion makes this a compare-and-swap: another writer's taints are never lost.
-    await this.patchNode(node.metadata.name, { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { taints } });
+  private async setTaint(start: KNode, on: boolean): Promise<void> {
+    let node: KNode | undefined = start;
+    for (let attempt = 0; node && attempt < 5; attempt++) {
+      const others = (node.spec?.taints ?? []).filter((t) => t.key !== OUT_OF_SERVICE_TAINT.key);
+      const taints = on ? [...others, { ...OUT_OF_SERVICE_TAINT }] : others;
+      try {
+        // resourceVersion makes this a compare-and-swap: another writer's taints are never lost.
+        await this.patchNode(node.metadata.name, { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { taints } });
+        return;
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.status === 409)) throw err;
+        node = await this.http.getOrUndefined<KNode>("v1", "Node", start.metadata.name); // status updates move the version often
+      }
+    }
   }
 
   private async writeStatus(name: string, status: RemediationStatus): Promise<void> {

@@ -33,6 +33,14 @@ test("storm: 3 of 5 nodes down at once is a partition, not 3 broken nodes: nothi
   }
 });
 
+test("storm: nodes failing a second apart count together, so the first is not remediated as a lone failure", () => {
+  const nodes = [node("a", "p", 31_000), node("b", "p", 29_000), node("c", "p", "ready")];
+  const d = decide(nodes, [], [], DEFAULT_POLICY, NOW);
+  assert.deepEqual(d.start, []);
+  assert.deepEqual(d.blocked.map((b) => [b.node, b.reason]), [["a", "StormProtection"]]);
+  assert.match(d.blocked[0]?.message ?? "", /2 of 3 nodes/);
+});
+
 test("at most one node per pool in remediation; other pools proceed", () => {
   const nodes = [node("a1", "a", 60_000), node("a2", "a", 50_000), ...["a3", "a4", "a5", "a6"].map((n) => node(n, "a", "ready")), node("b1", "b", 60_000), ...["b2", "b3", "b4"].map((n) => node(n, "b", "ready"))];
   const d = decide(nodes, [], [], DEFAULT_POLICY, NOW);

@@ -16,8 +16,10 @@ export interface NodeObservation {
 }
 
 export interface DoctorPolicy {
-  /** A node is unhealthy once NotReady (or silent) for this long. */
+  /** A node is unhealthy once its Ready condition has not been True for this long… */
   readonly unhealthyAfterMs: number;
+  /** …or once its Lease has not been renewed for this long (a kubelet renews every 10 s). */
+  readonly heartbeatSilenceMs: number;
   /** Above this share of unhealthy nodes (cluster-wide or in one pool) nothing new is remediated. */
   readonly maxUnhealthyShare: number;
   /** Remediations running at once in one pool. */
@@ -32,6 +34,7 @@ export interface DoctorPolicy {
 
 export const DEFAULT_POLICY: DoctorPolicy = {
   unhealthyAfterMs: 30_000,
+  heartbeatSilenceMs: 30_000,
   maxUnhealthyShare: 0.4,
   maxPerPool: 1,
   cooldownMs: 5 * 60_000,
@@ -57,7 +60,15 @@ export interface Decision {
 export function isUnhealthy(n: NodeObservation, policy: DoctorPolicy, now: number): boolean {
   const notReadyFor = n.ready === "True" ? 0 : now - n.readySince;
   const silentFor = n.lastHeartbeat === undefined ? 0 : now - n.lastHeartbeat;
-  return notReadyFor >= policy.unhealthyAfterMs || silentFor >= policy.unhealthyAfterMs;
+  return notReadyFor >= policy.unhealthyAfterMs || silentFor >= policy.heartbeatSilenceMs;
+}
+
+/**
+ * Not healthy right now, however briefly. Storm protection counts these too: nodes failing "at once"
+ * cross the unhealthy threshold a second or so apart, and the first must not be taken for a lone failure.
+ */
+export function isSuspect(n: NodeObservation, policy: DoctorPolicy, now: number): boolean {
+  return n.ready !== "True" || (n.lastHeartbeat !== undefined && now - n.lastHeartbeat >= policy.heartbeatSilenceMs);
 }
 
 /**
@@ -78,7 +89,8 @@ export function decide(
   const start: string[] = [];
 
   const share = (count: number, total: number) => (total === 0 ? 0 : count / total);
-  const clusterStorm = share(unhealthy.length, nodes.length) > policy.maxUnhealthyShare;
+  const suspect = (list: readonly NodeObservation[]) => list.filter((x) => isSuspect(x, policy, now) || isUnhealthy(x, policy, now)).length;
+  const clusterStorm = share(suspect(nodes), nodes.length) > policy.maxUnhealthyShare;
   const poolOf = (pool: string) => nodes.filter((n) => n.pool === pool);
   const busy = new Map<string, number>();
   for (const a of active) {
@@ -88,13 +100,13 @@ export function decide(
 
   for (const n of [...candidates].sort((a, b) => a.readySince - b.readySince || a.name.localeCompare(b.name))) {
     const inPool = poolOf(n.pool);
-    const poolStorm = share(inPool.filter((x) => isUnhealthy(x, policy, now)).length, inPool.length) > policy.maxUnhealthyShare;
+    const poolStorm = share(suspect(inPool), inPool.length) > policy.maxUnhealthyShare;
     const recent = history.filter((h) => h.node === n.name && now - h.startedAt < policy.flapWindowMs);
     const lastEnd = Math.max(0, ...history.filter((h) => h.node === n.name).map((h) => h.endedAt ?? 0));
     if (policy.paused || n.paused) {
       blocked.push({ node: n.name, reason: "Paused", message: policy.paused ? "the node doctor is paused" : "the node is annotated as paused" });
     } else if (clusterStorm || poolStorm) {
-      const [count, total, scope] = clusterStorm ? [unhealthy.length, nodes.length, "the cluster"] : [inPool.filter((x) => isUnhealthy(x, policy, now)).length, inPool.length, `pool ${n.pool}`];
+      const [count, total, scope] = clusterStorm ? [suspect(nodes), nodes.length, "the cluster"] : [suspect(inPool), inPool.length, `pool ${n.pool}`];
       blocked.push({
         node: n.name, reason: "StormProtection",
         message: `${count} of ${total} nodes in ${scope} are unhealthy (limit ${Math.round(policy.maxUnhealthyShare * 100)} %): likely a network or control-plane problem, not remediating`,
