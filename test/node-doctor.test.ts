@@ -3,7 +3,9 @@
 // and released once Ready. (Storm protection and flap detection are covered by policy.test.ts.)
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
 import { pino } from "pino";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { NodeRemediation } from "../src/api/remediation.ts";
@@ -128,4 +130,32 @@ describe("node doctor", () => {
     await http.delete("apps/v1", "Deployment", "doctored", namespace);
   });
 
+});
+
+describe("mms node CLI", () => {
+  const mms = async (args: string[]) => {
+    const env = { ...process.env, KUBECONFIG: (await endpoints()).kubeconfig };
+    return new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      execFile(resolve(import.meta.dirname, "../bin/mms"), args, { env }, (err, stdout, stderr) =>
+        done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
+    });
+  };
+
+  test("node status -o json lists every node with its pool, health and remediation", async () => {
+    const r = await mms(["node", "status", "-o", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const { nodes } = JSON.parse(r.stdout) as { nodes: { name: string; pool: string; ready: string; schedulable: boolean; fenced: boolean }[] };
+    for (const name of nodeNames) {
+      const n = nodes.find((x) => x.name === name);
+      assert.ok(n, `${name} listed`);
+      assert.equal(n.pool, pool);
+      assert.equal(typeof n.schedulable, "boolean");
+    }
+  });
+
+  test("node fail on a node that does not exist says so and exits non-zero", async () => {
+    const r = await mms(["node", "fail", "no-such-node"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /^error: node no-such-node does not exist$/m);
+  });
 });

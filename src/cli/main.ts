@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { registerBackup } from "./backup.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
+import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
 import { registerTenant } from "./tenant.ts";
 import { UserError } from "./errors.ts";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerDev(program);
   registerDemo(program);
   registerOperator(program);
+  registerNode(program);
   return program;
 }
 
