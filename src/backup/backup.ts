@@ -1,6 +1,5 @@
 // Backs up one tenant database: mariadb-dump streamed through gzip and a hash straight into an S3
 // multipart upload, then the manifest. Nothing is staged whole; a failed run leaves no manifest.
-import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
@@ -10,6 +9,7 @@ import { PoolError } from "../db/errors.ts";
 import { TENANT_DATABASE_PATTERN } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
 import { AdminSession, quoteTable } from "./admin.ts";
+import { Digest } from "./digest.ts";
 import { connectionArgs, describeExit, MARIADB_DUMP, start, toolVersion, writeCredentials, type Exit } from "./client-tools.ts";
 import { DumpInspector } from "./dump-inspector.ts";
 import { BackupError, detail } from "./errors.ts";
@@ -62,17 +62,6 @@ export interface BackupResult {
 
 export function backupLockName(database: string): string {
   return `mms-backup-${database}`;
-}
-
-/** Hashes and counts what passes through: the sha256 and size of exactly the bytes uploaded. */
-class Digest extends Transform {
-  readonly hash = createHash("sha256");
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
 }
 
 /**

@@ -1,16 +1,16 @@
 // Restores a backup into a new or empty database: the dump is downloaded and its sha256 and size are
 // checked before any database is touched, then loaded with the mariadb client and compared with the manifest.
-import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { quoteIdentifier, TENANT_DATABASE_PATTERN } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
+import { Digest } from "./digest.ts";
 import { AdminSession } from "./admin.ts";
 import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "./client-tools.ts";
 import { BackupError, detail } from "./errors.ts";
@@ -58,16 +58,6 @@ export class RestoreVerificationError extends BackupError {
 
 export function restoreLockName(database: string): string {
   return `mms-restore-${database}`;
-}
-
-class Digest extends Transform {
-  readonly hash = createHash("sha256");
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
 }
 
 function isNotFound(err: unknown): boolean {
