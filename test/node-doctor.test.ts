@@ -13,6 +13,7 @@ import { installApi } from "../src/api/install.ts";
 import { startSimOvhApi, type SimOvhApi } from "../src/cloud/sim-server.ts";
 import { SimDriver } from "../src/cloud/sim-driver.ts";
 import { NodeDoctor, OUT_OF_SERVICE_TAINT } from "../src/controllers/node-doctor/controller.ts";
+import { doctorMetrics } from "../src/controllers/node-doctor/metrics.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { failNode, isReady, simulatedNode } from "../src/devcluster/nodes.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
@@ -127,6 +128,10 @@ describe("node doctor", () => {
     assert.ok(!node.spec?.unschedulable, "uncordoned");
     assert.ok(!(node.spec?.taints ?? []).some((t) => t.key === OUT_OF_SERVICE_TAINT.key), "out-of-service taint removed");
     assert.ok(sim.requests.some((r) => r.method === "POST" && r.path.endsWith("/reboot") && r.status === 200), "the reboot went through the OVH API");
+    const metrics = await doctorMetrics(doctor.counters).metrics();
+    assert.match(metrics, /^mms_node_remediations_total\{outcome="Succeeded"\} [1-9]/m);
+    assert.match(metrics, /^mms_node_detection_seconds_count [1-9]/m);
+    assert.match(metrics, /^mms_node_recovery_seconds_count [1-9]/m);
     await http.delete("apps/v1", "Deployment", "doctored", namespace);
   });
 

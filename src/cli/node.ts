@@ -8,7 +8,9 @@ import type { NodeRemediation } from "../api/remediation.ts";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { OvhDriver, ovhCredentialsFromSecret } from "../cloud/ovh-driver.ts";
 import { loadSimConnection, SimDriver } from "../cloud/sim-driver.ts";
+import { serveHealth } from "../controllers/health.ts";
 import { NodeDoctor, OUT_OF_SERVICE_TAINT } from "../controllers/node-doctor/controller.ts";
+import { doctorMetrics } from "../controllers/node-doctor/metrics.ts";
 import { failNode, type FailureMode } from "../devcluster/nodes.ts";
 import { loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp } from "../kube/http.ts";
@@ -93,7 +95,8 @@ export function registerNode(program: Command): void {
     .addOption(new Option("--unhealthy-after <duration>", "Ready not True for this long").argParser(duration("--unhealthy-after")).default(30_000, "30s"))
     .addOption(new Option("--interval <duration>", "how often to look").argParser(duration("--interval")).default(2_000, "2s"))
     .option("--paused", "observe and report only; remediate nothing")
-    .action(async (opts: { simConnection?: string; ovhSecret?: string; ovhEndpoint: string; serviceName?: string; kubeId?: string; pool?: string[]; unhealthyAfter: number; interval: number; paused?: boolean }, cmd: Command) => {
+    .addOption(new Option("--health-port <port>", "serve /healthz, /readyz and /metrics on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
+    .action(async (opts: { simConnection?: string; ovhSecret?: string; ovhEndpoint: string; serviceName?: string; kubeId?: string; pool?: string[]; unhealthyAfter: number; interval: number; paused?: boolean; healthPort?: number }, cmd: Command) => {
       const http = client(cmd);
       const log = pino({ base: { component: "node-doctor" } }, pino.destination(2));
       let cloud;
@@ -108,7 +111,10 @@ export function registerNode(program: Command): void {
       }
       const doctor = new NodeDoctor({ http, cloud, log, pools: opts.pool, policy: { unhealthyAfterMs: opts.unhealthyAfter, paused: opts.paused === true } });
       const elector = new LeaderElector(http, { namespace: SYSTEM_NAMESPACE, name: "mms-node-doctor", identity: `node-doctor-${process.pid}-${Date.now().toString(36)}` });
+      let leading = false;
+      const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, doctorMetrics(doctor.counters)) : undefined;
       await elector.acquire(() => log.info("another node doctor leads; waiting for the lease"));
+      leading = true;
       log.info("acquired the leader lease; watching nodes");
       let stopping = false;
       elector.keepRenewing((why) => {
@@ -129,5 +135,6 @@ export function registerNode(program: Command): void {
         await new Promise((r) => setTimeout(r, opts.interval));
       }
       await elector.release();
+      health?.close();
     });
 }

@@ -1,6 +1,5 @@
 // The operator process: leader election, resilient watches feeding one work queue, periodic
 // resync, a health endpoint, and structured logs. Reconcile logic lives in tenant.ts.
-import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -13,7 +12,8 @@ import { LeaderElector } from "../kube/leader.ts";
 import { WorkQueue } from "../kube/queue.ts";
 import { ResilientWatch } from "../kube/watch.ts";
 import { DEFAULT_PLATFORM, type PlatformSettings } from "../render/tenant.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
+import { serveHealth } from "./health.ts";
+import { createMetrics } from "./metrics.ts";
 import { TenantReconciler } from "./tenant.ts";
 
 export interface OperatorOptions {
@@ -34,7 +34,7 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   const http = new KubeHttp(opts.kubeconfig);
   let leading = false;
   const metrics = createMetrics();
-  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, metrics) : undefined;
+  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, metrics.registry) : undefined;
 
   if (opts.installApi) await installApi(http, (line) => log.info(line));
   const elector = new LeaderElector(http, { namespace: SYSTEM_NAMESPACE, name: "mms-operator", identity: opts.identity ?? `${hostname()}-${process.pid}` });
@@ -124,25 +124,4 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
     void stop().finally(() => process.exit(1));
   });
   return { stop };
-}
-
-function serveHealth(port: number, leading: () => boolean, metrics: Metrics): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === "/metrics") {
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(text),
-        () => res.writeHead(500).end(),
-      );
-    } else if (req.url === "/healthz") {
-      res.writeHead(200).end("ok");
-    } else if (req.url === "/readyz") {
-      res.writeHead(leading() ? 200 : 503).end(leading() ? "leading" : "waiting for the leader lease");
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve(server));
-  });
 }
