@@ -133,6 +133,9 @@ export class AdminSession {
   }
 
   async close(): Promise<void> {
+    // Release named locks explicitly: the server frees them on disconnect only after end() has
+    // returned, and the next backup of the same tenant must not be refused for that moment.
+    await this.conn.query("SELECT RELEASE_ALL_LOCKS()").catch(() => undefined);
     await this.conn.end().catch(() => this.conn.destroy());
   }
 }
