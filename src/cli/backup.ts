@@ -7,9 +7,8 @@ import { restoreBackup } from "../backup/restore.ts";
 import { createS3Client } from "../backup/storage.ts";
 import { resolveTenantTarget } from "../backup/tenant-target.ts";
 import { tenantDatabaseName } from "../db/naming.ts";
-import { loadKubeConfig } from "../kube/client.ts";
-import { KubeHttp } from "../kube/http.ts";
 import { formatSeconds } from "../util/duration.ts";
+import { kubeFromFlags } from "./common.ts";
 import { UserError } from "./errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { createProgress } from "./progress.ts";
@@ -41,11 +40,6 @@ function storage(flags: StorageFlags) {
   return { s3, bucket: flags.bucket, prefix: flags.prefix };
 }
 
-function kube(cmd: Command): KubeHttp {
-  const g = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
-  return new KubeHttp(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }));
-}
-
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
@@ -64,7 +58,7 @@ export function registerBackup(program: Command): void {
     .option("--no-checksums", "skip CHECKSUM TABLE, which holds off the tenant's writes while it reads every table")
     .addOption(outputOption()))
     .action(async (opts: StorageFlags & { tenant: string; checksums: boolean; output: OutputFormat }, cmd: Command) => {
-      const target = await resolveTenantTarget(kube(cmd), opts.tenant);
+      const target = await resolveTenantTarget(kubeFromFlags(cmd), opts.tenant);
       const { s3, bucket, prefix } = storage(opts);
       const progress = createProgress();
       progress.step(`backing up database ${target.database} of tenant ${opts.tenant} (pool ${target.poolName})`);
@@ -120,7 +114,7 @@ export function registerBackup(program: Command): void {
     .option("--into <name>", "new tenant name: restore into its database, on the same pool")
     .addOption(outputOption()))
     .action(async (opts: StorageFlags & { tenant: string; backup: string; into?: string; output: OutputFormat }, cmd: Command) => {
-      const source = await resolveTenantTarget(kube(cmd), opts.tenant);
+      const source = await resolveTenantTarget(kubeFromFlags(cmd), opts.tenant);
       const database = opts.into ? tenantDatabaseName(opts.into) : source.database;
       const { s3, bucket, prefix } = storage(opts);
       const progress = createProgress();

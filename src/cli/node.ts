@@ -1,7 +1,7 @@
 // `mms node …` and `mms node-doctor`: flag wiring; the work is in src/controllers/node-doctor,
 // src/cloud and src/devcluster/nodes.ts.
 import type { Command } from "commander";
-import { InvalidArgumentError, Option } from "commander";
+import { Option } from "commander";
 import { pino } from "pino";
 import { API_GROUP_VERSION } from "../api/names.ts";
 import type { NodeRemediation } from "../api/remediation.ts";
@@ -12,25 +12,10 @@ import { serveHealth } from "../controllers/health.ts";
 import { NodeDoctor, OUT_OF_SERVICE_TAINT } from "../controllers/node-doctor/controller.ts";
 import { doctorMetrics } from "../controllers/node-doctor/metrics.ts";
 import { failNode, type FailureMode } from "../devcluster/nodes.ts";
-import { loadKubeConfig } from "../kube/client.ts";
-import { KubeHttp } from "../kube/http.ts";
 import { LeaderElector } from "../kube/leader.ts";
-import { parseDuration } from "../util/duration.ts";
+import { durationFlag, kubeFromFlags } from "./common.ts";
 import { UserError } from "./errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
-
-function client(cmd: Command): KubeHttp {
-  const g = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
-  return new KubeHttp(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }));
-}
-
-const duration = (flag: string) => (v: string) => {
-  try {
-    return parseDuration(v);
-  } catch (err) {
-    throw new InvalidArgumentError(`${flag}: ${(err as Error).message}`);
-  }
-};
 
 interface KNode {
   metadata: { name: string; labels?: Record<string, string> };
@@ -46,7 +31,7 @@ export function registerNode(program: Command): void {
     .description("nodes, their health, and any remediation in progress")
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
-      const http = client(cmd);
+      const http = kubeFromFlags(cmd);
       const nodes = (await http.list<KNode>("v1", "Node")).items;
       const rems = (await http.list<NodeRemediation>(API_GROUP_VERSION, "NodeRemediation").catch(() => ({ items: [] as NodeRemediation[] }))).items;
       const rows = nodes.map((n) => {
@@ -76,7 +61,7 @@ export function registerNode(program: Command): void {
     .addOption(new Option("--mode <mode>", "how it fails").choices(["heartbeat", "not-ready"]).default("heartbeat"))
     .action(async (name: string, opts: { mode: FailureMode }, cmd: Command) => {
       try {
-        await failNode(client(cmd), name, opts.mode);
+        await failNode(kubeFromFlags(cmd), name, opts.mode);
       } catch (err) {
         throw new UserError((err as Error).message);
       }
@@ -92,12 +77,12 @@ export function registerNode(program: Command): void {
     .option("--service-name <id>", "OVH Public Cloud project id")
     .option("--kube-id <id>", "OVH Managed Kubernetes cluster id")
     .option("--pool <pool...>", "only manage these node pools (default: all)")
-    .addOption(new Option("--unhealthy-after <duration>", "Ready not True for this long").argParser(duration("--unhealthy-after")).default(30_000, "30s"))
-    .addOption(new Option("--interval <duration>", "how often to look").argParser(duration("--interval")).default(2_000, "2s"))
+    .addOption(new Option("--unhealthy-after <duration>", "Ready not True for this long").argParser(durationFlag("--unhealthy-after")).default(30_000, "30s"))
+    .addOption(new Option("--interval <duration>", "how often to look").argParser(durationFlag("--interval")).default(2_000, "2s"))
     .option("--paused", "observe and report only; remediate nothing")
     .addOption(new Option("--health-port <port>", "serve /healthz, /readyz and /metrics on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
     .action(async (opts: { simConnection?: string; ovhSecret?: string; ovhEndpoint: string; serviceName?: string; kubeId?: string; pool?: string[]; unhealthyAfter: number; interval: number; paused?: boolean; healthPort?: number }, cmd: Command) => {
-      const http = client(cmd);
+      const http = kubeFromFlags(cmd);
       const log = pino({ base: { component: "node-doctor" } }, pino.destination(2));
       let cloud;
       if (opts.simConnection) {

@@ -1,29 +1,18 @@
 // `mms tenant …`: flag wiring for tenant commands; the work is in src/tenants.
 import type { Command } from "commander";
-import { InvalidArgumentError, Option } from "commander";
+import { Option } from "commander";
 import { tenantNamespace } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
-import { loadKubeConfig } from "../kube/client.ts";
-import { KubeHttp } from "../kube/http.ts";
+import type { KubeHttp } from "../kube/http.ts";
 import { condition, createTenant, deleteTenant, getTenant, listTenants, setSuspended, waitDeleted, waitReady } from "../tenants/service.ts";
-import { formatSeconds, parseDuration } from "../util/duration.ts";
+import { formatSeconds } from "../util/duration.ts";
+import { durationFlag, kubeFromFlags } from "./common.ts";
 import { UserError } from "./errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 
 const timeoutOption = () => new Option("--timeout <duration>", "how long --wait waits (e.g. 90s, 5m)")
-  .argParser((v) => {
-    try {
-      return parseDuration(v);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  })
+  .argParser(durationFlag("--timeout"))
   .default(300_000, "5m");
-
-function client(cmd: Command): KubeHttp {
-  const g = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
-  return new KubeHttp(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }));
-}
 
 function age(iso: string | undefined): string {
   if (!iso) return "-";
@@ -73,7 +62,7 @@ export function registerTenant(program: Command): void {
     .option("--dry-run", "let the API server validate the tenant without creating it")
     .addOption(outputOption())
     .action(async (name: string, opts: { domain: string[]; plan?: string; matomoVersion?: string; pool?: string; queuedTracking?: boolean; wait?: boolean; timeout: number; dryRun?: boolean; output: OutputFormat }, cmd: Command) => {
-      const http = client(cmd);
+      const http = kubeFromFlags(cmd);
       let t = await createTenant(http, { name, domains: opts.domain, plan: opts.plan, matomoVersion: opts.matomoVersion, pool: opts.pool, queuedTracking: opts.queuedTracking }, opts.dryRun === true);
       process.stderr.write(opts.dryRun ? `tenant ${name} is valid (dry run: nothing created)\n` : `tenant ${name} created\n`);
       if (opts.wait && !opts.dryRun) t = await waitAndReport(http, name, opts.timeout);
@@ -86,7 +75,7 @@ export function registerTenant(program: Command): void {
     .argument("<name>")
     .addOption(outputOption())
     .action(async (name: string, opts: { output: OutputFormat }, cmd: Command) => {
-      print(await getTenant(client(cmd), name), opts.output);
+      print(await getTenant(kubeFromFlags(cmd), name), opts.output);
     });
 
   tenant
@@ -94,7 +83,7 @@ export function registerTenant(program: Command): void {
     .description("list tenants")
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }, cmd: Command) => {
-      print(await listTenants(client(cmd)), opts.output);
+      print(await listTenants(kubeFromFlags(cmd)), opts.output);
     });
 
   tenant
@@ -104,7 +93,7 @@ export function registerTenant(program: Command): void {
     .option("--wait", "wait until the tenant and its namespace are gone")
     .addOption(timeoutOption())
     .action(async (name: string, opts: { wait?: boolean; timeout: number }, cmd: Command) => {
-      const http = client(cmd);
+      const http = kubeFromFlags(cmd);
       await deleteTenant(http, name);
       if (opts.wait && !(await waitDeleted(http, name, tenantNamespace(name), opts.timeout))) {
         throw new UserError(`tenant ${name} is still being deleted after ${formatSeconds(opts.timeout)}`);
@@ -118,7 +107,7 @@ export function registerTenant(program: Command): void {
       .description(suspended ? "scale a tenant to zero; data and configuration are kept" : "run a suspended tenant again")
       .argument("<name>")
       .action(async (name: string, _opts: unknown, cmd: Command) => {
-        await setSuspended(client(cmd), name, suspended);
+        await setSuspended(kubeFromFlags(cmd), name, suspended);
         process.stderr.write(`tenant ${name} ${suspended ? "suspended" : "resumed"}\n`);
       });
   }
