@@ -6,6 +6,10 @@ import { BackupError } from "./errors.ts";
 
 export const DUMP_FILE = "dump.sql.gz";
 export const MANIFEST_FILE = "manifest.json";
+/** Written by `backup verify` beside the backup it restored (src/backup/verification.ts). */
+export const VERIFICATION_FILE = "verification.json";
+/** The tenant's spec and what disaster recovery needs besides the dumps, beside its backup folders. */
+export const TENANT_RECORD_FILE = "tenant.json";
 
 /** `20261126T151200Z-1a2b`: UTC time to the second, then 4 random hex digits against collisions. */
 export const BACKUP_ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[0-9a-f]{4}$/;
@@ -45,10 +49,11 @@ export interface BackupKeys {
   readonly folder: string;
   readonly dump: string;
   readonly manifest: string;
+  readonly verification: string;
 }
 
 export function backupKeys(tenant: string, backupId: string, prefix?: string): BackupKeys {
   if (!isBackupId(backupId)) throw new BackupError("InvalidRequest", `${JSON.stringify(backupId)} is not a backup id`);
   const folder = `${tenantPrefix(tenant, prefix)}${backupId}/`;
-  return { folder, dump: folder + DUMP_FILE, manifest: folder + MANIFEST_FILE };
+  return { folder, dump: folder + DUMP_FILE, manifest: folder + MANIFEST_FILE, verification: folder + VERIFICATION_FILE };
 }

@@ -1,9 +1,10 @@
 // Lists a tenant's backups in object storage. Only a folder with a valid manifest is a backup; anything
 // else (an interrupted run, a damaged manifest) is reported apart, as incomplete, for clean-up.
-import { ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
 import { BackupError, detail } from "./errors.ts";
-import { DUMP_FILE, isBackupId, MANIFEST_FILE, tenantPrefix } from "./layout.ts";
+import { DUMP_FILE, isBackupId, MANIFEST_FILE, tenantPrefix, VERIFICATION_FILE } from "./layout.ts";
 import { readManifest } from "./restore.ts";
+import { parseVerification } from "./verification.ts";
 
 const MANIFEST_READS_AT_ONCE = 8;
 
@@ -16,6 +17,8 @@ export interface BackupSummary {
   readonly sha256: string;
   readonly tables: number;
   readonly rows: number;
+  /** The last restore drill of this backup (`backup verify`), if any. */
+  readonly verified: { readonly at: string; readonly ok: boolean } | null;
 }
 
 export interface IncompleteBackup {
@@ -47,6 +50,8 @@ export async function listBackups(s3: S3Client, bucket: string, tenant: string, 
       const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: root, ContinuationToken: token }));
       for (const o of page.Contents ?? []) {
         const rest = (o.Key ?? "").slice(root.length);
+        // Files beside the backup folders (the tenant record) are not backups.
+        if (!rest.includes("/")) continue;
         const folder = rest.includes("/") ? rest.slice(0, rest.indexOf("/")) : "";
         const list = folders.get(folder) ?? [];
         list.push(o);
@@ -84,12 +89,26 @@ async function classify(s3: S3Client, bucket: string, tenant: string, folder: st
     const m = await readManifest(s3, bucket, tenant, folder, prefix);
     const dump = objects.find((o) => o.Key === m.object.key);
     if (dump?.Size !== m.object.bytes) return incomplete(`the dump has ${dump?.Size} bytes, the manifest says ${m.object.bytes}`);
+    const verified = names.has(VERIFICATION_FILE) ? await readVerification(s3, bucket, m.object.key.replace(/[^/]+$/, VERIFICATION_FILE), m.backupId) : null;
     return {
       backupId: folder, createdAt: m.createdAt, bytes: m.object.bytes, matomoVersion: m.matomo.version, sha256: m.object.sha256,
-      tables: m.tables.length, rows: m.tables.reduce((n, t) => n + t.rows, 0),
+      tables: m.tables.length, rows: m.tables.reduce((n, t) => n + t.rows, 0), verified,
     };
   } catch (err) {
     if (err instanceof BackupError && (err.reason === "ManifestInvalid" || err.reason === "ManifestMissing")) return incomplete(err.message);
     throw err;
   }
+}
+
+/** A damaged or foreign record counts as "not verified"; a failed read fails the listing. */
+async function readVerification(s3: S3Client, bucket: string, key: string, backupId: string): Promise<BackupSummary["verified"]> {
+  let text: string;
+  try {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    text = await got.Body!.transformToString("utf8");
+  } catch (err) {
+    throw new BackupError("DownloadFailed", `cannot read the verification record of backup ${backupId} from s3://${bucket}/${key}: ${detail(err)}`, { cause: err });
+  }
+  const v = parseVerification(text);
+  return v && v.backupId === backupId ? { at: v.verifiedAt, ok: v.ok } : null;
 }
