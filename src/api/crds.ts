@@ -2,6 +2,7 @@
 import type { V1CustomResourceDefinition } from "@kubernetes/client-node";
 import type { z } from "zod";
 import { API_GROUP, API_VERSION } from "./names.ts";
+import { BackupStoreSpec } from "./backup-store.ts";
 import { PlanSpec } from "./plan.ts";
 import { PoolSpec, PoolStatus } from "./pool.ts";
 import { RemediationSpec, RemediationStatus } from "./remediation.ts";
@@ -65,6 +66,8 @@ export function customResourceDefinitions(): V1CustomResourceDefinition[] {
         { name: "Version", type: "string", jsonPath: ".spec.matomoVersion" },
         { name: "URL", type: "string", jsonPath: ".status.url" },
         { name: "Ready", type: "string", jsonPath: ready("Ready") },
+        { name: "Backup", type: "string", jsonPath: ready("BackupHealthy"), priority: 1 },
+        { name: "Last-Backup", type: "date", jsonPath: ".status.backup.lastBackupAt", priority: 1 },
         { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
       ],
     }),
@@ -85,6 +88,15 @@ export function customResourceDefinitions(): V1CustomResourceDefinition[] {
         { name: "Tenants", type: "integer", jsonPath: ".status.tenants" },
         { name: "Capacity", type: "integer", jsonPath: ".spec.capacity" },
         { name: "Reachable", type: "boolean", jsonPath: ".status.reachable" },
+      ],
+    }),
+    crd({
+      kind: "BackupStore", plural: "backupstores", singular: "backupstore", shortNames: ["bstore"],
+      spec: BackupStoreSpec,
+      columns: [
+        { name: "Endpoint", type: "string", jsonPath: ".spec.endpoint" },
+        { name: "Bucket", type: "string", jsonPath: ".spec.bucket" },
+        { name: "Prefix", type: "string", jsonPath: ".spec.prefix" },
       ],
     }),
     crd({

@@ -1,6 +1,7 @@
 // Installs the API into a cluster: CRDs, built-in plans, the admission policy and its registry.
 // Every step is a server-side apply, so installing twice (or after a crash) converges.
 import { setTimeout as sleep } from "node:timers/promises";
+import { backupRbac } from "../render/backup-jobs.ts";
 import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
 import { admissionPolicy, admissionPolicyBinding, registryConfigMap, registryData, SYSTEM_NAMESPACE } from "./admission.ts";
 import { customResourceDefinitions } from "./crds.ts";
@@ -55,6 +56,7 @@ export async function installApi(http: KubeHttp, log: (line: string) => void = (
   await http.apply(asObject(admissionPolicyBinding()), { fieldManager: INSTALL_MANAGER });
   await waitPolicyEnforced(http);
   log("installed the admission policy for tenants");
+  for (const o of backupRbac()) await http.apply(o, { fieldManager: INSTALL_MANAGER });
 }
 
 /**

@@ -6,7 +6,23 @@ import { cel } from "./schema.ts";
 const QUANTITY = "^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$";
 const quantity = z.string().max(32).regex(new RegExp(QUANTITY), "must be a Kubernetes quantity such as 250m or 512Mi");
 // Five cron fields; the real parsing happens in the CronJob controller, which rejects bad schedules.
-const cron = z.string().max(100).regex(/^(\S+\s+){4}\S+$/, "must be a five-field cron schedule such as 5 * * * *");
+// "H" in a field is replaced per tenant by a stable value derived from its name (src/render/schedule.ts),
+// so that hundreds of tenants on one plan do not all start at the same minute.
+export const cron = z.string().max(100).regex(/^((H|[^\sH]+)\s+){4}(H|[^\sH]+)$/, "must be a five-field cron schedule such as 5 * * * *; H, standing alone in a field, is a per-tenant value");
+
+const count = (max: number) => z.int().min(0).max(max);
+
+export const RetentionSpec = z.object({
+  keepLast: z.int().min(1).max(1000).default(24).meta({ description: "The newest N backups are always kept." }),
+  daily: count(366).default(7).meta({ description: "Also keep the newest backup of each of the last N days that have one." }),
+  weekly: count(520).default(4).meta({ description: "…of each of the last N ISO weeks." }),
+  monthly: count(240).default(3).meta({ description: "…of each of the last N calendar months." }),
+});
+
+export const PlanBackupSpec = z.object({
+  schedule: cron.default("H * * * *").meta({ description: "When the tenant's backup runs; H is a per-tenant minute/hour. Hourly by default." }),
+  retention: RetentionSpec.default({ keepLast: 24, daily: 7, weekly: 4, monthly: 3 }),
+});
 
 const resources = z.object({ cpu: quantity, memory: quantity });
 
@@ -29,6 +45,8 @@ export const PlanSpec = z.object({
     .meta({ description: "ResourceQuota of the tenant's namespace (limits)." }),
   archiving: z.object({ schedule: cron }),
   rawDataRetentionDays: z.int().min(1).max(3650),
+  backup: PlanBackupSpec.default({ schedule: "H * * * *", retention: { keepLast: 24, daily: 7, weekly: 4, monthly: 3 } })
+    .meta({ description: "Backup schedule and retention of the plan's tenants." }),
 });
 export type PlanSpec = z.output<typeof PlanSpec>;
 
@@ -55,6 +73,7 @@ export const BUILT_IN_PLANS: readonly TenantPlan[] = [
     quota: { cpu: "6", memory: "4Gi", pods: 20 },
     archiving: { schedule: "5 * * * *" },
     rawDataRetentionDays: 180,
+    backup: { schedule: "H * * * *", retention: { keepLast: 24, daily: 7, weekly: 4, monthly: 3 } },
   }),
   plan("medium", {
     description: "Up to about 5M hits a month",
@@ -64,6 +83,7 @@ export const BUILT_IN_PLANS: readonly TenantPlan[] = [
     quota: { cpu: "20", memory: "12Gi", pods: 40 },
     archiving: { schedule: "5 * * * *" },
     rawDataRetentionDays: 365,
+    backup: { schedule: "H * * * *", retention: { keepLast: 48, daily: 14, weekly: 8, monthly: 6 } },
   }),
   plan("large", {
     description: "Tens of millions of hits a month",
@@ -73,5 +93,6 @@ export const BUILT_IN_PLANS: readonly TenantPlan[] = [
     quota: { cpu: "48", memory: "32Gi", pods: 80 },
     archiving: { schedule: "5 * * * *" },
     rawDataRetentionDays: 730,
+    backup: { schedule: "H * * * *", retention: { keepLast: 48, daily: 30, weekly: 12, monthly: 12 } },
   }),
 ];

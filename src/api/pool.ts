@@ -1,6 +1,8 @@
 // DatabasePool: a MariaDB/MySQL server the platform may place tenants on.
 import { z } from "zod";
+import { DEFAULT_BACKUP_STORE } from "./backup-store.ts";
 import { DNS_LABEL_PATTERN } from "./names.ts";
+import { cron } from "./plan.ts";
 
 const host = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/, "must be a host name or IP address");
 
@@ -16,6 +18,12 @@ export const PoolSpec = z.object({
   capacity: z.int().min(0).max(100000).default(200).meta({ description: "How many tenants this pool may hold." }),
   reader: z.object({ host, port: z.int().min(1).max(65535).default(3306) }).optional()
     .meta({ description: "Read replica endpoint; the web (query) side reads from it." }),
+  backup: z.object({
+    store: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN)).default(DEFAULT_BACKUP_STORE)
+      .meta({ description: "BackupStore the backups of this pool's tenants go to." }),
+    verifySchedule: cron.default("H 3 * * *")
+      .meta({ description: "When the nightly restore drill runs over every tenant of the pool in turn (H: a per-pool value)." }),
+  }).default({ store: DEFAULT_BACKUP_STORE, verifySchedule: "H 3 * * *" }),
 });
 export type PoolSpec = z.output<typeof PoolSpec>;
 

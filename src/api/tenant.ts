@@ -39,16 +39,26 @@ export const TenantSpec = z.object({
     respectDoNotTrack: z.boolean().default(true),
   }).default({ anonymizeIpBytes: 2, respectDoNotTrack: true }),
   suspended: z.boolean().default(false).meta({ description: "Scale the tenant to zero; data and configuration are kept." }),
-  // Delete must wait for backups: a database is never dropped without a final verified backup.
-  deletionPolicy: cel(
-    z.enum(["Retain", "Delete"]).default("Retain"),
-    { rule: "self != 'Delete'", message: "spec.deletionPolicy: Delete is not available yet, because dropping a database needs a final verified backup, which comes with backups; use Retain (the database is kept)" },
-  ).meta({ description: "Retain keeps the database when the tenant is deleted; Delete (not yet available) drops it after a final verified backup." }),
+  deletionPolicy: z.enum(["Retain", "Delete"]).default("Retain")
+    .meta({ description: "Retain keeps the database when the tenant is deleted; Delete drops it, but only after a final backup has been taken and verified." }),
 });
 export type TenantSpecInput = z.input<typeof TenantSpec>;
 export type TenantSpec = z.output<typeof TenantSpec>;
 
-export const CONDITION_TYPES = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "Ready"] as const;
+export const CONDITION_TYPES = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "Ready", "BackupHealthy", "Deleting"] as const;
+
+/** Held while a tenant with deletionPolicy Delete still has a database to back up and drop. */
+export const DATABASE_FINALIZER = "multiscale.io/database";
+
+export const BackupStatus = z.object({
+  lastBackupId: z.string().optional(),
+  lastBackupAt: z.string().optional(),
+  lastVerifiedBackupId: z.string().optional(),
+  /** When the last successful restore drill finished. */
+  lastVerifiedAt: z.string().optional(),
+  /** The verified backup taken when the tenant was deleted (deletionPolicy Delete). */
+  finalBackupId: z.string().optional(),
+});
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export const Condition = z.object({
@@ -70,6 +80,7 @@ export const TenantStatus = z.object({
   database: z.object({ pool: z.string(), name: z.string() }).optional(),
   readyAt: z.string().optional(),
   onboardingSeconds: z.number().optional(),
+  backup: BackupStatus.optional(),
 });
 export type TenantStatus = z.output<typeof TenantStatus>;
 

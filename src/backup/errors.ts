@@ -16,7 +16,14 @@ export type BackupErrorReason =
   | "TargetNotEmpty"
   | "LoadFailed"
   | "VerificationFailed"
-  | "Aborted";
+  | "BackupNotFound"
+  | "UnsupportedObjects"
+  | "SafetyBackupFailed"
+  | "SwapFailed"
+  | "DeleteFailed"
+  | "Aborted"
+  | "StoreNotFound"
+  | "NoBackups";
 
 export class BackupError extends Error {
   readonly reason: BackupErrorReason;

@@ -95,12 +95,8 @@ Environment:
         ["MMS_DEV_S3_REGION", e.s3.region],
         ["MMS_DEV_S3_ACCESS_KEY_ID", e.s3.accessKeyId],
         ["MMS_DEV_S3_SECRET_ACCESS_KEY", e.s3.secretAccessKey],
-        // What `mms backup` reads, so backups go to the dev object store after `eval`.
-        ["MMS_S3_ENDPOINT", e.s3.endpoint],
-        ["MMS_S3_REGION", e.s3.region],
-        ["MMS_S3_ACCESS_KEY_ID", e.s3.accessKeyId],
-        ["MMS_S3_SECRET_ACCESS_KEY", e.s3.secretAccessKey],
-        ["MMS_BACKUP_BUCKET", DEV_BACKUP_BUCKET],
+        // The bucket of the BackupStore "default", e.g. for `mms dr restore-all --from`.
+        ["MMS_DEV_BACKUP_BUCKET", DEV_BACKUP_BUCKET],
       ];
       process.stdout.write(lines.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join("\n") + "\n");
     });

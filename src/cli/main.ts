@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { registerBackup } from "./backup.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
+import { registerDr } from "./dr.ts";
 import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
 import { registerTenant } from "./tenant.ts";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerTenant(program);
   registerBackup(program);
+  registerDr(program);
   registerDev(program);
   registerDemo(program);
   registerOperator(program);

@@ -14,6 +14,7 @@ import { ResilientWatch } from "../kube/watch.ts";
 import { DEFAULT_PLATFORM, type PlatformSettings } from "../render/tenant.ts";
 import { serveHealth } from "./health.ts";
 import { createMetrics } from "./metrics.ts";
+import { reconcilePoolJobs } from "./pool-jobs.ts";
 import { TenantReconciler } from "./tenant.ts";
 
 export interface OperatorOptions {
@@ -28,6 +29,7 @@ export interface OperatorOptions {
 }
 
 const REGISTRY_KEY = "\0registry";
+const POOL_KEY = "\0pool:";
 
 export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => Promise<void> }> {
   const { log } = opts;
@@ -42,10 +44,15 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   leading = true;
   log.info("acquired the leader lease; reconciling");
 
-  const reconciler = new TenantReconciler({ http, platform: opts.platform ?? DEFAULT_PLATFORM });
+  const platform = opts.platform ?? DEFAULT_PLATFORM;
+  const reconciler = new TenantReconciler({ http, platform });
   const queue: WorkQueue = new WorkQueue(async (key) => {
     if (key === REGISTRY_KEY) {
       await syncRegistry(http, "mms-operator");
+      return;
+    }
+    if (key.startsWith(POOL_KEY)) {
+      await reconcilePoolJobs(http, key.slice(POOL_KEY.length), platform);
       return;
     }
     const started = Date.now();
@@ -92,7 +99,10 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
     }),
     new ResilientWatch(opts.kubeconfig, http, {
       path: `/apis/${API_GROUP_VERSION}/databasepools`,
-      onEvent: (_type, obj) => void tenantsOf((t) => !t.status?.database || t.status.database.pool === obj.metadata?.name).catch(() => undefined),
+      onEvent: (_type, obj) => {
+        if (obj.metadata?.name) queue.add(POOL_KEY + obj.metadata.name);
+        void tenantsOf((t) => !t.status?.database || t.status.database.pool === obj.metadata?.name).catch(() => undefined);
+      },
       onError: onWatchError("pools"),
     }),
     ...["/apis/apps/v1/deployments", "/apis/batch/v1/jobs"].map((path) => new ResilientWatch(opts.kubeconfig, http, {

@@ -11,6 +11,7 @@ import { ensureTenantDatabase, PoolError, tenantDatabaseName, type PoolEndpoint 
 import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
 import { FIELD_MANAGER, renderTenant, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
 import { conditionTrue, setCondition } from "./conditions.ts";
+import { ensureFinalizer, finalizeTenant } from "./tenant-deletion.ts";
 
 export const SECRET_NAME = "matomo-secrets";
 
@@ -55,9 +56,12 @@ export class TenantReconciler {
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const raw = await this.http.getOrUndefined<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
-    // Deleted: the garbage collector removes its objects (owner references); the database is kept.
-    if (!raw || raw.metadata.deletionTimestamp) return {};
+    if (!raw) return {};
     const tenant: MatomoTenant = { ...raw, spec: TenantSpec.parse(raw.spec) };
+    // Deleted: the garbage collector removes its objects (owner references). With deletionPolicy
+    // Delete our finalizer holds the tenant until its database is backed up, verified and dropped.
+    if (raw.metadata.deletionTimestamp) return finalizeTenant(this.http, tenant, this.now);
+    if (!(await ensureFinalizer(this.http, raw, tenant.spec.deletionPolicy === "Delete"))) return { requeueAfterMs: 100 };
     const generation = tenant.metadata.generation;
     const nowIso = this.now().toISOString();
     let status: TenantStatus = { ...(raw.status ?? {}) };
@@ -270,15 +274,22 @@ export class TenantReconciler {
       : { ok: false, reason: "Progressing", message: waiting.join("; ") };
   }
 
+  /**
+   * Writes the status only over the version read: backup jobs record their results in the same
+   * status, and a conflict (409) makes the queue run this reconcile again on fresh data.
+   */
   private async writeStatus(raw: MatomoTenant, status: TenantStatus): Promise<void> {
     if (JSON.stringify(raw.status ?? {}) === JSON.stringify(status)) return;
+    let updated: MatomoTenant;
     try {
-      await this.http.request("PATCH", `/apis/${API_GROUP_VERSION}/matomotenants/${encodeURIComponent(raw.metadata.name)}/status`, { status }, "application/merge-patch+json");
+      updated = await this.http.request<MatomoTenant>("PATCH", `/apis/${API_GROUP_VERSION}/matomotenants/${encodeURIComponent(raw.metadata.name)}/status`,
+        { metadata: { resourceVersion: raw.metadata.resourceVersion }, status }, "application/merge-patch+json");
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return; // deleted meanwhile: nothing to report
       throw err;
     }
     raw.status = status;
+    raw.metadata.resourceVersion = updated.metadata.resourceVersion;
   }
 }
 

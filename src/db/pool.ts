@@ -185,6 +185,14 @@ export async function dropTenantDatabase(pool: PoolEndpoint, tenant: string): Pr
   });
 }
 
+/** Drops only the tenant's user, so nothing can write to its database any more; the data stays. */
+export async function dropTenantUser(pool: PoolEndpoint, tenant: string): Promise<void> {
+  const name = tenantDatabaseName(tenant);
+  await withAdmin(pool, `lock out the database user of tenant ${tenant}`, async (admin) => {
+    await admin.exec(`DROP USER IF EXISTS ?@'${USER_HOST}'`, [name]);
+  });
+}
+
 /** How many tenant databases the pool holds, for placing new tenants by capacity. */
 export async function countTenantDatabases(pool: PoolEndpoint): Promise<number> {
   return withAdmin(pool, "count tenant databases", async (admin) => {

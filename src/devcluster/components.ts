@@ -330,6 +330,7 @@ export const COMPONENTS: readonly Component[] = [
 ];
 
 export const DEV_POOL = "dev-mariadb";
+export const DEV_BACKUP_BUCKET = "mms-backups";
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 
 /** Installs the API and registers the dev MariaDB as a DatabasePool, so the CLI works at once. */
@@ -345,6 +346,18 @@ async function prepareOperator(ctx: Context): Promise<void> {
   await http.apply({
     apiVersion: "multiscale.io/v1alpha1", kind: "DatabasePool", metadata: { name: DEV_POOL },
     spec: { host: loopback, port: ctx.ports.mariadb, capacity: 1000, adminSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-admin` } },
+  }, manager);
+  // The platform-wide backup store: the dev S3 server's bucket, with its key in a Secret.
+  await http.apply({
+    apiVersion: "v1", kind: "Secret", metadata: { name: "backup-store-default", namespace: SYSTEM_NAMESPACE },
+    type: "Opaque", stringData: { "access-key-id": ctx.secrets.s3AccessKey, "secret-access-key": ctx.secrets.s3SecretKey },
+  }, manager);
+  await http.apply({
+    apiVersion: "multiscale.io/v1alpha1", kind: "BackupStore", metadata: { name: "default" },
+    spec: {
+      endpoint: `http://${loopback}:${ctx.ports.s3}`, region: "us-east-1", bucket: DEV_BACKUP_BUCKET, forcePathStyle: true,
+      credentialsSecretRef: { namespace: SYSTEM_NAMESPACE, name: "backup-store-default" },
+    },
   }, manager);
 }
 

@@ -11,7 +11,7 @@ import type { Progress } from "../cli/progress.ts";
 import { kubeClients, loadKubeConfig } from "../kube/client.ts";
 import { ensureBuilt } from "./build.ts";
 import {
-  ADMIN_DB_USER, COMPONENTS, type BinDirs, type Component, type ComponentName, type Context, type Secrets,
+  ADMIN_DB_USER, COMPONENTS, DEV_BACKUP_BUCKET, type BinDirs, type Component, type ComponentName, type Context, type Secrets,
 } from "./components.ts";
 import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady } from "./nodes.ts";
 import { devHome, devPaths, type DevPaths } from "./paths.ts";
@@ -23,8 +23,8 @@ import { ensureSystemPrograms } from "./sysdeps.ts";
 import { BUILDS } from "./versions.ts";
 
 export const DEFAULT_NODES = 3;
-/** The bucket `mms backup` uses in the dev environment (exported by `dev env`). */
-export const DEV_BACKUP_BUCKET = "mms-backups";
+/** The bucket of the dev environment's BackupStore "default". */
+export { DEV_BACKUP_BUCKET };
 export const MAX_NODES = 100;
 const HEALTH_TIMEOUT_MS = 90_000;
 const NODES_READY_TIMEOUT_MS = 60_000;

@@ -33,7 +33,7 @@ test("a tenant renders the whole topology in its own restricted namespace, owned
   const objs = renderTenant(input("acme", { domains: ["analytics.acme.test", "stats.acme.test"] }));
   const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
   assert.deepEqual(kinds, [
-    "ConfigMap/matomo-config", "CronJob/archiver", "CronJob/scheduled-tasks", "Deployment/tracker", "Deployment/web",
+    "ConfigMap/matomo-config", "CronJob/archiver", "CronJob/backup-acme", "CronJob/scheduled-tasks", "Deployment/tracker", "Deployment/web",
     "HorizontalPodAutoscaler/tracker", "HorizontalPodAutoscaler/web", "Ingress/matomo", "Job/matomo-install",
     "LimitRange/tenant-defaults", "Namespace/mt-acme", "NetworkPolicy/allow-egress", "NetworkPolicy/allow-ingress-controller",
     "NetworkPolicy/default-deny", "PodDisruptionBudget/tracker", "PodDisruptionBudget/web", "ResourceQuota/tenant-quota",
@@ -42,7 +42,9 @@ test("a tenant renders the whole topology in its own restricted namespace, owned
   const ns = find(objs, "Namespace", "mt-acme");
   assert.equal((ns.metadata.labels as Record<string, string>)["pod-security.kubernetes.io/enforce"], "restricted");
   for (const o of objs) {
-    if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, "mt-acme", `${o.kind}/${o.metadata.name}`);
+    // The backup job needs the pool's admin credentials, so it runs in the platform namespace.
+    const expectedNs = o.metadata.name === "backup-acme" ? "mms-system" : "mt-acme";
+    if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, expectedNs, `${o.kind}/${o.metadata.name}`);
     assert.equal((o.metadata.ownerReferences as { kind: string }[] | undefined)?.[0]?.kind, "MatomoTenant", `${o.kind} is owned by the tenant`);
   }
 });
@@ -101,4 +103,26 @@ test("rendering is deterministic and a config change rolls the pods", () => {
   assert.deepEqual(a, renderTenant(input("acme", { domains: ["a.acme.test"] })));
   const hash = (objs: KubeObject[]) => (find(objs, "Deployment", "web").spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations["multiscale.io/config-hash"];
   assert.notEqual(hash(a), hash(renderTenant(input("acme", { domains: ["a.acme.test", "b.acme.test"] }))));
+});
+
+test("each tenant gets an hourly backup CronJob in the platform namespace, at its own minute, running mms backup run", () => {
+  const minutes = new Set<string>();
+  for (let i = 0; i < 50; i++) {
+    const objs = renderTenant(input(`tenant-${i}`, { domains: [`t${i}.example.test`] }));
+    const cj = find(objs, "CronJob", `backup-tenant-${i}`) as unknown as {
+      metadata: { namespace: string };
+      spec: { schedule: string; concurrencyPolicy: string; suspend: boolean; jobTemplate: { spec: { template: { spec: { serviceAccountName: string; containers: { image: string; args: string[] }[] } } } } };
+    };
+    assert.equal(cj.metadata.namespace, "mms-system");
+    assert.match(cj.spec.schedule, /^\d{1,2} \* \* \* \*$/, "hourly, at a fixed minute");
+    assert.equal(cj.spec.concurrencyPolicy, "Forbid");
+    const pod = cj.spec.jobTemplate.spec.template.spec;
+    assert.deepEqual(pod.containers[0]?.args, ["backup", "run", "--tenant", `tenant-${i}`]);
+    assert.equal(pod.serviceAccountName, "mms-backup");
+    assert.equal(pod.containers[0]?.image, DEFAULT_PLATFORM.controlImage);
+    minutes.add(cj.spec.schedule);
+  }
+  assert.ok(minutes.size >= 25, `50 tenants start at ${minutes.size} different minutes`);
+  const suspended = find(renderTenant(input("sleepy", { domains: ["s.example.test"], suspended: true })), "CronJob", "backup-sleepy");
+  assert.equal((suspended.spec as { suspend: boolean }).suspend, true);
 });

@@ -5,6 +5,7 @@ import type { KubeObject } from "../kube/http.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { PlanSpec } from "../api/plan.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
+import { renderTenantBackupCronJob } from "./backup-jobs.ts";
 import { renderCommonConfig, renderSecretConfig, type MatomoConfigInput } from "./matomo-config.ts";
 
 export const FIELD_MANAGER = "mms-operator";
@@ -36,6 +37,8 @@ export interface PlatformSettings {
   readonly redis?: { readonly host: string; readonly port: number } | undefined;
   /** Port of the object store the backup jobs talk to (443 on OVH). */
   readonly objectStoragePort: number;
+  /** The control plane's image (mms CLI and MariaDB client tools), run by backup and drill jobs. */
+  readonly controlImage: string;
 }
 
 export const DEFAULT_PLATFORM: PlatformSettings = {
@@ -44,6 +47,7 @@ export const DEFAULT_PLATFORM: PlatformSettings = {
   clusterIssuer: "letsencrypt-prod",
   ingressNamespace: "traefik",
   objectStoragePort: 443,
+  controlImage: "ghcr.io/matomo-multiscale/mms:0.1.0",
 };
 
 export interface RenderInput {
@@ -350,6 +354,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     cronJob("archiver", plan.archiving.schedule),
     cronJob("scheduled-tasks", "*/15 * * * *"),
     installJob(input, podSpec),
+    renderTenantBackupCronJob(tenant, plan, platform),
   ];
   return objects;
 }

@@ -1,0 +1,317 @@
+// Restore drills and restores over a tenant's own database, against the dev MariaDB and S3 server: a
+// drill's verdict is recorded beside the backup and its scratch database never outlives it; a replace
+// swaps in the backup's tables only after a safety backup and a full check, or changes nothing.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createGunzip } from "node:zlib";
+import {
+  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from "@aws-sdk/client-s3";
+import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
+import { runBackup, type BackupResult } from "../src/backup/backup.ts";
+import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "../src/backup/client-tools.ts";
+import { BackupError } from "../src/backup/errors.ts";
+import { backupKeys } from "../src/backup/layout.ts";
+import { listBackups } from "../src/backup/list.ts";
+import { readManifest, restoreBackup } from "../src/backup/restore.ts";
+import { parseVerification } from "../src/backup/verification.ts";
+import { verifyBackup } from "../src/backup/verify.ts";
+import { PoolError } from "../src/db/errors.ts";
+import { dropTenantDatabase, ensureTenantDatabase, tenantDatabaseName, type PoolEndpoint } from "../src/db/pool.ts";
+import { endpoints } from "../src/devcluster/environment.ts";
+
+const FIXTURE = resolve(import.meta.dirname, "../../shared/fixtures/matomo/OmniFixture.sql.gz");
+
+type TableState = Record<string, { rows: number; checksum: string }>;
+
+let pool: PoolEndpoint;
+let s3: S3Client;
+let admin: Connection;
+const bucket = `mms-verify-${randomBytes(4).toString("hex")}`;
+// Databases and tenant users made by this file, dropped at the end even when a test fails half-way.
+const databases = new Set<string>();
+const users = new Set<string>();
+
+function tenant(prefix: string): { tenant: string; database: string } {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  const database = tenantDatabaseName(name);
+  databases.add(database);
+  return { tenant: name, database };
+}
+
+async function rows(sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
+  const [r] = await admin.query<RowDataPacket[]>(sql, values);
+  return r;
+}
+
+async function exists(database: string): Promise<boolean> {
+  return (await rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [database])).length > 0;
+}
+
+/** The drill, staging and replaced-tables databases that belong to a tenant database. */
+async function scratchOf(database: string): Promise<string[]> {
+  const key = database.slice("mt_".length);
+  const names = await rows("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'mms!_%' ESCAPE '!'");
+  return names.map((r) => String(r.name)).filter((n) => new RegExp(`^mms_(verify|restore|replaced)_${key}_[0-9a-f]{4}$`).test(n)).sort();
+}
+
+/** gunzip | mariadb, as an operator would load a dump by hand. */
+async function loadGzip(database: string, file: string): Promise<void> {
+  await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
+  const credentials = await writeCredentials(pool);
+  try {
+    const { child, exit } = start(MARIADB, [credentials.option, ...connectionArgs(pool), "--binary-mode", `--database=${database}`], "pipe");
+    await pipeline(createReadStream(file), createGunzip(), child.stdin!);
+    const e = await exit;
+    assert.equal(e.code, 0, describeExit("mariadb", e));
+  } finally {
+    await credentials.dispose();
+  }
+}
+
+/** Every table's row count and CHECKSUM TABLE value. */
+async function tableState(database: string): Promise<TableState> {
+  const out: TableState = {};
+  const tables = await rows("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", [database]);
+  for (const { t } of tables) {
+    const [count] = await rows(`SELECT COUNT(*) AS n FROM \`${database}\`.\`${t}\``);
+    const [sum] = await rows(`CHECKSUM TABLE \`${database}\`.\`${t}\``);
+    out[String(t)] = { rows: Number(count?.n), checksum: String(sum?.Checksum) };
+  }
+  return out;
+}
+
+async function readText(key: string): Promise<string | undefined> {
+  try {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await got.Body!.transformToString("utf8");
+  } catch (err) {
+    if ((err as { name?: string }).name === "NoSuchKey") return undefined;
+    throw err;
+  }
+}
+
+/** Same size, one byte different: only the checksum can tell. */
+async function corrupt(backup: BackupResult): Promise<void> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: backup.keys.dump }));
+  const bytes = Buffer.from(await got.Body!.transformToByteArray());
+  bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0xff;
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: backup.keys.dump, Body: bytes }));
+}
+
+before(async () => {
+  const e = await endpoints();
+  pool = { host: e.mariadb.host, port: e.mariadb.port, adminUser: e.mariadb.user, adminPassword: e.mariadb.password };
+  s3 = new S3Client({
+    endpoint: e.s3.endpoint, region: e.s3.region, forcePathStyle: true,
+    credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey },
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  admin = await createConnection({ ...e.mariadb });
+});
+
+after(async () => {
+  for (const t of users) await dropTenantDatabase(pool, t);
+  for (const db of databases) {
+    for (const scratch of await scratchOf(db)) await admin.query(`DROP DATABASE IF EXISTS \`${scratch}\``);
+    await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+  }
+  await admin.end();
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+  s3.destroy();
+});
+
+describe("restore drills", () => {
+  const source = tenant("vs");
+  let good: BackupResult;
+
+  before(async () => {
+    await loadGzip(source.database, FIXTURE);
+    good = await runBackup({ pool, s3, bucket, tenant: source.tenant, database: source.database });
+  });
+
+  test("a good backup of the Matomo fixture passes its drill, the record is written beside it, and no scratch database is left", async () => {
+    const at = new Date("2026-12-01T10:00:00Z");
+    const r = await verifyBackup({ pool, s3, bucket, tenant: source.tenant, now: () => at });
+    const v = r.verification;
+    assert.equal(v.backupId, good.manifest.backupId, "the newest backup is verified by default");
+    assert.equal(v.ok, true, v.message);
+    assert.equal(v.reason, undefined);
+    assert.equal(v.tablesChecked, 42);
+    assert.deepEqual(v.tablesMismatched, []);
+    assert.equal(v.verifiedAt, at.toISOString());
+    assert.equal(typeof v.timings.loadMs, "number");
+    assert.equal(r.key, backupKeys(source.tenant, good.manifest.backupId).verification);
+    assert.deepEqual(parseVerification((await readText(r.key)) ?? ""), v, "the stored record is the one returned");
+    const listed = (await listBackups(s3, bucket, source.tenant)).backups;
+    assert.deepEqual(listed.map((b) => b.verified), [{ at: at.toISOString(), ok: true }]);
+    assert.deepEqual(await scratchOf(source.database), []);
+  });
+
+  test("a backup whose dump was overwritten fails its drill with ChecksumMismatch, recorded, and no scratch database is left", async () => {
+    const owner = tenant("vc");
+    const backup = await runBackup({ pool, s3, bucket, tenant: owner.tenant, database: source.database, tableChecksums: false });
+    await corrupt(backup);
+    const r = await verifyBackup({ pool, s3, bucket, tenant: owner.tenant, backupId: backup.manifest.backupId });
+    const v = r.verification;
+    assert.equal(v.ok, false);
+    assert.equal(v.reason, "ChecksumMismatch");
+    assert.match(v.message ?? "", /corrupted/);
+    assert.equal(v.tablesChecked, 0);
+    assert.deepEqual(parseVerification((await readText(backup.keys.verification)) ?? ""), v);
+    assert.deepEqual((await listBackups(s3, bucket, owner.tenant)).backups.map((b) => b.verified?.ok), [false]);
+    assert.deepEqual(await scratchOf(owner.database), []);
+  });
+
+  test("the scratch database of a crashed drill is dropped by the next one; a running drill's and another tenant's are left alone", async () => {
+    const key = source.database.slice("mt_".length);
+    const crashed = `mms_verify_${key}_0bad`;
+    const running = `mms_verify_${key}_beef`;
+    const otherTenant = `mms_verify_${key}_x_0bad`;
+    const holder = await createConnection({ host: pool.host, port: pool.port, user: pool.adminUser, password: pool.adminPassword });
+    try {
+      for (const db of [crashed, running, otherTenant]) {
+        await admin.query(`CREATE DATABASE \`${db}\``);
+        await admin.query(`CREATE TABLE \`${db}\`.half_loaded (id INT PRIMARY KEY)`);
+      }
+      const [lock] = await holder.query<RowDataPacket[]>("SELECT GET_LOCK(?, 0) AS got", [`mms-restore-${running}`]);
+      assert.equal(Number(lock[0]?.got), 1);
+
+      const r = await verifyBackup({ pool, s3, bucket, tenant: source.tenant, backupId: good.manifest.backupId });
+      assert.equal(r.verification.ok, true, r.verification.message);
+      assert.deepEqual(r.staleDropped, [crashed]);
+      assert.equal(await exists(crashed), false);
+      assert.equal(await exists(running), true, "a drill still holding its lock keeps its database");
+      assert.equal(await exists(otherTenant), true, "tenant vs-…-x's drill is not tenant vs-…'s");
+    } finally {
+      await holder.end();
+      for (const db of [crashed, running, otherTenant]) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+    }
+  });
+
+  test("a tenant without backups, or an unreachable pool, is an error, not a verdict", async () => {
+    await assert.rejects(
+      verifyBackup({ pool, s3, bucket, tenant: `vn-${randomBytes(3).toString("hex")}` }),
+      (e: unknown) => e instanceof BackupError && e.reason === "BackupNotFound" && /has no backups in s3:\/\/.*nothing to verify/.test(e.message),
+    );
+    const before = await readText(good.keys.verification);
+    await assert.rejects(
+      verifyBackup({ pool: { ...pool, port: 1 }, s3, bucket, tenant: source.tenant, backupId: good.manifest.backupId }),
+      (e: unknown) => e instanceof PoolError && e.reason === "PoolUnreachable",
+    );
+    assert.equal(await readText(good.keys.verification), before, "the last verdict stands");
+  });
+});
+
+describe("restoring over a tenant's own database", () => {
+  const live = tenant("vr");
+  const password = randomBytes(12).toString("hex");
+  let original: TableState;
+  let base: BackupResult;
+  let grants: string[];
+
+  async function showGrants(): Promise<string[]> {
+    return (await rows("SHOW GRANTS FOR ?@'%'", [live.database])).map((r) => String(Object.values(r)[0])).sort();
+  }
+
+  before(async () => {
+    users.add(live.tenant);
+    await ensureTenantDatabase(pool, live.tenant, password);
+    await loadGzip(live.database, FIXTURE);
+    original = await tableState(live.database);
+    base = await runBackup({ pool, s3, bucket, tenant: live.tenant, database: live.database });
+    grants = await showGrants();
+  });
+
+  test("without replace, a non-empty database is refused and left as it was", async () => {
+    await assert.rejects(
+      restoreBackup({ pool, s3, bucket, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database }),
+      (e: unknown) => e instanceof BackupError && e.reason === "TargetNotEmpty" && /--replace/.test(e.message),
+    );
+    assert.deepEqual(await tableState(live.database), original);
+  });
+
+  test("a corrupted backup is refused before any safety backup, and the database is left as it was", async () => {
+    const owner = tenant("vx");
+    const backup = await runBackup({ pool, s3, bucket, tenant: owner.tenant, database: live.database, tableChecksums: false });
+    await corrupt(backup);
+    let safetyBackups = 0;
+    await assert.rejects(
+      restoreBackup({
+        pool, s3, bucket, tenant: owner.tenant, backupId: backup.manifest.backupId, database: live.database,
+        replace: { safetyBackup: () => Promise.resolve(String(++safetyBackups)) },
+      }),
+      (e: unknown) => e instanceof BackupError && e.reason === "ChecksumMismatch",
+    );
+    assert.equal(safetyBackups, 0);
+    assert.deepEqual(await tableState(live.database), original);
+    assert.deepEqual(await scratchOf(live.database), []);
+  });
+
+  test("a replace cancelled while loading leaves the database as it was and no staging database", async () => {
+    const controller = new AbortController();
+    const staging = `mms!_restore!_${live.database.slice("mt_".length).replaceAll("_", "!_")}!_%`;
+    const outcome = restoreBackup({
+      pool, s3, bucket, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database, signal: controller.signal,
+      replace: { safetyBackup: () => Promise.resolve("20200101T000000Z-0000") },
+    }).then(() => undefined, (e: unknown) => e);
+    let settled = false;
+    void outcome.then(() => (settled = true));
+    while (!settled && !controller.signal.aborted) {
+      const loading = await rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA LIKE ? ESCAPE '!' LIMIT 1", [staging]);
+      if (loading.length > 0) controller.abort();
+      else await sleep(20);
+    }
+    const err = await outcome;
+    assert.ok(controller.signal.aborted, "the load was under way when cancelled");
+    assert.ok(err instanceof BackupError && err.reason === "Aborted" && /was not changed/.test(err.message), String(err));
+    assert.deepEqual(await tableState(live.database), original);
+    assert.deepEqual(await scratchOf(live.database), []);
+  });
+
+  test("with replace, the tables become the backup's after a safety backup of the changed database, and the tenant keeps its access", async () => {
+    await admin.query(`DELETE FROM \`${live.database}\`.log_action LIMIT 3`);
+    await admin.query(`INSERT INTO \`${live.database}\`.\`option\` (option_name, option_value, autoload) VALUES ('mms_test', 'changed', 0)`);
+    await admin.query(`CREATE TABLE \`${live.database}\`.added_later (id INT PRIMARY KEY)`);
+    const changed = await tableState(live.database);
+    assert.notDeepEqual(changed, original);
+
+    const result = await restoreBackup({
+      pool, s3, bucket, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database,
+      replace: { safetyBackup: async (database) => (await runBackup({ pool, s3, bucket, tenant: live.tenant, database })).manifest.backupId },
+    });
+    assert.equal(result.replaced, true);
+    assert.equal(result.created, false);
+    assert.equal(result.tables.length, 42);
+    assert.ok(result.tables.every((t) => t.ok));
+    assert.deepEqual(await tableState(live.database), original, "every table is the backup's, and the table added since is gone");
+
+    const safetyId = result.safetyBackupId;
+    assert.ok(safetyId !== null && safetyId !== base.manifest.backupId);
+    const safety = await readManifest(s3, bucket, live.tenant, safetyId);
+    assert.deepEqual(Object.fromEntries(safety.tables.map((t) => [t.name, { rows: t.rows, checksum: String(t.checksum) }])), changed,
+      "the safety backup holds the database as it was just before");
+    assert.deepEqual(await scratchOf(live.database), [], "no staging or replaced-tables database is left");
+
+    assert.deepEqual(await showGrants(), grants);
+    const asTenant = await createConnection({ host: pool.host, port: pool.port, user: live.database, password, database: live.database });
+    try {
+      const [r] = await asTenant.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM log_action");
+      assert.equal(Number(r[0]?.n), original.log_action?.rows);
+      await asTenant.query("UPDATE `option` SET option_value = option_value WHERE option_name = 'version_core'");
+    } finally {
+      await asTenant.end();
+    }
+  });
+});
