@@ -67,7 +67,7 @@ describe("MatomoTenant validation in the API server", () => {
     ["a name unsafe for SQL and DNS", "acme_corp", { domains: ["acme.test"] }, /metadata\.name/],
     ["an unknown plan", "unknown-plan", { domains: ["plan.test"], plan: "huge" }, /spec\.plan: unknown plan "huge"; known plans: large, medium, small/],
     ["a malformed version", "bad-version", { domains: ["v.test"], matomoVersion: "5.2" }, /spec\.matomoVersion/],
-    ["deletionPolicy Delete (needs backups first)", "drop-me", { domains: ["drop.test"], deletionPolicy: "Delete" }, /spec\.deletionPolicy: Delete is not available yet/],
+    ["an unknown deletionPolicy", "drop-me", { domains: ["drop.test"], deletionPolicy: "Purge" }, /spec\.deletionPolicy: Unsupported value: "Purge"/],
   ];
   for (const [what, name, spec, message] of cases) {
     test(`rejects ${what}, naming the field`, async () => {

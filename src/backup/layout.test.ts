@@ -18,6 +18,7 @@ test("keys put the dump and its manifest in one folder per backup", () => {
     folder: "tenants/acme/20261126T151200Z-00ff/",
     dump: "tenants/acme/20261126T151200Z-00ff/dump.sql.gz",
     manifest: "tenants/acme/20261126T151200Z-00ff/manifest.json",
+    verification: "tenants/acme/20261126T151200Z-00ff/verification.json",
   });
   assert.equal(backupKeys("acme", "20261126T151200Z-00ff", "prod").dump, "prod/tenants/acme/20261126T151200Z-00ff/dump.sql.gz");
 });

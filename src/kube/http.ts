@@ -39,6 +39,9 @@ const RESOURCES: Record<string, ResourceInfo> = {
   "multiscale.io/v1alpha1/TenantPlan": { plural: "tenantplans", namespaced: false },
   "multiscale.io/v1alpha1/DatabasePool": { plural: "databasepools", namespaced: false },
   "multiscale.io/v1alpha1/NodeRemediation": { plural: "noderemediations", namespaced: false },
+  "multiscale.io/v1alpha1/BackupStore": { plural: "backupstores", namespaced: false },
+  "rbac.authorization.k8s.io/v1/ClusterRole": { plural: "clusterroles", namespaced: false },
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": { plural: "clusterrolebindings", namespaced: false },
   "v1/Node": { plural: "nodes", namespaced: false },
   "v1/Event": { plural: "events", namespaced: true },
 };
