@@ -60,7 +60,8 @@ describe("rendered tenant objects on the real API server", () => {
         await http.apply(obj, { ...manager, dryRun: true });
         accepted.push(`${obj.kind}/${obj.metadata.name}`);
         for (const [i, tpl] of podTemplates(obj).entries()) {
-          const pod: KubeObject = { apiVersion: "v1", kind: "Pod", metadata: { name: `${obj.metadata.name}-${i}`, namespace: ns.metadata.name }, spec: tpl.spec };
+          // The backup CronJob runs in the platform namespace, where its service account is.
+          const pod: KubeObject = { apiVersion: "v1", kind: "Pod", metadata: { name: `${obj.metadata.name}-${i}`, namespace: obj.metadata.namespace ?? ns.metadata.name }, spec: tpl.spec };
           await http.create(pod, { ...manager, dryRun: true });
         }
       }
