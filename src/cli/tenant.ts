@@ -57,13 +57,14 @@ export function registerTenant(program: Command): void {
     .option("--matomo-version <version>", "Matomo version, e.g. 5.2.1")
     .option("--pool <pool>", "DatabasePool to place it on (default: the one with the most free capacity)")
     .option("--queued-tracking", "queue tracking requests in Redis")
+    .addOption(new Option("--deletion-policy <policy>", "what deleting the tenant does to its database: Retain keeps it, Delete drops it after a final verified backup").choices(["Retain", "Delete"]))
     .option("--wait", "wait until the tenant is Ready and print the elapsed time")
     .addOption(timeoutOption())
     .option("--dry-run", "let the API server validate the tenant without creating it")
     .addOption(outputOption())
-    .action(async (name: string, opts: { domain: string[]; plan?: string; matomoVersion?: string; pool?: string; queuedTracking?: boolean; wait?: boolean; timeout: number; dryRun?: boolean; output: OutputFormat }, cmd: Command) => {
+    .action(async (name: string, opts: { domain: string[]; plan?: string; matomoVersion?: string; pool?: string; queuedTracking?: boolean; deletionPolicy?: "Retain" | "Delete"; wait?: boolean; timeout: number; dryRun?: boolean; output: OutputFormat }, cmd: Command) => {
       const http = kubeFromFlags(cmd);
-      let t = await createTenant(http, { name, domains: opts.domain, plan: opts.plan, matomoVersion: opts.matomoVersion, pool: opts.pool, queuedTracking: opts.queuedTracking }, opts.dryRun === true);
+      let t = await createTenant(http, { name, domains: opts.domain, plan: opts.plan, matomoVersion: opts.matomoVersion, pool: opts.pool, queuedTracking: opts.queuedTracking, deletionPolicy: opts.deletionPolicy }, opts.dryRun === true);
       process.stderr.write(opts.dryRun ? `tenant ${name} is valid (dry run: nothing created)\n` : `tenant ${name} created\n`);
       if (opts.wait && !opts.dryRun) t = await waitAndReport(http, name, opts.timeout);
       print(t, opts.output);
@@ -88,7 +89,7 @@ export function registerTenant(program: Command): void {
 
   tenant
     .command("delete")
-    .description("delete a tenant's Kubernetes objects; its database is kept (deletionPolicy Retain)")
+    .description("delete a tenant and its Kubernetes objects; the database is kept, unless its deletionPolicy is Delete (then dropped after a final verified backup)")
     .argument("<name>")
     .option("--wait", "wait until the tenant and its namespace are gone")
     .addOption(timeoutOption())

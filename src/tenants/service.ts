@@ -16,6 +16,7 @@ export interface CreateTenantInput {
   readonly matomoVersion?: string | undefined;
   readonly pool?: string | undefined;
   readonly queuedTracking?: boolean | undefined;
+  readonly deletionPolicy?: "Retain" | "Delete" | undefined;
 }
 
 /** The API server's refusal as one sentence, without the Kubernetes boilerplate around it. */
@@ -45,6 +46,7 @@ export async function createTenant(http: KubeHttp, input: CreateTenantInput, dry
     ...(input.matomoVersion ? { matomoVersion: input.matomoVersion } : {}),
     ...(input.pool ? { database: { pool: input.pool } } : {}),
     ...(input.queuedTracking ? { tracking: { queuedTracking: true } } : {}),
+    ...(input.deletionPolicy ? { deletionPolicy: input.deletionPolicy } : {}),
   };
   try {
     return await http.create({ apiVersion: API_GROUP_VERSION, kind: KIND, metadata: { name: input.name }, spec }, { fieldManager: MANAGER, dryRun }) as unknown as MatomoTenant;
