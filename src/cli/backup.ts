@@ -17,6 +17,7 @@ import { DEFAULT_BACKUP_STORE } from "../api/backup-store.ts";
 import { isTenantName, tenantDatabaseName } from "../db/naming.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { formatSeconds } from "../util/duration.ts";
+import { createTenant } from "../tenants/service.ts";
 import { kubeFromFlags } from "./common.ts";
 import { UserError } from "./errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
@@ -168,10 +169,12 @@ export function registerBackup(program: Command): void {
     .requiredOption("--tenant <name>", "tenant the backup belongs to", tenantName)
     .requiredOption("--backup <id>", "backup id, as `mms backup list` shows it")
     .option("--into <name>", "new tenant name: restore into its (new, empty) database on the same pool", tenantName)
+    .option("--domain <domain...>", "with --into: also create the new tenant, answering on these domains, with the source's plan and version")
     .option("--replace", "replace the tenant's own non-empty database: a safety backup is taken first, and the tables are swapped only once the restored copy matches the manifest")
     .addOption(outputOption()))
-    .action(async (opts: StorageFlags & { tenant: string; backup: string; into?: string; replace?: boolean; output: OutputFormat }, cmd: Command) => {
+    .action(async (opts: StorageFlags & { tenant: string; backup: string; into?: string; domain?: string[]; replace?: boolean; output: OutputFormat }, cmd: Command) => {
       if (opts.into && opts.replace) throw new UserError("--into and --replace do not go together: --replace is for the tenant's own database");
+      if (opts.domain && !opts.into) throw new UserError("--domain needs --into: it names the domains of the new tenant");
       const http = kubeFromFlags(cmd);
       const source = await resolveTenantTarget(http, opts.tenant);
       const database = opts.into ? tenantDatabaseName(opts.into) : source.database;
@@ -196,7 +199,13 @@ export function registerBackup(program: Command): void {
         progress.done();
         process.stderr.write(`restored ${result.tables.length} tables into ${database} in ${formatSeconds(result.timings.totalMs)}; row counts and checksums match the manifest\n`);
         if (result.safetyBackupId) process.stderr.write(`the replaced data is in safety backup ${result.safetyBackupId}\n`);
-        if (opts.into) process.stderr.write(`create the tenant with \`mms tenant create ${opts.into} --pool ${source.poolName} --domain …\` to serve it\n`);
+        if (opts.into && opts.domain) {
+          const from = await http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", opts.tenant);
+          await createTenant(http, { name: opts.into, domains: opts.domain, plan: from.spec.plan, matomoVersion: from.spec.matomoVersion, pool: source.poolName });
+          process.stderr.write(`created tenant ${opts.into} on pool ${source.poolName}; \`mms tenant get ${opts.into}\` shows when it is Ready\n`);
+        } else if (opts.into) {
+          process.stderr.write(`create the tenant with \`mms tenant create ${opts.into} --pool ${source.poolName} --domain …\` to serve it\n`);
+        }
         print(result, opts.output, () => renderTable(
           ["table", "rows", "checksum", "ok"],
           result.tables.map((t) => [t.name, String(t.actualRows ?? "-"), String(t.actualChecksum ?? "-"), t.ok ? "yes" : "NO"]),
