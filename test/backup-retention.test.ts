@@ -5,11 +5,8 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, request, type IncomingMessage } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  AbortMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand,
-  ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
-} from "@aws-sdk/client-s3";
-import { createConnection, type Connection } from "mysql2/promise";
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { Connection } from "mysql2/promise";
 import { runBackup } from "../src/backup/backup.ts";
 import { BackupError } from "../src/backup/errors.ts";
 import { backupKeys, newBackupId, tenantPrefix } from "../src/backup/layout.ts";
@@ -19,19 +16,18 @@ import { applyRetention, planRetention, RetentionError, type RetentionPolicy } f
 import { serializeVerification, VERIFICATION_FORMAT } from "../src/backup/verification.ts";
 import { tenantDatabaseName, type PoolEndpoint } from "../src/db/pool.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
+import { closeBed, devS3, newTenant, openBed, type Bed } from "./backup-bed.ts";
+import { uniqueName } from "./helpers.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
+let bed: Bed;
 let pool: PoolEndpoint;
 let s3: S3Client;
 let admin: Connection;
 let secret = "";
-const bucket = `mms-retention-${randomBytes(4).toString("hex")}`;
+let bucket: string;
 const databases = new Set<string>();
-
-function tenantName(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString("hex")}`;
-}
 
 /** `hour` o'clock UTC, `daysAgo` days before today. */
 function daysAgo(daysAgo: number, hour = 12): Date {
@@ -129,10 +125,7 @@ async function s3Proxy(judge: (req: IncomingMessage, url: URL) => Verdict): Prom
     req.pipe(upstream);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const client = new S3Client({
-    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`, region: e.s3.region, forcePathStyle: true, maxAttempts: 1,
-    credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey },
-  });
+  const client = devS3(e, { endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`, maxAttempts: 1 });
   return {
     s3: client,
     close: async () => {
@@ -146,32 +139,15 @@ async function s3Proxy(judge: (req: IncomingMessage, url: URL) => Verdict): Prom
 const isListing = (req: IncomingMessage, url: URL) => req.method === "GET" && url.searchParams.get("list-type") === "2";
 
 before(async () => {
-  const e = await endpoints();
-  pool = { host: e.mariadb.host, port: e.mariadb.port, adminUser: e.mariadb.user, adminPassword: e.mariadb.password };
-  secret = e.s3.secretAccessKey;
-  s3 = new S3Client({
-    endpoint: e.s3.endpoint, region: e.s3.region, forcePathStyle: true,
-    credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  admin = await createConnection({ ...e.mariadb });
+  bed = await openBed("mms-retention");
+  ({ pool, s3, admin, bucket, s3Secret: secret } = bed);
 });
 
-after(async () => {
-  for (const db of databases) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.end();
-  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const u of uploads.Uploads ?? []) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
-  for (const key of await allKeys("")) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
-  s3.destroy();
-});
+after(() => closeBed(bed, databases));
 
 describe("backup retention", () => {
   test("real backups: exactly the planned ones are deleted, whole, and the newest verified one survives", async () => {
-    const tenant = tenantName("itrt");
-    const database = tenantDatabaseName(tenant);
-    databases.add(database);
+    const { tenant, database } = newTenant(databases, "itrt");
     await admin.query(`CREATE DATABASE \`${database}\``);
     await admin.query(`CREATE TABLE \`${database}\`.t (id INT PRIMARY KEY, v VARCHAR(10))`);
     await admin.query(`INSERT INTO \`${database}\`.t VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
@@ -208,7 +184,7 @@ describe("backup retention", () => {
   });
 
   test("a listing that fails, outright or on its second page, deletes nothing", async (t) => {
-    const tenant = tenantName("itrl");
+    const tenant = uniqueName("itrl");
     for (let k = 8; k >= 1; k--) await syntheticBackup(tenant, daysAgo(k));
     await put(`${tenantPrefix(tenant)}${newBackupId(daysAgo(20), "dead")}/dump.sql.gz`, "interrupted");
     const before = await allKeys(tenantPrefix(tenant));
@@ -249,8 +225,8 @@ describe("backup retention", () => {
   });
 
   test("old interrupted backups and abandoned uploads are cleaned; young ones, other tenants' and damaged backups are left", async () => {
-    const tenant = tenantName("itri");
-    const other = tenantName("itro");
+    const tenant = uniqueName("itri");
+    const other = uniqueName("itro");
     const root = tenantPrefix(tenant);
     const kept = await syntheticBackup(tenant, daysAgo(1));
     const folder = (random: string) => `${root}${newBackupId(daysAgo(0, 0), random)}/`;
@@ -302,7 +278,7 @@ describe("backup retention", () => {
   });
 
   test("a dry run deletes nothing and reports exactly what the real run then does", async () => {
-    const tenant = tenantName("itrd");
+    const tenant = uniqueName("itrd");
     for (let k = 40; k >= 1; k -= 3) await syntheticBackup(tenant, daysAgo(k));
     await put(`${tenantPrefix(tenant)}${newBackupId(daysAgo(30), "dead")}/dump.sql.gz`, "interrupted");
     const before = await allKeys(tenantPrefix(tenant));
@@ -322,7 +298,7 @@ describe("backup retention", () => {
   });
 
   test("a backup that cannot be deleted is reported, the others are deleted, and the run fails at the end", async (t) => {
-    const tenant = tenantName("itrf");
+    const tenant = uniqueName("itrf");
     const ids: string[] = [];
     for (let k = 5; k >= 1; k--) ids.push(await syntheticBackup(tenant, daysAgo(k)));
     const [oldest, stuck, halfDeleted, removable, newest] = ids as [string, string, string, string, string];

@@ -7,8 +7,8 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { createConnection, type Connection } from "mysql2/promise";
 import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
@@ -17,10 +17,10 @@ import { DEV_BACKUP_BUCKET, endpoints } from "../src/devcluster/environment.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
+import { devPool, devS3, FIXTURE, loadGzip, rows, tableState } from "./backup-bed.ts";
 import { eventually, uniqueName } from "./helpers.ts";
 
 const MMS = resolve(import.meta.dirname, "../bin/mms");
-const FIXTURE = resolve(import.meta.dirname, "../../shared/fixtures/matomo/OmniFixture.sql.gz");
 
 interface Run { code: number; stdout: string; stderr: string }
 function mms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -39,22 +39,6 @@ const tenants: string[] = [];
 const clusterObjects: { kind: string; name: string; namespace?: string }[] = [];
 
 const dbName = (t: string) => `mt_${t.replaceAll("-", "_")}`;
-
-async function rows(conn: Connection, sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
-  const [r] = await conn.query<RowDataPacket[]>(sql, values);
-  return r;
-}
-
-/** Every table's row count and CHECKSUM TABLE value. */
-async function tableState(conn: Connection, database: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const { t } of await rows(conn, "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", [database])) {
-    const [count] = await rows(conn, `SELECT COUNT(*) AS n FROM \`${database}\`.\`${t}\``);
-    const [sum] = await rows(conn, `CHECKSUM TABLE \`${database}\`.\`${t}\``);
-    out[String(t)] = `${count?.n} rows, checksum ${sum?.Checksum}`;
-  }
-  return out;
-}
 
 async function tenant(name: string): Promise<MatomoTenant> {
   return http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
@@ -94,7 +78,7 @@ before(async () => {
   const e = await endpoints();
   kubeEnv = { KUBECONFIG: e.kubeconfig };
   http = new KubeHttp(loadKubeConfig({ kubeconfig: e.kubeconfig }));
-  s3 = new S3Client({ endpoint: e.s3.endpoint, region: e.s3.region, forcePathStyle: true, credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey } });
+  s3 = devS3(e);
   db = await createConnection({ ...e.mariadb, multipleStatements: true });
 });
 
@@ -243,11 +227,7 @@ describe("disaster recovery", () => {
     const small = await readyTenant("drs", { pool });
     // A real Matomo database for one, a table of its own for the other.
     const e = await endpoints();
-    await new Promise<void>((done, fail) => {
-      const child = execFile("sh", ["-c", `gunzip < "${FIXTURE}" | mariadb --host=${e.mariadb.host} --port=${e.mariadb.port} --user=${e.mariadb.user} --password="$P" --binary-mode ${dbName(matomo)}`],
-        { env: { ...process.env, P: e.mariadb.password } }, (err) => (err ? fail(new Error(err.message)) : done()));
-      child.stdin?.end();
-    });
+    await loadGzip({ pool: devPool(e), admin: db }, dbName(matomo), FIXTURE);
     await db.query(`CREATE TABLE \`${dbName(small)}\`.notes (id INT PRIMARY KEY, body TEXT); INSERT INTO \`${dbName(small)}\`.notes SELECT seq, REPEAT('x', seq) FROM \`${dbName(small)}\`.seq_1_to_500`);
     const original = { [matomo]: await tableState(db, dbName(matomo)), [small]: await tableState(db, dbName(small)) };
     for (const name of [matomo, small]) {

@@ -4,17 +4,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { resolve } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createGunzip } from "node:zlib";
-import {
-  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
 import { runBackup, type BackupResult } from "../src/backup/backup.ts";
-import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "../src/backup/client-tools.ts";
 import { BackupError } from "../src/backup/errors.ts";
 import { backupKeys } from "../src/backup/layout.ts";
 import { listBackups } from "../src/backup/list.ts";
@@ -22,68 +15,23 @@ import { readManifest, restoreBackup } from "../src/backup/restore.ts";
 import { parseVerification } from "../src/backup/verification.ts";
 import { verifyBackup } from "../src/backup/verify.ts";
 import { PoolError } from "../src/db/errors.ts";
-import { dropTenantDatabase, ensureTenantDatabase, tenantDatabaseName, type PoolEndpoint } from "../src/db/pool.ts";
-import { endpoints } from "../src/devcluster/environment.ts";
+import { dropTenantDatabase, ensureTenantDatabase, type PoolEndpoint } from "../src/db/pool.ts";
+import { closeBed, databaseExists, FIXTURE, loadGzip, newTenant, openBed, rows, tableState, type Bed, type TableState } from "./backup-bed.ts";
 
-const FIXTURE = resolve(import.meta.dirname, "../../shared/fixtures/matomo/OmniFixture.sql.gz");
-
-type TableState = Record<string, { rows: number; checksum: string }>;
-
+let bed: Bed;
 let pool: PoolEndpoint;
 let s3: S3Client;
 let admin: Connection;
-const bucket = `mms-verify-${randomBytes(4).toString("hex")}`;
+let bucket: string;
 // Databases and tenant users made by this file, dropped at the end even when a test fails half-way.
 const databases = new Set<string>();
 const users = new Set<string>();
 
-function tenant(prefix: string): { tenant: string; database: string } {
-  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
-  const database = tenantDatabaseName(name);
-  databases.add(database);
-  return { tenant: name, database };
-}
-
-async function rows(sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
-  const [r] = await admin.query<RowDataPacket[]>(sql, values);
-  return r;
-}
-
-async function exists(database: string): Promise<boolean> {
-  return (await rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [database])).length > 0;
-}
-
 /** The drill, staging and replaced-tables databases that belong to a tenant database. */
 async function scratchOf(database: string): Promise<string[]> {
   const key = database.slice("mt_".length);
-  const names = await rows("SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'mms!_%' ESCAPE '!'");
+  const names = await rows(admin, "SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'mms!_%' ESCAPE '!'");
   return names.map((r) => String(r.name)).filter((n) => new RegExp(`^mms_(verify|restore|replaced)_${key}_[0-9a-f]{4}$`).test(n)).sort();
-}
-
-/** gunzip | mariadb, as an operator would load a dump by hand. */
-async function loadGzip(database: string, file: string): Promise<void> {
-  await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
-  const credentials = await writeCredentials(pool);
-  try {
-    const { child, exit } = start(MARIADB, [credentials.option, ...connectionArgs(pool), "--binary-mode", `--database=${database}`], "pipe");
-    await pipeline(createReadStream(file), createGunzip(), child.stdin!);
-    const e = await exit;
-    assert.equal(e.code, 0, describeExit("mariadb", e));
-  } finally {
-    await credentials.dispose();
-  }
-}
-
-/** Every table's row count and CHECKSUM TABLE value. */
-async function tableState(database: string): Promise<TableState> {
-  const out: TableState = {};
-  const tables = await rows("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", [database]);
-  for (const { t } of tables) {
-    const [count] = await rows(`SELECT COUNT(*) AS n FROM \`${database}\`.\`${t}\``);
-    const [sum] = await rows(`CHECKSUM TABLE \`${database}\`.\`${t}\``);
-    out[String(t)] = { rows: Number(count?.n), checksum: String(sum?.Checksum) };
-  }
-  return out;
 }
 
 async function readText(key: string): Promise<string | undefined> {
@@ -105,39 +53,23 @@ async function corrupt(backup: BackupResult): Promise<void> {
 }
 
 before(async () => {
-  const e = await endpoints();
-  pool = { host: e.mariadb.host, port: e.mariadb.port, adminUser: e.mariadb.user, adminPassword: e.mariadb.password };
-  s3 = new S3Client({
-    endpoint: e.s3.endpoint, region: e.s3.region, forcePathStyle: true,
-    credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  admin = await createConnection({ ...e.mariadb });
+  bed = await openBed("mms-verify");
+  ({ pool, s3, admin, bucket } = bed);
 });
 
 after(async () => {
   for (const t of users) await dropTenantDatabase(pool, t);
-  for (const db of databases) {
-    for (const scratch of await scratchOf(db)) await admin.query(`DROP DATABASE IF EXISTS \`${scratch}\``);
-    await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  }
-  await admin.end();
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
-  s3.destroy();
+  const drop: string[] = [];
+  for (const db of databases) drop.push(...await scratchOf(db), db);
+  await closeBed(bed, drop);
 });
 
 describe("restore drills", () => {
-  const source = tenant("vs");
+  const source = newTenant(databases, "vs");
   let good: BackupResult;
 
   before(async () => {
-    await loadGzip(source.database, FIXTURE);
+    await loadGzip(bed, source.database, FIXTURE);
     good = await runBackup({ pool, s3, bucket, tenant: source.tenant, database: source.database });
   });
 
@@ -160,7 +92,7 @@ describe("restore drills", () => {
   });
 
   test("a backup whose dump was overwritten fails its drill with ChecksumMismatch, recorded, and no scratch database is left", async () => {
-    const owner = tenant("vc");
+    const owner = newTenant(databases, "vc");
     const backup = await runBackup({ pool, s3, bucket, tenant: owner.tenant, database: source.database, tableChecksums: false });
     await corrupt(backup);
     const r = await verifyBackup({ pool, s3, bucket, tenant: owner.tenant, backupId: backup.manifest.backupId });
@@ -191,9 +123,9 @@ describe("restore drills", () => {
       const r = await verifyBackup({ pool, s3, bucket, tenant: source.tenant, backupId: good.manifest.backupId });
       assert.equal(r.verification.ok, true, r.verification.message);
       assert.deepEqual(r.staleDropped, [crashed]);
-      assert.equal(await exists(crashed), false);
-      assert.equal(await exists(running), true, "a drill still holding its lock keeps its database");
-      assert.equal(await exists(otherTenant), true, "tenant vs-…-x's drill is not tenant vs-…'s");
+      assert.equal(await databaseExists(admin, crashed), false);
+      assert.equal(await databaseExists(admin, running), true, "a drill still holding its lock keeps its database");
+      assert.equal(await databaseExists(admin, otherTenant), true, "tenant vs-…-x's drill is not tenant vs-…'s");
     } finally {
       await holder.end();
       for (const db of [crashed, running, otherTenant]) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
@@ -215,21 +147,21 @@ describe("restore drills", () => {
 });
 
 describe("restoring over a tenant's own database", () => {
-  const live = tenant("vr");
+  const live = newTenant(databases, "vr");
   const password = randomBytes(12).toString("hex");
   let original: TableState;
   let base: BackupResult;
   let grants: string[];
 
   async function showGrants(): Promise<string[]> {
-    return (await rows("SHOW GRANTS FOR ?@'%'", [live.database])).map((r) => String(Object.values(r)[0])).sort();
+    return (await rows(admin, "SHOW GRANTS FOR ?@'%'", [live.database])).map((r) => String(Object.values(r)[0])).sort();
   }
 
   before(async () => {
     users.add(live.tenant);
     await ensureTenantDatabase(pool, live.tenant, password);
-    await loadGzip(live.database, FIXTURE);
-    original = await tableState(live.database);
+    await loadGzip(bed, live.database, FIXTURE);
+    original = await tableState(admin, live.database);
     base = await runBackup({ pool, s3, bucket, tenant: live.tenant, database: live.database });
     grants = await showGrants();
   });
@@ -239,11 +171,11 @@ describe("restoring over a tenant's own database", () => {
       restoreBackup({ pool, s3, bucket, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database }),
       (e: unknown) => e instanceof BackupError && e.reason === "TargetNotEmpty" && /--replace/.test(e.message),
     );
-    assert.deepEqual(await tableState(live.database), original);
+    assert.deepEqual(await tableState(admin, live.database), original);
   });
 
   test("a corrupted backup is refused before any safety backup, and the database is left as it was", async () => {
-    const owner = tenant("vx");
+    const owner = newTenant(databases, "vx");
     const backup = await runBackup({ pool, s3, bucket, tenant: owner.tenant, database: live.database, tableChecksums: false });
     await corrupt(backup);
     let safetyBackups = 0;
@@ -255,7 +187,7 @@ describe("restoring over a tenant's own database", () => {
       (e: unknown) => e instanceof BackupError && e.reason === "ChecksumMismatch",
     );
     assert.equal(safetyBackups, 0);
-    assert.deepEqual(await tableState(live.database), original);
+    assert.deepEqual(await tableState(admin, live.database), original);
     assert.deepEqual(await scratchOf(live.database), []);
   });
 
@@ -269,14 +201,14 @@ describe("restoring over a tenant's own database", () => {
     let settled = false;
     void outcome.then(() => (settled = true));
     while (!settled && !controller.signal.aborted) {
-      const loading = await rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA LIKE ? ESCAPE '!' LIMIT 1", [staging]);
+      const loading = await rows(admin, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA LIKE ? ESCAPE '!' LIMIT 1", [staging]);
       if (loading.length > 0) controller.abort();
       else await sleep(20);
     }
     const err = await outcome;
     assert.ok(controller.signal.aborted, "the load was under way when cancelled");
     assert.ok(err instanceof BackupError && err.reason === "Aborted" && /was not changed/.test(err.message), String(err));
-    assert.deepEqual(await tableState(live.database), original);
+    assert.deepEqual(await tableState(admin, live.database), original);
     assert.deepEqual(await scratchOf(live.database), []);
   });
 
@@ -284,7 +216,7 @@ describe("restoring over a tenant's own database", () => {
     await admin.query(`DELETE FROM \`${live.database}\`.log_action LIMIT 3`);
     await admin.query(`INSERT INTO \`${live.database}\`.\`option\` (option_name, option_value, autoload) VALUES ('mms_test', 'changed', 0)`);
     await admin.query(`CREATE TABLE \`${live.database}\`.added_later (id INT PRIMARY KEY)`);
-    const changed = await tableState(live.database);
+    const changed = await tableState(admin, live.database);
     assert.notDeepEqual(changed, original);
 
     const result = await restoreBackup({
@@ -295,7 +227,7 @@ describe("restoring over a tenant's own database", () => {
     assert.equal(result.created, false);
     assert.equal(result.tables.length, 42);
     assert.ok(result.tables.every((t) => t.ok));
-    assert.deepEqual(await tableState(live.database), original, "every table is the backup's, and the table added since is gone");
+    assert.deepEqual(await tableState(admin, live.database), original, "every table is the backup's, and the table added since is gone");
 
     const safetyId = result.safetyBackupId;
     assert.ok(safetyId !== null && safetyId !== base.manifest.backupId);

@@ -3,75 +3,27 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { createReadStream, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { resolve } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
-import {
-  AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand,
-  ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
-} from "@aws-sdk/client-s3";
-import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { Connection } from "mysql2/promise";
 import { runBackup } from "../src/backup/backup.ts";
-import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "../src/backup/client-tools.ts";
 import { BackupError } from "../src/backup/errors.ts";
 import { listBackups } from "../src/backup/list.ts";
 import { restoreBackup } from "../src/backup/restore.ts";
-import { tenantDatabaseName, type PoolEndpoint } from "../src/db/pool.ts";
+import type { PoolEndpoint } from "../src/db/pool.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
+import { closeBed, databaseExists, devS3, FIXTURE, loadGzip, newTenant, openBed, rows, tableState, type Bed, type TableState } from "./backup-bed.ts";
 
-const FIXTURE = resolve(import.meta.dirname, "../../shared/fixtures/matomo/OmniFixture.sql.gz");
 const MiB = 1024 * 1024;
 
+let bed: Bed;
 let pool: PoolEndpoint;
 let s3: S3Client;
 let admin: Connection;
-const bucket = `mms-backups-${randomBytes(4).toString("hex")}`;
+let bucket: string;
 // Databases made by this file, dropped at the end even when a test fails half-way.
 const databases = new Set<string>();
-
-function tenant(prefix: string): { tenant: string; database: string } {
-  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
-  const database = tenantDatabaseName(name);
-  databases.add(database);
-  return { tenant: name, database };
-}
-
-async function rows(sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
-  const [r] = await admin.query<RowDataPacket[]>(sql, values);
-  return r;
-}
-
-async function exists(database: string): Promise<boolean> {
-  return (await rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [database])).length > 0;
-}
-
-/** gunzip | mariadb, as an operator would load a dump by hand. */
-async function loadGzip(database: string, file: string): Promise<void> {
-  await admin.query(`CREATE DATABASE \`${database}\``);
-  const credentials = await writeCredentials(pool);
-  try {
-    const { child, exit } = start(MARIADB, [credentials.option, ...connectionArgs(pool), "--binary-mode", `--database=${database}`], "pipe");
-    await pipeline(createReadStream(file), createGunzip(), child.stdin!);
-    const e = await exit;
-    assert.equal(e.code, 0, describeExit("mariadb", e));
-  } finally {
-    await credentials.dispose();
-  }
-}
-
-/** Every table's row count and CHECKSUM TABLE value. */
-async function tableState(database: string): Promise<Record<string, { rows: number; checksum: string }>> {
-  const out: Record<string, { rows: number; checksum: string }> = {};
-  const tables = await rows("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", [database]);
-  for (const { t } of tables) {
-    const [count] = await rows(`SELECT COUNT(*) AS n FROM \`${database}\`.\`${t}\``);
-    const [sum] = await rows(`CHECKSUM TABLE \`${database}\`.\`${t}\``);
-    out[String(t)] = { rows: Number(count?.n), checksum: String(sum?.Checksum) };
-  }
-  return out;
-}
 
 async function keysUnder(prefix: string): Promise<string[]> {
   const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
@@ -85,7 +37,7 @@ async function pendingUploads(prefix: string): Promise<number> {
 
 /** The session of the running mariadb-dump of a database, found by its data query. */
 async function dumpSession(database: string): Promise<number | undefined> {
-  const r = await rows("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT /*!40001 SQL_NO_CACHE */%'", [database]);
+  const r = await rows(admin, "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT /*!40001 SQL_NO_CACHE */%'", [database]);
   return r[0] ? Number(r[0].id) : undefined;
 }
 
@@ -121,38 +73,19 @@ async function s3Relay(target: URL): Promise<{ endpoint: string; stop: () => voi
 }
 
 before(async () => {
-  const e = await endpoints();
-  pool = { host: e.mariadb.host, port: e.mariadb.port, adminUser: e.mariadb.user, adminPassword: e.mariadb.password };
-  s3 = new S3Client({
-    endpoint: e.s3.endpoint, region: e.s3.region, forcePathStyle: true,
-    credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  admin = await createConnection({ ...e.mariadb });
+  bed = await openBed("mms-backups");
+  ({ pool, s3, admin, bucket } = bed);
 });
 
-after(async () => {
-  for (const db of databases) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-  await admin.end();
-  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const u of uploads.Uploads ?? []) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
-  s3.destroy();
-});
+after(() => closeBed(bed, databases));
 
 describe("tenant backups", () => {
-  const source = tenant("itbk");
-  let original: Record<string, { rows: number; checksum: string }>;
+  const source = newTenant(databases, "itbk");
+  let original: TableState;
 
   before(async () => {
-    await loadGzip(source.database, FIXTURE);
-    original = await tableState(source.database);
+    await loadGzip(bed, source.database, FIXTURE);
+    original = await tableState(admin, source.database);
   });
 
   test("the Matomo fixture, backed up and restored into a new database, matches table for table", async (t) => {
@@ -183,12 +116,12 @@ describe("tenant backups", () => {
     assert.deepEqual(listing.backups.map((b) => [b.backupId, b.bytes, b.matomoVersion]), [[m.backupId, m.object.bytes, "5.1.0-b2"]]);
     assert.deepEqual(listing.incomplete, []);
 
-    const target = tenant("itbr");
+    const target = newTenant(databases, "itbr");
     const restored = await restoreBackup({ pool, s3, bucket, tenant: source.tenant, backupId: m.backupId, database: target.database });
     assert.equal(restored.created, true);
     assert.equal(restored.tables.length, 42);
     assert.ok(restored.tables.every((x) => x.ok));
-    assert.deepEqual(await tableState(target.database), original, "every table's row count and checksum match the original");
+    assert.deepEqual(await tableState(admin, target.database), original, "every table's row count and checksum match the original");
 
     const mb = m.object.uncompressedBytes / MiB;
     t.diagnostic(`dump ${mb.toFixed(1)} MiB -> ${(m.object.bytes / MiB).toFixed(2)} MiB gzip; backup ${m.timings.totalMs} ms ` +
@@ -209,18 +142,18 @@ describe("tenant backups", () => {
     bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0xff; // same size, one byte different
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: backup.keys.dump, Body: bytes }));
 
-    const target = tenant("itbx");
+    const target = newTenant(databases, "itbx");
     await assert.rejects(
       restoreBackup({ pool, s3, bucket, tenant: source.tenant, backupId: backup.manifest.backupId, database: target.database }),
       (e: unknown) => e instanceof BackupError && e.reason === "ChecksumMismatch" && /corrupted, refusing to restore/.test(e.message),
     );
-    assert.equal(await exists(target.database), false, "no database was created");
+    assert.equal(await databaseExists(admin, target.database), false, "no database was created");
 
     await assert.rejects(
       restoreBackup({ pool, s3, bucket, tenant: source.tenant, backupId: "20200101T000000Z-0000", database: target.database }),
       (e: unknown) => e instanceof BackupError && e.reason === "ManifestMissing",
     );
-    assert.equal(await exists(target.database), false);
+    assert.equal(await databaseExists(admin, target.database), false);
   });
 
   test("two backups of the same tenant started at once: one runs, the other is refused", async () => {
@@ -241,7 +174,7 @@ describe("tenant backups", () => {
 });
 
 describe("interrupted backups", () => {
-  const big = tenant("itbi");
+  const big = newTenant(databases, "itbi");
   before(async () => {
     await bigDatabase(big.database);
   });
@@ -274,10 +207,7 @@ describe("interrupted backups", () => {
   test("an S3 server that stops in the middle of an upload fails the backup, and no backup is listed", async (t) => {
     const e = await endpoints();
     const relay = await s3Relay(new URL(e.s3.endpoint));
-    const viaRelay = new S3Client({
-      endpoint: relay.endpoint, region: e.s3.region, forcePathStyle: true, maxAttempts: 2,
-      credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey },
-    });
+    const viaRelay = devS3(e, { endpoint: relay.endpoint, maxAttempts: 2 });
     try {
       await assert.rejects(
         runBackup({
