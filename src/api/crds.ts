@@ -7,7 +7,7 @@ import { PlanSpec } from "./plan.ts";
 import { PoolSpec, PoolStatus } from "./pool.ts";
 import { RemediationSpec, RemediationStatus } from "./remediation.ts";
 import { structuralSchema, type CelRule } from "./schema.ts";
-import { TENANT_NAME_RULE, TenantSpec, TenantStatus } from "./tenant.ts";
+import { TENANT_NAME_RULE, TenantSpec, TenantStatus, VERSION_RULE } from "./tenant.ts";
 
 interface CrdInput {
   readonly kind: string;
@@ -60,10 +60,12 @@ export function customResourceDefinitions(): V1CustomResourceDefinition[] {
   return [
     crd({
       kind: "MatomoTenant", plural: "matomotenants", singular: "matomotenant", shortNames: ["mt", "tenant"],
-      spec: TenantSpec, status: TenantStatus, rootRules: [TENANT_NAME_RULE],
+      spec: TenantSpec, status: TenantStatus, rootRules: [TENANT_NAME_RULE, VERSION_RULE],
       columns: [
         { name: "Plan", type: "string", jsonPath: ".spec.plan" },
         { name: "Version", type: "string", jsonPath: ".spec.matomoVersion" },
+        { name: "Running", type: "string", jsonPath: ".status.runningVersion", priority: 1 },
+        { name: "Upgrade", type: "string", jsonPath: ".status.upgrade.phase", priority: 1 },
         { name: "URL", type: "string", jsonPath: ".status.url" },
         { name: "Ready", type: "string", jsonPath: ready("Ready") },
         { name: "Backup", type: "string", jsonPath: ready("BackupHealthy"), priority: 1 },

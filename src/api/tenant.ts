@@ -19,10 +19,8 @@ export const TenantSpec = z.object({
     .meta({ "x-kubernetes-list-type": "set", description: "Domains the tenant's Matomo answers on; the first is its primary URL." }),
   plan: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN), "must be the name of a TenantPlan").default(DEFAULT_PLAN)
     .meta({ description: "Name of the TenantPlan that sizes this tenant." }),
-  matomoVersion: cel(
-    z.string().max(14).regex(new RegExp(VERSION_PATTERN), "must be MAJOR.MINOR.PATCH, e.g. 5.2.1").default(DEFAULT_MATOMO_VERSION),
-    { rule: notLower("self", "oldSelf"), message: "spec.matomoVersion cannot be lowered: Matomo does not support downgrades" },
-  ).meta({ description: "Matomo version to run; raising it upgrades the tenant." }),
+  matomoVersion: z.string().max(14).regex(new RegExp(VERSION_PATTERN), "must be MAJOR.MINOR.PATCH, e.g. 5.2.1").default(DEFAULT_MATOMO_VERSION)
+    .meta({ description: "Matomo version to run; raising it upgrades the tenant (backup, migration, rollout)." }),
   database: cel(
     z.object({
       pool: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN)).optional()
@@ -32,7 +30,7 @@ export const TenantSpec = z.object({
   ),
   tracking: z.object({
     queuedTracking: z.boolean().default(false)
-      .meta({ description: "Queue tracking requests in Redis so tracking continues while the database is slow or migrating." }),
+      .meta({ description: "Queue tracking requests (QueuedTracking, in the tenant's own database) and process them in batches. Upgrades queue tracking whatever this says." }),
   }).default({ queuedTracking: false }),
   privacy: z.object({
     anonymizeIpBytes: z.int().min(0).max(3).default(2).meta({ description: "How many bytes of visitor IPs to mask (0-3)." }),
@@ -71,6 +69,23 @@ export const Condition = z.object({
 });
 export type Condition = z.output<typeof Condition>;
 
+export const UPGRADE_PHASES = ["BackingUp", "Queueing", "Migrating", "Rolling", "Draining", "Completed", "Failed", "RollingBack"] as const;
+export type UpgradePhase = (typeof UPGRADE_PHASES)[number];
+
+export const UpgradeStatus = z.object({
+  from: z.string(),
+  to: z.string(),
+  phase: z.enum(UPGRADE_PHASES),
+  startedAt: z.string(),
+  phaseStartedAt: z.string(),
+  /** The tenant's generation when the upgrade started: its Jobs are named after it. */
+  generation: z.int().min(0),
+  /** The verified backup taken before anything changed: what a rollback restores. */
+  backupId: z.string().optional(),
+  message: z.string().optional(),
+});
+export type UpgradeStatus = z.output<typeof UpgradeStatus>;
+
 export const TenantStatus = z.object({
   observedGeneration: z.int().optional(),
   conditions: z.array(Condition).optional().meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] }),
@@ -81,8 +96,21 @@ export const TenantStatus = z.object({
   readyAt: z.string().optional(),
   onboardingSeconds: z.number().optional(),
   backup: BackupStatus.optional(),
+  upgrade: UpgradeStatus.optional(),
 });
 export type TenantStatus = z.output<typeof TenantStatus>;
+
+/**
+ * Matomo cannot downgrade, so the version may only rise; the one way back is a rollback to the version
+ * an upgrade started from (`mms tenant rollback`), which restores the pre-upgrade backup. A root rule,
+ * since it reads the status as well as the spec.
+ */
+export const VERSION_RULE = {
+  rule: `${notLower("self.spec.matomoVersion", "oldSelf.spec.matomoVersion")} || (has(oldSelf.status) && has(oldSelf.status.upgrade) && self.spec.matomoVersion == oldSelf.status.upgrade.from)`,
+  fieldPath: ".spec.matomoVersion",
+  reason: "FieldValueForbidden",
+  message: "spec.matomoVersion cannot be lowered: Matomo does not support downgrades (to undo a failed upgrade, use `mms tenant rollback`)",
+} as const;
 
 export const TENANT_NAME_RULE = {
   rule: `size(self.metadata.name) >= 2 && size(self.metadata.name) <= ${TENANT_NAME_MAX} && self.metadata.name.matches('${TENANT_NAME_PATTERN}')`,

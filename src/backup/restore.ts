@@ -32,6 +32,11 @@ export interface ReplaceOptions {
    * replaced. Typically `runBackup` of the database's tenant.
    */
   readonly safetyBackup: (database: string) => Promise<string>;
+  /**
+   * Tables of the live database that stay as they are (neither replaced nor removed), e.g. the tracking
+   * queue during an upgrade rollback: hits queued since the backup must survive it.
+   */
+  readonly keepLive?: (table: string) => boolean;
 }
 
 export interface RestoreOptions {
@@ -301,7 +306,7 @@ async function replaceDatabase(run: Run, replace: ReplaceOptions): Promise<Resto
 
     replaced = await createScratch(admin, "replaced", db);
     const swapStart = Date.now();
-    await swap(opts, admin, staging, replaced, kept, safetyBackupId);
+    await swap(opts, admin, staging, replaced, kept, safetyBackupId, replace.keepLive ?? (() => false));
     const swapMs = Date.now() - swapStart;
     return {
       manifest, database: db, created: false, replaced: true, safetyBackupId, tables,
@@ -317,10 +322,11 @@ async function replaceDatabase(run: Run, replace: ReplaceOptions): Promise<Resto
   }
 }
 
-async function swap(opts: RestoreOptions, admin: AdminSession, staging: string, replaced: string, kept: string, safetyBackupId: string): Promise<void> {
+async function swap(opts: RestoreOptions, admin: AdminSession, staging: string, replaced: string, kept: string, safetyBackupId: string, keepLive: (t: string) => boolean): Promise<void> {
   const db = opts.database;
-  const live = await admin.tables(db);
-  const next = await admin.tables(staging);
+  const keep = new Set((await admin.tables(db)).filter(keepLive));
+  const live = (await admin.tables(db)).filter((t) => !keep.has(t));
+  const next = (await admin.tables(staging)).filter((t) => !keep.has(t));
   const moves = [
     ...live.map((t) => `${quoteTableIn(db, t)} TO ${quoteTableIn(replaced, t)}`),
     ...next.map((t) => `${quoteTableIn(staging, t)} TO ${quoteTableIn(db, t)}`),
@@ -330,7 +336,7 @@ async function swap(opts: RestoreOptions, admin: AdminSession, staging: string, 
     await admin.exec(`RENAME TABLE ${moves.join(", ")}`);
   } catch (err) {
     // The statement is all or nothing; only a lost connection leaves open which of the two happened.
-    const swapped = await admin.tables(staging).then((t) => t.length === 0 && next.length > 0, () => undefined);
+    const swapped = await admin.tables(staging).then((t) => next.length > 0 && !t.some((x) => next.includes(x)), () => undefined);
     const outcome = swapped === undefined
       ? `whether database ${db} was replaced is unknown: check it, safety backup ${safetyBackupId} holds its previous tables`
       : swapped ? `database ${db} was replaced nevertheless` : kept;

@@ -9,6 +9,7 @@ import { registerDr } from "./dr.ts";
 import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
 import { registerTenant } from "./tenant.ts";
+import { registerUpgrade } from "./upgrade.ts";
 import { UserError } from "./errors.ts";
 
 const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerTenant(program);
   registerBackup(program);
   registerDr(program);
+  registerUpgrade(program);
   registerDev(program);
   registerDemo(program);
   registerOperator(program);

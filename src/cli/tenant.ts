@@ -1,14 +1,17 @@
 // `mms tenant …`: flag wiring for tenant commands; the work is in src/tenants.
 import type { Command } from "commander";
 import { Option } from "commander";
-import { tenantNamespace } from "../api/names.ts";
+import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { condition, createTenant, deleteTenant, getTenant, listTenants, setSuspended, waitDeleted, waitReady } from "../tenants/service.ts";
+import { rollbackTenant } from "../tenants/rollback.ts";
 import { formatSeconds } from "../util/duration.ts";
+import { storageOptions, storeFromFlags, type StorageFlags } from "./backup.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
 import { UserError } from "./errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
+import { createProgress } from "./progress.ts";
 
 const timeoutOption = () => new Option("--timeout <duration>", "how long --wait waits (e.g. 90s, 5m)")
   .argParser(durationFlag("--timeout"))
@@ -99,7 +102,29 @@ export function registerTenant(program: Command): void {
       if (opts.wait && !(await waitDeleted(http, name, tenantNamespace(name), opts.timeout))) {
         throw new UserError(`tenant ${name} is still being deleted after ${formatSeconds(opts.timeout)}`);
       }
-      process.stderr.write(`tenant ${name} deleted; its database is kept\n`);
+      const policy = (await http.getOrUndefined<{ spec?: { deletionPolicy?: string } }>(API_GROUP_VERSION, "MatomoTenant", name))?.spec?.deletionPolicy;
+      process.stderr.write(policy === "Delete"
+        ? `tenant ${name} is being deleted; its database is dropped once a final backup is verified\n`
+        : `tenant ${name} deleted${opts.wait ? "" : " (its objects go in the background)"}; its database is kept unless its deletionPolicy was Delete\n`);
+    });
+
+  storageOptions(tenant
+    .command("rollback")
+    .description("undo a failed Matomo upgrade: restore the verified backup taken before it (after a safety backup, keeping the queued hits) and return to the previous version")
+    .argument("<name>")
+    .addOption(timeoutOption()))
+    .action(async (name: string, opts: StorageFlags & { timeout: number }, cmd: Command) => {
+      const http = kubeFromFlags(cmd);
+      const t = await getTenant(http, name);
+      const store = await storeFromFlags(opts, http, t.status?.database?.pool);
+      const progress = createProgress();
+      try {
+        const r = await rollbackTenant(http, name, { store, timeoutMs: opts.timeout, onEvent: (text) => progress.step(text) });
+        progress.done();
+        process.stderr.write(`tenant ${name} rolled back from ${r.from} to ${r.to} in ${r.seconds.toFixed(1)} s (backup ${r.backupId}; the replaced data is in safety backup ${r.restore.safetyBackupId ?? "-"})\n`);
+      } finally {
+        store.s3.destroy();
+      }
     });
 
   for (const [verb, suspended] of [["suspend", true], ["resume", false]] as const) {

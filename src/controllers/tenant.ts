@@ -12,6 +12,7 @@ import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
 import { FIELD_MANAGER, renderTenant, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
 import { conditionTrue, setCondition } from "./conditions.ts";
 import { ensureFinalizer, finalizeTenant } from "./tenant-deletion.ts";
+import { stepUpgrade } from "./upgrade.ts";
 
 export const SECRET_NAME = "matomo-secrets";
 
@@ -70,8 +71,9 @@ export class TenantReconciler {
       conditions = setCondition(conditions, type, ok === "Unknown" ? "Unknown" : ok ? "True" : "False", reason, message, generation, nowIso);
     };
     const finish = async (requeueAfterMs?: number): Promise<ReconcileResult> => {
-      const ready = ["DatabaseReady", "ConfigReady", "WorkloadsReady"].every((t) => conditionTrue(conditions, t));
-      const failing = conditions.find((c) => c.type !== "Ready" && c.status !== "True");
+      const needed = ["DatabaseReady", "ConfigReady", "WorkloadsReady"];
+      const ready = needed.every((t) => conditionTrue(conditions, t));
+      const failing = conditions.find((c) => needed.includes(c.type) && c.status !== "True");
       set("Ready", ready, ready ? "Ready" : (failing?.reason ?? "Reconciling"), ready ? `Matomo answers on https://${tenant.spec.domains[0]}` : (failing?.message ?? "reconciling"));
       status = { ...status, observedGeneration: generation, conditions };
       if (ready && !status.readyAt) {
@@ -82,7 +84,7 @@ export class TenantReconciler {
       const firstReady = ready && !raw.status?.readyAt && status.onboardingSeconds !== undefined;
       await this.writeStatus(raw, status);
       if (!ready) return { requeueAfterMs: requeueAfterMs ?? 5_000 };
-      return firstReady ? { onboardedSeconds: status.onboardingSeconds } : {};
+      return { ...(firstReady ? { onboardedSeconds: status.onboardingSeconds } : {}), ...(requeueAfterMs ? { requeueAfterMs } : {}) };
     };
 
     const plan = await this.http.getOrUndefined<TenantPlan>(API_GROUP_VERSION, "TenantPlan", tenant.spec.plan);
@@ -146,7 +148,21 @@ export class TenantReconciler {
       return finish(10_000);
     }
 
-    const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: this.platform });
+    // An upgrade under way decides what runs (src/controllers/upgrade.ts). Its backup step records the
+    // backup in the status itself, so the status is read again after it.
+    const phaseBefore = status.upgrade?.phase;
+    const step = await stepUpgrade({ http: this.http, tenant: { ...tenant, status }, plan: plan.spec, pool: endpoint, poolName, database, now: this.now });
+    if (phaseBefore === "BackingUp") {
+      const fresh = await this.http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
+      raw.metadata.resourceVersion = fresh.metadata.resourceVersion;
+      raw.status = fresh.status;
+      const health = fresh.status?.conditions?.find((c) => c.type === "BackupHealthy");
+      conditions = [...conditions.filter((c) => c.type !== "BackupHealthy"), ...(health ? [health] : [])];
+      status = { ...status, backup: fresh.status?.backup };
+    }
+    status = { ...status, upgrade: step.upgrade, ...(step.runningVersion ? { runningVersion: step.runningVersion } : {}) };
+    if (step.condition) set("Upgrading", step.condition.status === "True", step.condition.reason, step.condition.message);
+    const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: this.platform, rollout: step.rollout });
     try {
       for (const obj of objects) await this.applyOne(obj, objects);
       await this.pruneAutoscalers(tenantNamespace(name), objects);
@@ -160,8 +176,9 @@ export class TenantReconciler {
     const workloads = await this.workloadsReady(tenant, plan);
     set("WorkloadsReady", workloads.ok, workloads.reason, workloads.message);
     status = { ...status, url: `https://${tenant.spec.domains[0]}` };
-    if (workloads.ok) status.runningVersion = tenant.spec.matomoVersion;
-    return finish();
+    // The first install sets the running version; after that only a completed upgrade changes it.
+    if (workloads.ok && !status.runningVersion) status.runningVersion = tenant.spec.matomoVersion;
+    return finish(step.requeueAfterMs);
   }
 
   private async choosePool(): Promise<string | undefined> {

@@ -37,12 +37,24 @@ export interface MatomoPrivacy {
   readonly userIdOverwritesVisitorId: boolean;
 }
 
+/**
+ * QueuedTracking with its MySQL backend: queued requests wait in tables of the tenant's own database
+ * (`<prefix>queuedtracking_list_*`), so tenants never share a queue and no Redis is needed.
+ * `process`: whether tracking requests also process the queue (false: they only enqueue, as during an
+ * upgrade while the database is being migrated).
+ */
+export interface MatomoQueue {
+  readonly process: boolean;
+}
+
 export interface MatomoConfigInput {
   /** Validated lower-case hostnames; the first is the primary one. */
   readonly domains: readonly string[];
   readonly database: MatomoDatabase;
   readonly reader?: MatomoReader;
   readonly privacy: MatomoPrivacy;
+  /** Absent: tracking requests write to the database directly. */
+  readonly queue?: MatomoQueue | undefined;
 }
 
 export interface MatomoSecrets {
@@ -116,6 +128,15 @@ export function renderCommonConfig(input: MatomoConfigInput): string {
     ["Plugins", [["Plugins", activePlugins()]]],
     ["PluginsInstalled", [["PluginsInstalled", installedPlugins()]]],
   );
+  if (input.queue) {
+    // QueuedTracking takes its system settings from this section when present, over the database's.
+    sections.push(["QueuedTracking", [
+      ["backend", "mysql"],
+      ["queueEnabled", true],
+      ["numQueueWorkers", 1],
+      ["processDuringTrackingRequest", input.queue.process],
+    ]]);
+  }
   return render("Non-secret settings; the secrets are in config.ini.php.", sections);
 }
 

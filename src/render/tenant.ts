@@ -50,8 +50,24 @@ export const DEFAULT_PLATFORM: PlatformSettings = {
   controlImage: "ghcr.io/matomo-multiscale/mms:0.1.0",
 };
 
+/**
+ * Where an upgrade stands, as far as rendering is concerned (src/controllers/upgrade.ts decides it).
+ * Without it the tenant runs its spec's version normally.
+ */
+export interface Rollout {
+  /** The version tracker, web and the scheduled jobs run. */
+  readonly servingVersion: string;
+  /** Archiving and scheduled tasks stop while the database is being migrated. */
+  readonly scheduledPaused: boolean;
+  /** Tracking goes through the queue: "hold" only enqueues, "process" also works the queue off. */
+  readonly queue?: "hold" | "process" | undefined;
+  /** One-off Jobs of the upgrade, each run once by name. */
+  readonly jobs: readonly { readonly kind: "update" | "queue-drain"; readonly version: string; readonly name: string }[];
+}
+
 export interface RenderInput {
   readonly tenant: MatomoTenant;
+  readonly rollout?: Rollout | undefined;
   readonly plan: PlanSpec;
   readonly pool: PoolPlacement;
   readonly database: { readonly name: string; readonly user: string };
@@ -67,7 +83,12 @@ export const TRACKING_PATHS = [
   { path: "/js/", pathType: "Prefix" },
 ] as const;
 
-type Component = "tracker" | "web" | "archiver" | "scheduled-tasks" | "install" | "update";
+type Component = "tracker" | "web" | "archiver" | "scheduled-tasks" | "install" | "update" | "queue-drain";
+
+/** `matomo-update-5-3-0`: one update Job per tenant and target version. */
+export function upgradeJobName(kind: "update" | "queue-drain", version: string): string {
+  return `matomo-${kind}-${version.replaceAll(".", "-")}`;
+}
 
 export function labels(tenant: string, component?: Component): Record<string, string> {
   return {
@@ -92,6 +113,8 @@ export function configInput(input: RenderInput): MatomoConfigInput {
     // Matomo's defaults for the INI-level privacy switches; Do Not Track and IP masking are
     // database settings of the PrivacyManager plugin, applied by the install Job.
     privacy: { fingerprintAcrossWebsites: false, thirdPartyCookie: false, userIdOverwritesVisitorId: true },
+    queue: input.rollout?.queue ? { process: input.rollout.queue === "process" }
+      : tenant.spec.tracking.queuedTracking ? { process: true } : undefined,
   };
 }
 
@@ -114,7 +137,8 @@ export function renderTenant(input: RenderInput): KubeObject[] {
   const suspended = tenant.spec.suspended;
   const primary = tenant.spec.domains[0] ?? "";
   const url = `https://${primary}`;
-  const image = `${platform.image}:${tenant.spec.matomoVersion}`;
+  const rollout = input.rollout;
+  const image = `${platform.image}:${rollout?.servingVersion ?? tenant.spec.matomoVersion}`;
 
   const cfg = configInput(input);
   const commonConfig = renderCommonConfig(cfg);
@@ -148,7 +172,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     { name: "MATOMO_ROLE", value: role },
     { name: "MATOMO_URL", value: url },
   ];
-  const podSpec = (role: Component, resources: PlanSpec["jobs"], extra: Record<string, unknown> = {}) => ({
+  const podSpec = (role: Component, resources: PlanSpec["jobs"], extra: Record<string, unknown> = {}, podImage = image) => ({
     serviceAccountName: "matomo",
     automountServiceAccountToken: false,
     enableServiceLinks: false,
@@ -156,7 +180,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     volumes,
     containers: [{
       name: "matomo",
-      image,
+      image: podImage,
       env: baseEnv(role),
       resources,
       securityContext,
@@ -221,7 +245,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     metadata: meta(component, component),
     spec: {
       schedule,
-      suspend: suspended,
+      suspend: suspended || (rollout?.scheduledPaused ?? false),
       concurrencyPolicy: "Forbid",
       startingDeadlineSeconds: 600,
       successfulJobsHistoryLimit: 1,
@@ -355,6 +379,18 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     cronJob("scheduled-tasks", "*/15 * * * *"),
     installJob(input, podSpec),
     renderTenantBackupCronJob(tenant, plan, platform),
+    ...(rollout?.jobs ?? []).map((j) => ({
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: meta(j.name, j.kind),
+      spec: {
+        // A failed migration must stop the upgrade for a person to look at, not be retried blindly.
+        backoffLimit: j.kind === "update" ? 0 : 2,
+        activeDeadlineSeconds: 6 * 3600,
+        ttlSecondsAfterFinished: 30 * 24 * 3600,
+        template: { metadata: { labels: labels(name, j.kind) }, spec: podSpec(j.kind, plan.jobs, { restartPolicy: "Never" }, `${platform.image}:${j.version}`) },
+      },
+    })),
   ];
   return objects;
 }

@@ -11,7 +11,7 @@ readonly HELPER=/usr/local/lib/matomo-multiscale/config-helper.php
 # Private writable copy of config.ini.php for the install and update jobs (see bootstrap.php).
 readonly WORK_DIR=/tmp/matomo-config
 readonly WORK_CONFIG="$WORK_DIR/config.ini.php"
-readonly ROLES="web tracker archiver scheduled-tasks install update queue-worker"
+readonly ROLES="web tracker archiver scheduled-tasks install update queue-worker queue-drain"
 
 ROLE="${MATOMO_ROLE:-}"
 CHILD=
@@ -217,6 +217,24 @@ matomo_version() {
     sed -n "s/.*const VERSION = '\([^']*\)'.*/\1/p" "$MATOMO_DIR/core/Version.php"
 }
 
+# Works the tracking queue off after an upgrade: passes of queuedtracking:process until one processes
+# nothing (--force-num-requests-process-at-once=1 takes even a last, short batch), at most
+# MATOMO_DRAIN_MAX_PASSES passes. The operator counts the queue tables itself before calling it drained.
+role_queue_drain() {
+    require_config
+    require_env MATOMO_URL
+    local passes=0 max=${MATOMO_DRAIN_MAX_PASSES:-1000} out
+    log "working off the tracking queue"
+    while ((passes < max)); do
+        passes=$((passes + 1))
+        out=$(console queuedtracking:process --force-num-requests-process-at-once=1 2>&1) || die "queuedtracking:process failed: $out" 1
+        printf '%s\n' "$out"
+        # "This worker finished queue processing with …req/s (N requests in S seconds)"
+        grep -q "(0 requests in " <<<"$out" && break
+    done
+    log "drained after $passes pass(es)"
+}
+
 case "$ROLE" in
     web)
         [[ -r "$CONFIG_DIR/config.ini.php" ]] || log "warning: config not mounted; /healthz.php will answer 503"
@@ -238,6 +256,8 @@ case "$ROLE" in
         role_update ;;
     queue-worker)
         role_queue_worker ;;
+    queue-drain)
+        role_queue_drain ;;
     '')
         die "MATOMO_ROLE is not set; expected one of: $ROLES" 2 ;;
     *)
