@@ -6,6 +6,7 @@ import { registerBackup } from "./backup.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
 import { registerDr } from "./dr.ts";
+import { registerMigrate } from "./migrate.ts";
 import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
 import { registerTenant } from "./tenant.ts";
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerTenant(program);
   registerBackup(program);
   registerDr(program);
+  registerMigrate(program);
   registerUpgrade(program);
   registerDev(program);
   registerDemo(program);
@@ -59,4 +61,5 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Run only as the program itself: importing this module (tests build the command tree) does nothing.
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

@@ -135,7 +135,20 @@ role_install() {
     local state
     state=$(install_state)
     case "$state" in
-        complete) log "Matomo is already installed; nothing to do"; exit 0 ;;
+        complete)
+            # A database brought in from elsewhere (mms migrate import, a restore) may be at an older
+            # schema and lack the platform's plugins: bring it to this image's version. Both commands
+            # are idempotent, so on a database installed here this changes nothing.
+            log "Matomo is already installed; activating the platform's plugins and updating the schema to $(matomo_version)"
+            use_work_config install
+            ignore_sigterm
+            console --ignore-warn plugin:activate ExtraTools QueuedTracking || die "plugin:activate failed" $?
+            console --ignore-warn core:update --yes || die "core:update failed" $?
+            console --ignore-warn scheduled-tasks:run || die "installing the activated plugins failed" $?
+            php "$HELPER" verify ExtraTools QueuedTracking || die "the installation is incomplete"
+            report_drift
+            log "installed (existing database)"
+            exit 0 ;;
         absent) log "installing Matomo $(matomo_version)" ;;
         incomplete) log "resuming an installation that stopped before its first website existed" ;;
         *) die "unexpected installation state: $state" ;;
