@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
 import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
+import { BUILT_IN_PLANS } from "../src/api/plan.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
 import { attemptJobName } from "../src/controllers/upgrade.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
@@ -39,10 +40,14 @@ async function tenant(name: string): Promise<MatomoTenant> {
   return http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
 }
 
-async function readyTenant(prefix: string, labels: Record<string, string> = {}): Promise<string> {
+async function readyTenant(prefix: string, labels: Record<string, string> = {}, plan?: string): Promise<string> {
   const name = uniqueName(prefix);
   created.push(name);
-  await createTenant(http, { name, domains: [`analytics.${name}.test`], matomoVersion: FROM });
+  // A plan made a moment ago may not be known to admission yet.
+  await eventually(`tenant ${name} to be accepted`, async () => {
+    await createTenant(http, { name, domains: [`analytics.${name}.test`], matomoVersion: FROM, plan });
+    return true;
+  }, 30_000);
   if (Object.keys(labels).length > 0) await http.mergePatch(API_GROUP_VERSION, "MatomoTenant", name, { metadata: { labels } });
   const r = await waitReady(http, name, 180_000);
   assert.ok(r.ok, `tenant ${name} should become Ready: ${r.failing?.message}`);
@@ -201,10 +206,17 @@ describe("upgrading one tenant", () => {
 });
 
 describe("fleet upgrades", () => {
+  const fleet = uniqueName("fleet");
+  const plan = uniqueName("fleetplan");
+  const names: string[] = [];
+  after(async () => {
+    await http.delete(API_GROUP_VERSION, "TenantPlan", plan).catch(() => undefined);
+  });
+
   test("20 tenants, --canary 1 --wave-size 25%: waves in order, a failure in wave 2 stops the rollout, a rerun resumes", async () => {
-    const fleet = uniqueName("fleet");
-    const names: string[] = [];
-    for (let i = 0; i < 20; i++) names.push(await readyTenant(`f${String(i).padStart(2, "0")}`, { fleet }));
+    const small = BUILT_IN_PLANS.find((p) => p.metadata.name === "small");
+    await http.apply({ apiVersion: API_GROUP_VERSION, kind: "TenantPlan", metadata: { name: plan }, spec: small?.spec } as never, { fieldManager: "test" });
+    for (let i = 0; i < 20; i++) names.push(await readyTenant(`f${String(i).padStart(2, "0")}`, { fleet }, plan));
     const sorted = [...names].sort();
     const canary = sorted[0] as string;
     const wave2 = sorted.slice(1, 6);
@@ -215,8 +227,8 @@ describe("fleet upgrades", () => {
 
     const dry = await mms(["upgrade", "--to", TO, "--selector", `fleet=${fleet}`, "--canary", "1", "--wave-size", "25%", "--dry-run", "-o", "json"]);
     assert.equal(dry.code, 0, dry.stderr);
-    const plan = JSON.parse(dry.stdout) as { waves: { tenants: { name: string }[] }[] };
-    assert.deepEqual(plan.waves.map((w) => w.tenants.length), [1, 5, 5, 5, 4]);
+    const dryPlan = JSON.parse(dry.stdout) as { waves: { tenants: { name: string }[] }[] };
+    assert.deepEqual(dryPlan.waves.map((w) => w.tenants.length), [1, 5, 5, 5, 4]);
     assert.ok((await Promise.all(names.map(tenant))).every((t) => t.spec.matomoVersion === FROM), "a dry run changes nothing");
 
     const first = await mms(["upgrade", "--to", TO, "--selector", `fleet=${fleet}`, "--canary", "1", "--wave-size", "25%", "-o", "json"]);
@@ -240,4 +252,48 @@ describe("fleet upgrades", () => {
     const final = await Promise.all(names.map(tenant));
     assert.ok(final.every((t) => t.status?.runningVersion === TO && t.status.upgrade?.phase === "Completed"), "every tenant ends on the new version");
   });
+
+  test("a plan change reaches every tenant on it, with never more than 10 tenants rolling their pods at once", async () => {
+    // Its own 12 tenants on their own plan: more than the operator's limit of 10 rolling at once.
+    const rollPlan = uniqueName("rollplan");
+    const small = BUILT_IN_PLANS.find((p) => p.metadata.name === "small");
+    await http.apply({ apiVersion: API_GROUP_VERSION, kind: "TenantPlan", metadata: { name: rollPlan }, spec: small?.spec } as never, { fieldManager: "test" });
+    const ours = new Set<string>();
+    try {
+      for (let i = 0; i < 12; i++) ours.add(await readyTenant(`r${String(i).padStart(2, "0")}`, {}, rollPlan));
+      await rollsBounded(rollPlan, ours);
+    } finally {
+      await http.delete(API_GROUP_VERSION, "TenantPlan", rollPlan).catch(() => undefined);
+    }
+  });
 });
+
+async function rollsBounded(plan: string, ours: ReadonlySet<string>): Promise<void> {
+    const hashes = async () => {
+      const list = await http.list<{ metadata: { namespace: string; generation: number; annotations?: Record<string, string>; labels?: Record<string, string> }; spec: { replicas?: number }; status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number } }>(
+        "apps/v1", "Deployment", undefined, "app.kubernetes.io/managed-by=mms");
+      return list.items.filter((d) => ours.has(d.metadata.labels?.["multiscale.io/tenant"] ?? ""));
+    };
+    const keyOf = (d: Awaited<ReturnType<typeof hashes>>[number]) => `${d.metadata.namespace}/${d.metadata.labels?.["app.kubernetes.io/component"]}`;
+    const rollingNow = (ds: Awaited<ReturnType<typeof hashes>>) => new Set(ds.filter((d) => {
+      const s = d.status ?? {};
+      return (s.observedGeneration ?? 0) < d.metadata.generation || (s.updatedReplicas ?? 0) < (d.spec.replicas ?? 1) || (s.replicas ?? 0) > (d.spec.replicas ?? 1);
+    }).map((d) => d.metadata.namespace));
+    // The upgrades of the previous test end with one more rollout each: start from a fleet at rest.
+    await eventually("the fleet to be at rest", async () => (rollingNow(await hashes()).size === 0 ? true : undefined), 300_000);
+    const before = new Map((await hashes()).map((d) => [keyOf(d), d.metadata.annotations?.["multiscale.io/template-hash"]]));
+    await http.mergePatch(API_GROUP_VERSION, "TenantPlan", plan, { spec: { web: { requests: { cpu: "150m", memory: "256Mi" } } } });
+    let maxRolling = 0;
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const ds = await hashes();
+      const rolling = rollingNow(ds);
+      const changed = ds.filter((d) => d.metadata.labels?.["app.kubernetes.io/component"] === "web" && d.metadata.annotations?.["multiscale.io/template-hash"] !== before.get(keyOf(d))).length;
+      maxRolling = Math.max(maxRolling, rolling.size);
+      if (changed === ours.size && rolling.size === 0) break;
+      assert.ok(Date.now() < deadline, `the plan change did not reach every tenant (${changed} of ${ours.size} web Deployments changed, ${rolling.size} rolling)`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    assert.ok(maxRolling <= 10, `at most 10 tenants rolled at once (saw ${maxRolling})`);
+    assert.ok(maxRolling >= 1, "the rollout was observed");
+}

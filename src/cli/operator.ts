@@ -1,9 +1,17 @@
 // `mms operator`: runs the tenant operator against the selected cluster until stopped.
 import type { Command } from "commander";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { runOperator } from "../controllers/operator.ts";
 import { loadKubeConfig } from "../kube/client.ts";
+
+function positiveInt(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a whole number of at least 1`);
+    return n;
+  };
+}
 
 export function registerOperator(program: Command): void {
   program
@@ -12,9 +20,10 @@ export function registerOperator(program: Command): void {
     .addOption(new Option("--concurrency <n>", "tenants reconciled in parallel").argParser((v) => Number.parseInt(v, 10)).default(8))
     .addOption(new Option("--health-port <port>", "serve /healthz and /readyz on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
     .addOption(new Option("--resync <seconds>", "re-check every tenant this often").argParser((v) => Number.parseInt(v, 10)).default(300))
+    .addOption(new Option("--max-rolling-tenants <n>", "tenants whose pods may roll at the same moment (plan changes, upgrades)").argParser(positiveInt("--max-rolling-tenants")).default(10))
     .option("--no-install-api", "do not install or update the CRDs, plans and admission policy at start")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
-    .action(async (opts: { concurrency: number; healthPort?: number; resync: number; installApi: boolean; logLevel: string }, cmd: Command) => {
+    .action(async (opts: { concurrency: number; healthPort?: number; resync: number; installApi: boolean; logLevel: string; maxRollingTenants: number }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
       const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
       const operator = await runOperator({
@@ -24,6 +33,7 @@ export function registerOperator(program: Command): void {
         healthPort: opts.healthPort,
         resyncMs: opts.resync * 1000,
         installApi: opts.installApi,
+        maxRollingTenants: opts.maxRollingTenants,
       });
       await new Promise<void>((resolve) => {
         const shutdown = (sig: string) => {

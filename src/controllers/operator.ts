@@ -15,6 +15,7 @@ import { DEFAULT_PLATFORM, type PlatformSettings } from "../render/tenant.ts";
 import { serveHealth } from "./health.ts";
 import { createMetrics } from "./metrics.ts";
 import { reconcilePoolJobs } from "./pool-jobs.ts";
+import { RolloutGate } from "./rollout-gate.ts";
 import { TenantReconciler } from "./tenant.ts";
 
 export interface OperatorOptions {
@@ -26,6 +27,8 @@ export interface OperatorOptions {
   readonly platform?: PlatformSettings;
   readonly installApi: boolean;
   readonly identity?: string;
+  /** Tenants whose pods may roll at the same moment (a plan change, an upgrade wave). */
+  readonly maxRollingTenants?: number;
 }
 
 const REGISTRY_KEY = "\0registry";
@@ -45,7 +48,7 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   log.info("acquired the leader lease; reconciling");
 
   const platform = opts.platform ?? DEFAULT_PLATFORM;
-  const reconciler = new TenantReconciler({ http, platform });
+  const reconciler = new TenantReconciler({ http, platform, rolloutGate: new RolloutGate(opts.maxRollingTenants ?? 10) });
   const queue: WorkQueue = new WorkQueue(async (key) => {
     if (key === REGISTRY_KEY) {
       await syncRegistry(http, "mms-operator");

@@ -9,10 +9,11 @@ import { PoolSpec, type DatabasePool } from "../api/pool.ts";
 import { TenantSpec, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
 import { ensureTenantDatabase, PoolError, tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
 import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
-import { FIELD_MANAGER, renderTenant, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
+import { FIELD_MANAGER, renderTenant, TEMPLATE_HASH, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
 import { conditionTrue, setCondition } from "./conditions.ts";
 import { ensureFinalizer, finalizeTenant } from "./tenant-deletion.ts";
-import { stepUpgrade } from "./upgrade.ts";
+import type { RolloutGate } from "./rollout-gate.ts";
+import { deploymentsRolled, stepUpgrade } from "./upgrade.ts";
 
 export const SECRET_NAME = "matomo-secrets";
 
@@ -27,6 +28,8 @@ export interface TenantReconcilerDeps {
   readonly http: KubeHttp;
   readonly platform: PlatformSettings;
   readonly now?: () => Date;
+  /** Bounds the tenants rolling their pods at once; unbounded without it. */
+  readonly rolloutGate?: RolloutGate;
 }
 
 const decode = (data: Record<string, string> | undefined, key: string) =>
@@ -47,11 +50,13 @@ function newSecrets(tenant: MatomoTenant): TenantSecrets {
 export class TenantReconciler {
   private readonly http: KubeHttp;
   private readonly platform: PlatformSettings;
+  private readonly gate: RolloutGate | undefined;
   private readonly now: () => Date;
 
   constructor(deps: TenantReconcilerDeps) {
     this.http = deps.http;
     this.platform = deps.platform;
+    this.gate = deps.rolloutGate;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -163,10 +168,16 @@ export class TenantReconciler {
     status = { ...status, upgrade: step.upgrade, ...(step.runningVersion ? { runningVersion: step.runningVersion } : {}) };
     if (step.condition) set("Upgrading", step.condition.status === "True", step.condition.reason, step.condition.message);
     const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: this.platform, rollout: step.rollout });
+    let admitted: boolean;
     try {
-      for (const obj of objects) await this.applyOne(obj, objects);
+      admitted = await this.admitRollout(name, objects);
+      for (const obj of objects) {
+        if (obj.kind === "Deployment" && !admitted) continue;
+        await this.applyOne(obj, objects);
+      }
       await this.pruneAutoscalers(tenantNamespace(name), objects);
-      set("ConfigReady", true, "Applied", `${objects.length} objects applied`);
+      if (admitted) set("ConfigReady", true, "Applied", `${objects.length} objects applied`);
+      else set("ConfigReady", true, "RolloutQueued", `configuration applied; the pods roll once fewer than ${this.gate?.limit} tenants are rolling`);
     } catch (err) {
       if (!(err instanceof KubeApiError) || err.status >= 500) throw err;
       set("ConfigReady", false, "ApplyFailed", err.message);
@@ -178,7 +189,10 @@ export class TenantReconciler {
     status = { ...status, url: `https://${tenant.spec.domains[0]}` };
     // The first install sets the running version; after that only a completed upgrade changes it.
     if (workloads.ok && !status.runningVersion) status.runningVersion = tenant.spec.matomoVersion;
-    return finish(step.requeueAfterMs);
+    // A tenant holding a rollout slot is looked at again soon, to give the slot back once its pods rolled.
+    const holding = this.gate?.holds(name) === true;
+    const waits = [step.requeueAfterMs, admitted ? undefined : 3_000, holding ? 2_000 : undefined].filter((x): x is number => x !== undefined);
+    return finish(waits.length > 0 ? Math.min(...waits) : undefined);
   }
 
   private async choosePool(): Promise<string | undefined> {
@@ -264,6 +278,24 @@ export class TenantReconciler {
       }
     }
     await this.http.apply(obj, { fieldManager: FIELD_MANAGER });
+  }
+
+  /**
+   * Whether the Deployments may be applied now: always when that changes no pod template (or creates
+   * them), otherwise only with a slot of the rollout gate, given back once the rollout has finished.
+   */
+  private async admitRollout(name: string, objects: readonly KubeObject[]): Promise<boolean> {
+    const gate = this.gate;
+    if (!gate) return true;
+    const ns = tenantNamespace(name);
+    if (gate.holds(name) && await deploymentsRolled(this.http, ns)) gate.release(name);
+    for (const d of objects.filter((o) => o.kind === "Deployment")) {
+      const existing = await this.http.getOrUndefined<KubeObject>("apps/v1", "Deployment", d.metadata.name, ns);
+      const before = (existing?.metadata.annotations as Record<string, string> | undefined)?.[TEMPLATE_HASH];
+      const after = (d.metadata.annotations as Record<string, string> | undefined)?.[TEMPLATE_HASH];
+      if (existing && before !== after) return gate.acquire(name);
+    }
+    return true;
   }
 
   /** Server-side apply never deletes: autoscalers no longer rendered (a suspended tenant) are removed here. */

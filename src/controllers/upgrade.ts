@@ -66,7 +66,7 @@ async function jobState(http: KubeHttp, namespace: string, name: string): Promis
 }
 
 /** Tracker and web run their current template everywhere (the rollout finished). */
-async function deploymentsRolled(http: KubeHttp, namespace: string): Promise<boolean> {
+export async function deploymentsRolled(http: KubeHttp, namespace: string): Promise<boolean> {
   for (const name of ["tracker", "web"]) {
     const d = await http.getOrUndefined<{ metadata: { generation?: number }; spec?: { replicas?: number }; status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number; availableReplicas?: number } }>("apps/v1", "Deployment", name, namespace);
     if (!d) return false;

@@ -118,6 +118,16 @@ export function configInput(input: RenderInput): MatomoConfigInput {
   };
 }
 
+export const TEMPLATE_HASH = "multiscale.io/template-hash";
+
+/**
+ * Records a digest of the pod template on the Deployment itself (not on the pods, so it rolls nothing):
+ * the operator compares it with what it is about to apply to know whether applying starts a rollout.
+ */
+function withTemplateHash<T extends { metadata: Record<string, unknown>; spec: { template: unknown } }>(d: T): T {
+  return { ...d, metadata: { ...d.metadata, annotations: { [TEMPLATE_HASH]: digest(JSON.stringify(d.spec.template)) } } };
+}
+
 /** A short, stable digest of a text, used to roll pods when their configuration changes. */
 export function digest(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
@@ -194,7 +204,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     ...extra,
   });
 
-  const deployment = (component: "tracker" | "web", sizing: PlanSpec["tracker"]) => ({
+  const deployment = (component: "tracker" | "web", sizing: PlanSpec["tracker"]) => withTemplateHash({
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: meta(component, component),
