@@ -7,14 +7,17 @@ export class RolloutGate {
   readonly limit: number;
   private readonly holders = new Map<string, number>();
   private readonly now: () => number;
-  /** A slot not given back within this time (a tenant deleted mid-rollout) is taken back. */
+  /**
+   * A slot not given back within this time is taken back: a tenant deleted mid-rollout, or a rollout
+   * stuck on pods that cannot be scheduled, must not hold up every other tenant.
+   */
   private readonly expiryMs: number;
 
   constructor(limit: number, opts: { now?: () => number; expiryMs?: number } = {}) {
     if (!Number.isInteger(limit) || limit < 1) throw new Error("the number of tenants rolling at once must be a whole number of at least 1");
     this.limit = limit;
     this.now = opts.now ?? Date.now;
-    this.expiryMs = opts.expiryMs ?? 15 * 60_000;
+    this.expiryMs = opts.expiryMs ?? 5 * 60_000;
   }
 
   private expire(): void {

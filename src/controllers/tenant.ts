@@ -62,6 +62,7 @@ export class TenantReconciler {
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const raw = await this.http.getOrUndefined<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
+    if (!raw || raw.metadata.deletionTimestamp) this.gate?.release(name);
     if (!raw) return {};
     const tenant: MatomoTenant = { ...raw, spec: TenantSpec.parse(raw.spec) };
     // Deleted: the garbage collector removes its objects (owner references). With deletionPolicy
