@@ -110,7 +110,7 @@ describe("mms CLI", () => {
 
     const stateBefore = JSON.parse(readFileSync(join(home, "state.json"), "utf8")) as DevState;
     const pids = Object.values(stateBefore.processes).map((p) => p.pid);
-    assert.equal(pids.length, 9);
+    assert.equal(pids.length, 11);
     const downRun = await mms(["dev", "down"], env);
     assert.equal(downRun.code, 0, downRun.stderr);
     for (const pid of pids) assert.ok(!existsSync(`/proc/${pid}/cmdline`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z"), `pid ${pid} still runs`);

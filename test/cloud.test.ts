@@ -8,6 +8,7 @@ import { CloudApiError, type CloudNode } from "../src/cloud/driver.ts";
 import type { OvhDriver } from "../src/cloud/ovh-driver.ts";
 import { SimDriver } from "../src/cloud/sim-driver.ts";
 import { SIM_BROKEN_ANNOTATION, simCloudNodeId, simNodePoolId, startSimOvhApi, type SimOvhApi } from "../src/cloud/sim-server.ts";
+import { KUBELET_LABEL } from "../src/devcluster/kwok.ts";
 import { isReady } from "../src/devcluster/nodes.ts";
 import { apiStatus, type KubeClients } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
@@ -30,11 +31,10 @@ function testNode(i: number): V1Node {
     kind: "Node",
     metadata: {
       name,
-      annotations: { "kwok.x-k8s.io/node": "fake" },
       labels: {
         "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
         "node.kubernetes.io/instance-type": "b3-8", "topology.kubernetes.io/zone": "eu-west-par-a",
-        nodepool: pool, "app.kubernetes.io/managed-by": "mms-dev",
+        nodepool: pool, "app.kubernetes.io/managed-by": "mms-dev", [KUBELET_LABEL]: "running",
       },
     },
     spec: { providerID: `openstack:///${randomUUID()}`, taints: [TEST_TAINT] },

@@ -51,8 +51,8 @@ before(async () => {
   sim = await startSimOvhApi({ kube: http, rebootDelayMs: 8_000, replaceDelayMs: 5_000, log: () => undefined });
   doctor = new NodeDoctor({
     http, cloud: new SimDriver(sim), log: pino({ level: process.env.MMS_TEST_DOCTOR_LOG ?? "silent" }, pino.destination(2)),
-    // KWOK renews node Leases about every 10 s, like a kubelet; a failure shows as Ready≠True.
-    policy: { unhealthyAfterMs: 5_000, cooldownMs: 120_000 },
+    // KWOK renews node Leases every 10 s, like a kubelet; a stopped kubelet shows as a silent Lease.
+    policy: { unhealthyAfterMs: 5_000, heartbeatSilenceMs: 20_000, cooldownMs: 120_000 },
     pools: [pool],
     timeouts: { softRebootMs: 45_000, hardRebootMs: 45_000, replaceMs: 60_000 },
   });

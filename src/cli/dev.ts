@@ -38,7 +38,11 @@ and caches them under ~/.cache/matomo-multiscale; later starts take seconds.
 Environment:
   MMS_DEV_HOME        folder of the environment's data, logs and credentials (default ~/.cache/matomo-multiscale/dev)
   MMS_DEV_PORT_BASE   first port of the environment's loopback port range (default 17000)
-  MMS_CACHE_DIR       cache of built binaries (default ~/.cache/matomo-multiscale)`);
+  MMS_CACHE_DIR       cache of built binaries (default ~/.cache/matomo-multiscale)
+  MMS_DEV_SIM_REBOOT_DELAY    how long a simulated instance takes to reboot (default 60s)
+  MMS_DEV_SIM_REPLACE_DELAY   how long a deleted node's replacement takes to join (default 60s)
+  MMS_DEV_NODE_DOCTOR_ARGS    extra flags for the dev node doctor, e.g. "--unhealthy-after=30s"
+A running component whose command line changed (these settings, a newer checkout) is restarted by \`dev up\`.`);
 
   dev
     .command("up")
@@ -97,6 +101,9 @@ Environment:
         ["MMS_DEV_S3_SECRET_ACCESS_KEY", e.s3.secretAccessKey],
         // The bucket of the BackupStore "default", e.g. for `mms dr restore-all --from`.
         ["MMS_DEV_BACKUP_BUCKET", DEV_BACKUP_BUCKET],
+        // For `mms node-doctor --sim-connection` and tests that drive the sim OVH API.
+        ["MMS_DEV_SIM_OVH_CONNECTION", e.simOvhApi.connectionFile],
+        ["MMS_DEV_NODE_DOCTOR_URL", e.nodeDoctor.url],
       ];
       process.stdout.write(lines.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join("\n") + "\n");
     });

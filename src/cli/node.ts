@@ -1,17 +1,19 @@
 // `mms node …` and `mms node-doctor`: flag wiring; the work is in src/controllers/node-doctor,
 // src/cloud and src/devcluster/nodes.ts.
 import type { Command } from "commander";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { API_GROUP_VERSION } from "../api/names.ts";
 import type { NodeRemediation } from "../api/remediation.ts";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { OvhDriver, ovhCredentialsFromSecret } from "../cloud/ovh-driver.ts";
 import { loadSimConnection, SimDriver } from "../cloud/sim-driver.ts";
+import { startSimFromFiles } from "../cloud/sim-server.ts";
 import { serveHealth } from "../controllers/health.ts";
-import { NodeDoctor, OUT_OF_SERVICE_TAINT } from "../controllers/node-doctor/controller.ts";
+import { DEFAULT_ACCESS_DENIED_HOLD_MS, NodeDoctor, OUT_OF_SERVICE_TAINT } from "../controllers/node-doctor/controller.ts";
+import { DEFAULT_POLICY, DEFAULT_TIMEOUTS } from "../controllers/node-doctor/policy.ts";
 import { doctorMetrics } from "../controllers/node-doctor/metrics.ts";
-import { failNode, type FailureMode } from "../devcluster/nodes.ts";
+import { failNode, recoverNode, type FailureMode } from "../devcluster/nodes.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
 import { UserError } from "./errors.ts";
@@ -21,6 +23,12 @@ interface KNode {
   metadata: { name: string; labels?: Record<string, string> };
   spec?: { unschedulable?: boolean; taints?: { key: string }[] };
   status?: { conditions?: { type: string; status: string }[] };
+}
+
+function shareFlag(value: string): number {
+  const n = Number(value);
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(value.trim()) || Number.isNaN(n)) throw new InvalidArgumentError("--max-unhealthy-share must be a fraction from 0 to 1, such as 0.4");
+  return n;
 }
 
 export function registerNode(program: Command): void {
@@ -56,16 +64,51 @@ export function registerNode(program: Command): void {
 
   node
     .command("fail")
-    .description("dev cluster only: make a simulated node fail (its Ready condition turns Unknown or False)")
+    .description("dev cluster only: make a simulated node fail: its kubelet stops (heartbeat) or reports NotReady")
     .argument("<name>", "node name")
-    .addOption(new Option("--mode <mode>", "how it fails").choices(["heartbeat", "not-ready"]).default("heartbeat"))
-    .action(async (name: string, opts: { mode: FailureMode }, cmd: Command) => {
+    .addOption(new Option("--mode <mode>", "heartbeat: the kubelet stops, its Lease goes stale; not-ready: it reports Ready=False").choices(["heartbeat", "not-ready"]).default("heartbeat"))
+    .option("--permanent", "reboots do not bring it back; only a replacement does")
+    .action(async (name: string, opts: { mode: FailureMode; permanent?: boolean }, cmd: Command) => {
       try {
-        await failNode(kubeFromFlags(cmd), name, opts.mode);
+        await failNode(kubeFromFlags(cmd), name, opts.mode, { permanent: opts.permanent === true });
       } catch (err) {
         throw new UserError((err as Error).message);
       }
-      process.stderr.write(`node ${name} now fails (${opts.mode}); a reboot through the sim OVH API brings it back\n`);
+      process.stderr.write(`node ${name} now fails (${opts.mode}); ${opts.permanent ? "only a replacement" : "a reboot through the sim OVH API, or `mms node recover`,"} brings it back\n`);
+    });
+
+  node
+    .command("recover")
+    .description("dev cluster only: undo an injected failure (the simulated kubelet runs and reports Ready again)")
+    .argument("<name>", "node name")
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      try {
+        await recoverNode(kubeFromFlags(cmd), name);
+      } catch (err) {
+        throw new UserError((err as Error).message);
+      }
+      process.stderr.write(`node ${name} recovers; it reports Ready within a few seconds\n`);
+    });
+
+  program
+    .command("sim-ovh-api")
+    .description("dev cluster only: serve the simulated OVH API that reboots and replaces simulated nodes (mms dev up starts it)")
+    .requiredOption("--connection <file>", "connection file: address, certificate, credentials (written by mms dev up)")
+    .requiredOption("--key <file>", "private key of the certificate")
+    .addOption(new Option("--reboot-delay <duration>", "how long a rebooting instance stays down").argParser(durationFlag("--reboot-delay")).default(60_000, "60s"))
+    .addOption(new Option("--replace-delay <duration>", "how long after a node's deletion its pool's new node joins").argParser(durationFlag("--replace-delay")).default(60_000, "60s"))
+    .action(async (opts: { connection: string; key: string; rebootDelay: number; replaceDelay: number }, cmd: Command) => {
+      const sim = await startSimFromFiles({ connection: opts.connection, key: opts.key }, {
+        kube: kubeFromFlags(cmd), rebootDelayMs: opts.rebootDelay, replaceDelayMs: opts.replaceDelay,
+        log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+      });
+      process.stderr.write(`${new Date().toISOString()} sim OVH API on ${sim.baseUrl} (reboot ${opts.rebootDelay / 1000} s, replacement ${opts.replaceDelay / 1000} s)\n`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGTERM", resolve);
+        process.once("SIGINT", resolve);
+      });
+      // Closing finishes reboots and replacements in flight, so no node is left down by a stop.
+      await sim.close();
     });
 
   program
@@ -77,13 +120,27 @@ export function registerNode(program: Command): void {
     .option("--service-name <id>", "OVH Public Cloud project id")
     .option("--kube-id <id>", "OVH Managed Kubernetes cluster id")
     .option("--pool <pool...>", "only manage these node pools (default: all)")
-    .addOption(new Option("--unhealthy-after <duration>", "Ready not True for this long").argParser(durationFlag("--unhealthy-after")).default(30_000, "30s"))
+    .addOption(new Option("--unhealthy-after <duration>", "unhealthy once Ready is not True for this long").argParser(durationFlag("--unhealthy-after")).default(DEFAULT_POLICY.unhealthyAfterMs, "30s"))
+    .addOption(new Option("--heartbeat-silence <duration>", "unhealthy once the node Lease is not renewed for this long").argParser(durationFlag("--heartbeat-silence")).default(DEFAULT_POLICY.heartbeatSilenceMs, "30s"))
+    .addOption(new Option("--max-unhealthy-share <fraction>", "storm protection: above this share of unhealthy nodes (cluster or pool), remediate nothing").argParser(shareFlag).default(DEFAULT_POLICY.maxUnhealthyShare, "0.4"))
+    .addOption(new Option("--storm-settle <duration>", "after a storm, remediate nothing new this long").argParser(durationFlag("--storm-settle")).default(DEFAULT_POLICY.stormSettleMs, "60s"))
+    .addOption(new Option("--cooldown <duration>", "leave a node alone this long after its remediation").argParser(durationFlag("--cooldown")).default(DEFAULT_POLICY.cooldownMs, "5m"))
+    .addOption(new Option("--soft-reboot-timeout <duration>", "escalate to a hard reboot when not Ready this long after a soft reboot").argParser(durationFlag("--soft-reboot-timeout")).default(DEFAULT_TIMEOUTS.softRebootMs, "2m"))
+    .addOption(new Option("--hard-reboot-timeout <duration>", "replace the node when not Ready this long after a hard reboot").argParser(durationFlag("--hard-reboot-timeout")).default(DEFAULT_TIMEOUTS.hardRebootMs, "3m"))
+    .addOption(new Option("--replace-timeout <duration>", "give up when no replacement node is Ready this long after the deletion").argParser(durationFlag("--replace-timeout")).default(DEFAULT_TIMEOUTS.replaceMs, "10m"))
+    .addOption(new Option("--access-denied-hold <duration>", "after the cloud API refuses the credentials (401/403), remediate nothing this long").argParser(durationFlag("--access-denied-hold")).default(DEFAULT_ACCESS_DENIED_HOLD_MS, "15m"))
     .addOption(new Option("--interval <duration>", "how often to look").argParser(durationFlag("--interval")).default(2_000, "2s"))
     .option("--paused", "observe and report only; remediate nothing")
     .addOption(new Option("--health-port <port>", "serve /healthz, /readyz and /metrics on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
-    .action(async (opts: { simConnection?: string; ovhSecret?: string; ovhEndpoint: string; serviceName?: string; kubeId?: string; pool?: string[]; unhealthyAfter: number; interval: number; paused?: boolean; healthPort?: number }, cmd: Command) => {
+    .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
+    .action(async (opts: {
+      simConnection?: string; ovhSecret?: string; ovhEndpoint: string; serviceName?: string; kubeId?: string; pool?: string[];
+      unhealthyAfter: number; heartbeatSilence: number; maxUnhealthyShare: number; stormSettle: number; cooldown: number;
+      softRebootTimeout: number; hardRebootTimeout: number; replaceTimeout: number; accessDeniedHold: number;
+      interval: number; paused?: boolean; healthPort?: number; logLevel: string;
+    }, cmd: Command) => {
       const http = kubeFromFlags(cmd);
-      const log = pino({ base: { component: "node-doctor" } }, pino.destination(2));
+      const log = pino({ level: opts.logLevel, base: { component: "node-doctor" } }, pino.destination(2));
       let cloud;
       if (opts.simConnection) {
         cloud = new SimDriver(await loadSimConnection(opts.simConnection));
@@ -94,7 +151,14 @@ export function registerNode(program: Command): void {
         const data = Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
         cloud = new OvhDriver({ credentials: ovhCredentialsFromSecret(`${ns}/${name}`, data), serviceName: opts.serviceName, kubeId: opts.kubeId, endpoint: opts.ovhEndpoint });
       }
-      const doctor = new NodeDoctor({ http, cloud, log, pools: opts.pool, policy: { unhealthyAfterMs: opts.unhealthyAfter, paused: opts.paused === true } });
+      const doctor = new NodeDoctor({
+        http, cloud, log, pools: opts.pool, accessDeniedHoldMs: opts.accessDeniedHold,
+        policy: {
+          unhealthyAfterMs: opts.unhealthyAfter, heartbeatSilenceMs: opts.heartbeatSilence, maxUnhealthyShare: opts.maxUnhealthyShare,
+          stormSettleMs: opts.stormSettle, cooldownMs: opts.cooldown, paused: opts.paused === true,
+        },
+        timeouts: { softRebootMs: opts.softRebootTimeout, hardRebootMs: opts.hardRebootTimeout, replaceMs: opts.replaceTimeout },
+      });
       const elector = new LeaderElector(http, { namespace: SYSTEM_NAMESPACE, name: "mms-node-doctor", identity: `node-doctor-${process.pid}-${Date.now().toString(36)}` });
       let leading = false;
       const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, doctorMetrics(doctor.counters)) : undefined;

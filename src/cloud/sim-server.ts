@@ -1,26 +1,27 @@
 // A local stand-in for the OVH API (same paths, payloads, signatures and errors for the calls the
 // OVH driver makes) that reboots and replaces the dev cluster's simulated nodes through Kubernetes.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Node } from "@kubernetes/client-node";
-import { SIMULATED_NODE_ANNOTATION } from "../devcluster/components.ts";
-import { POOL_LABEL } from "../devcluster/nodes.ts";
+import { CONDITION_LABEL, KUBELET_LABEL, type SimKubelet } from "../devcluster/kwok.ts";
+import { BROKEN_ANNOTATION, POOL_LABEL } from "../devcluster/nodes.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { run } from "../util/exec.ts";
 import { instanceIdFromProviderID, type RebootKind } from "./driver.ts";
 import type { OvhCredentials, OvhKubeNode } from "./ovh-driver.ts";
+import { loadSimConnection, saveSimConnection, type SimConnection } from "./sim-driver.ts";
 
 export const SIM_BASE_PATH = "/1.0";
-/** KWOK heartbeats only nodes whose annotation has this value; any other value stops the heartbeat. */
-const KWOK_MANAGED = "fake";
-const KWOK_REBOOTING = "sim-rebooting";
+/** Paths of the sim's own control API (fault injection, request log), beside the OVH paths. */
+export const SIM_CONTROL_PATH = "/_sim";
 /** On a node, makes reboots ineffective (it stays NotReady), so replacement can be exercised. */
-export const SIM_BROKEN_ANNOTATION = "mms.dev/sim-broken";
+export const SIM_BROKEN_ANNOTATION = BROKEN_ANNOTATION;
 const MANAGED_SELECTOR = "app.kubernetes.io/managed-by=mms-dev";
 const MAX_CLOCK_SKEW_S = 300;
 
@@ -133,14 +134,61 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+function newCredentials(): OvhCredentials {
+  return { applicationKey: randomKey(16), applicationSecret: randomKey(32), consumerKey: randomKey(32) };
+}
+
+const DEFAULT_SERVICE_NAME = "mmsdevproject";
+const DEFAULT_KUBE_ID = uuidFrom("kube/mms-dev");
+const CONNECTION_FILE = "connection.json";
+const KEY_FILE = "tls.key";
+
+/** Where a sim run as its own process keeps its identity. */
+export interface SimFiles {
+  /** Address, certificate and credentials for clients (loadSimConnection); mode 0600. */
+  readonly connection: string;
+  /** The certificate's private key; mode 0600. */
+  readonly key: string;
+}
+
+/**
+ * Makes (once) the identity of a sim run as its own process, `mms sim-ovh-api`: its address,
+ * certificate and credentials stay the same across restarts, so a node doctor holding the connection
+ * file keeps working.
+ */
+export async function ensureSimFiles(dir: string, port: number): Promise<SimFiles> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = { connection: join(dir, CONNECTION_FILE), key: join(dir, KEY_FILE) };
+  const baseUrl = `https://127.0.0.1:${port}${SIM_BASE_PATH}`;
+  const existing = existsSync(files.connection) && existsSync(files.key) ? await loadSimConnection(files.connection).catch(() => undefined) : undefined;
+  if (existing) {
+    if (existing.baseUrl !== baseUrl) await saveSimConnection(files.connection, { ...existing, baseUrl });
+    return files;
+  }
+  const tls = await selfSignedCertificate();
+  await writeFile(files.key, tls.key, { mode: 0o600 });
+  const connection: SimConnection = { baseUrl, ca: tls.cert, credentials: newCredentials(), serviceName: DEFAULT_SERVICE_NAME, kubeId: DEFAULT_KUBE_ID };
+  await saveSimConnection(files.connection, connection);
+  return files;
+}
+
+/** Starts a sim with the identity kept in `files` (see ensureSimFiles), on the port of its address. */
+export async function startSimFromFiles(files: SimFiles, opts: Omit<SimOvhApiOptions, "port" | "serviceName" | "kubeId" | "credentials" | "tls">): Promise<SimOvhApi> {
+  const c = await loadSimConnection(files.connection);
+  return startSimOvhApi({
+    ...opts, port: Number(new URL(c.baseUrl).port), serviceName: c.serviceName, kubeId: c.kubeId, credentials: c.credentials,
+    tls: { cert: c.ca, key: await readFile(files.key, "utf8") },
+  });
+}
+
 export async function startSimOvhApi(opts: SimOvhApiOptions): Promise<SimOvhApi> {
   const kube = opts.kube;
-  const serviceName = opts.serviceName ?? "mmsdevproject";
-  const kubeId = opts.kubeId ?? uuidFrom("kube/mms-dev");
+  const serviceName = opts.serviceName ?? DEFAULT_SERVICE_NAME;
+  const kubeId = opts.kubeId ?? DEFAULT_KUBE_ID;
   const region = opts.region ?? "EU-WEST-PAR";
-  const credentials = opts.credentials ?? { applicationKey: randomKey(16), applicationSecret: randomKey(32), consumerKey: randomKey(32) };
-  const rebootDelayMs = opts.rebootDelayMs ?? 60_000;
-  const replaceDelayMs = opts.replaceDelayMs ?? 60_000;
+  const credentials = opts.credentials ?? newCredentials();
+  let rebootDelayMs = opts.rebootDelayMs ?? 60_000;
+  let replaceDelayMs = opts.replaceDelayMs ?? 60_000;
   const log = opts.log ?? ((line: string) => process.stderr.write(`sim OVH API: ${line}\n`));
   const tls = opts.tls ?? await selfSignedCertificate();
 
@@ -173,8 +221,10 @@ export async function startSimOvhApi(opts: SimOvhApiOptions): Promise<SimOvhApi>
     }
   }
 
-  async function annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
-    await kube.request("PATCH", nodePath(name), { metadata: { annotations } }, "application/merge-patch+json");
+  /** Starts or stops the node's simulated kubelet (KWOK); a start also clears an injected NotReady. */
+  async function setKubelet(name: string, kubelet: SimKubelet): Promise<void> {
+    const labels = kubelet === "running" ? { [KUBELET_LABEL]: kubelet, [CONDITION_LABEL]: null } : { [KUBELET_LABEL]: kubelet };
+    await kube.request("PATCH", nodePath(name), { metadata: { labels } }, "application/merge-patch+json");
   }
 
   /** What the node lifecycle controller would write after the grace period, written now. */
@@ -199,11 +249,12 @@ export async function startSimOvhApi(opts: SimOvhApiOptions): Promise<SimOvhApi>
     const previous = rebooting.get(instanceId);
     if (previous) clearTimeout(previous.timer);
     rebooting.set(instanceId, { kind, nodeName: name, timer: setTimeout(() => inBackground(`bringing ${name} back`, () => finishReboot(instanceId)), rebootDelayMs) });
-    // First stop KWOK's heartbeat, then report the node down, so no heartbeat overwrites it.
-    await annotate(name, { [SIMULATED_NODE_ANNOTATION]: KWOK_REBOOTING });
+    // First stop the node's kubelet (KWOK stops its Lease and status at once), then report the node
+    // down, so no heartbeat overwrites it.
+    await setKubelet(name, "stopped");
     await markNotReady(name);
     inBackground(`keeping ${name} down`, async () => {
-      // A heartbeat KWOK had already started may land after our status write: write it again.
+      // A status update KWOK had already started may land after our write: write it again.
       await new Promise((r) => setTimeout(r, 1000));
       if (rebooting.get(instanceId)?.nodeName === name && await readyStatus(name) === "True") await markNotReady(name);
     });
@@ -217,7 +268,7 @@ export async function startSimOvhApi(opts: SimOvhApiOptions): Promise<SimOvhApi>
     try {
       const node = await kube.request<V1Node>("GET", nodePath(r.nodeName));
       if (node.metadata?.annotations?.[SIM_BROKEN_ANNOTATION]) return;
-      await annotate(r.nodeName, { [SIMULATED_NODE_ANNOTATION]: KWOK_MANAGED });
+      await setKubelet(r.nodeName, "running");
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
@@ -228,14 +279,12 @@ export async function startSimOvhApi(opts: SimOvhApiOptions): Promise<SimOvhApi>
     const uuid = randomUUID();
     const taints = (template.spec?.taints ?? []).filter((t) => !t.key.startsWith("node.kubernetes.io/") && !t.key.startsWith("node.cloudprovider.kubernetes.io/"));
     const nodeInfo = template.status?.nodeInfo;
+    const labels: Record<string, string> = { ...template.metadata?.labels, "kubernetes.io/hostname": name, [KUBELET_LABEL]: "running" satisfies SimKubelet };
+    delete labels[CONDITION_LABEL];
     return {
       apiVersion: "v1",
       kind: "Node",
-      metadata: {
-        name,
-        labels: { ...template.metadata?.labels, "kubernetes.io/hostname": name },
-        annotations: { [SIMULATED_NODE_ANNOTATION]: KWOK_MANAGED },
-      },
+      metadata: { name, labels },
       spec: { providerID: `openstack:///${uuid}`, ...(taints.length ? { taints } : {}) },
       status: {
         capacity: template.status?.capacity,
@@ -398,15 +447,59 @@ export async function startSimOvhApi(opts: SimOvhApiOptions): Promise<SimOvhApi>
     return new HttpAnswer(s, message, s === 403 ? "NOT_GRANTED_CALL" : undefined);
   }
 
+  /**
+   * The sim's own API, for tests and benchmarks in other processes: inject faults, clear them, read the
+   * request log, change the reboot and replacement delays (for calls from then on). It takes the application secret as a bearer token, so only holders of the connection file use it.
+   */
+  function control(req: IncomingMessage, method: string, path: string, body: string): Answer {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
+    if (!sameText(token, credentials.applicationSecret)) throw new HttpAnswer(401, "the sim's control API needs the application secret as a bearer token");
+    if (path === "/faults" && method === "POST") {
+      const f = JSON.parse(body || "{}") as { status?: unknown; count?: unknown; method?: unknown; path?: unknown; message?: unknown };
+      if (typeof f.status !== "number" || typeof f.count !== "number") throw new HttpAnswer(400, "a fault needs a numeric status and count");
+      faults.push({
+        fault: {
+          status: f.status, count: f.count,
+          ...(typeof f.method === "string" ? { method: f.method } : {}),
+          ...(typeof f.path === "string" ? { path: new RegExp(f.path) } : {}),
+          ...(typeof f.message === "string" ? { message: f.message } : {}),
+        },
+        left: f.count,
+      });
+      log(`next ${f.count} matching call(s) answer ${f.status}`);
+      return { status: 200, body: null };
+    }
+    if (path === "/faults" && method === "DELETE") {
+      faults.length = 0;
+      return { status: 200, body: null };
+    }
+    if (path === "/requests" && method === "GET") return { status: 200, body: requests };
+    if (path === "/delays" && method === "PUT") {
+      const d = JSON.parse(body || "{}") as { rebootDelayMs?: unknown; replaceDelayMs?: unknown };
+      const ok = (v: unknown): v is number => typeof v === "number" && v >= 0 && v <= 3_600_000;
+      if (d.rebootDelayMs !== undefined && !ok(d.rebootDelayMs)) throw new HttpAnswer(400, "rebootDelayMs must be from 0 to 3600000");
+      if (d.replaceDelayMs !== undefined && !ok(d.replaceDelayMs)) throw new HttpAnswer(400, "replaceDelayMs must be from 0 to 3600000");
+      if (ok(d.rebootDelayMs)) rebootDelayMs = d.rebootDelayMs;
+      if (ok(d.replaceDelayMs)) replaceDelayMs = d.replaceDelayMs;
+      log(`reboots now take ${rebootDelayMs / 1000} s, replacements ${replaceDelayMs / 1000} s`);
+      return { status: 200, body: { rebootDelayMs, replaceDelayMs } };
+    }
+    throw new HttpAnswer(404, "no such control call");
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
     const path = url.pathname.startsWith(`${SIM_BASE_PATH}/`) ? url.pathname.slice(SIM_BASE_PATH.length) : url.pathname;
     let answer: Answer;
+    const isControl = url.pathname.startsWith(`${SIM_CONTROL_PATH}/`);
     try {
       const body = await readBody(req);
-      if (!url.pathname.startsWith(`${SIM_BASE_PATH}/`)) throw new HttpAnswer(404, "Got an invalid (or empty) URL");
-      if (method === "GET" && path === "/auth/time") {
+      if (isControl) {
+        answer = control(req, method, url.pathname.slice(SIM_CONTROL_PATH.length), body);
+      } else if (!url.pathname.startsWith(`${SIM_BASE_PATH}/`)) {
+        throw new HttpAnswer(404, "Got an invalid (or empty) URL");
+      } else if (method === "GET" && path === "/auth/time") {
         answer = { status: 200, body: Math.round(Date.now() / 1000) };
       } else {
         const refusal = authenticate(req, body) ?? takeFault(method, path);
@@ -421,7 +514,7 @@ export async function startSimOvhApi(opts: SimOvhApiOptions): Promise<SimOvhApi>
         answer = { status: 500, body: { message: "Internal server error" } };
       }
     }
-    requests.push({ method, path, status: answer.status });
+    if (!isControl) requests.push({ method, path, status: answer.status });
     const text = JSON.stringify(answer.body);
     res.writeHead(answer.status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
     res.end(text);

@@ -11,7 +11,12 @@ import { installApi } from "../api/install.ts";
 import { loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp, type KubeObject } from "../kube/http.ts";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
+import { ensureSimFiles, type SimFiles } from "../cloud/sim-server.ts";
+import { loadSimConnection } from "../cloud/sim-driver.ts";
+import { parseDuration } from "../util/duration.ts";
 import { run } from "../util/exec.ts";
+import { KWOK_NODE_SELECTOR, kwokNodeStages } from "./kwok.ts";
+import { NODE_POOL } from "./nodes.ts";
 import type { DevPaths } from "./paths.ts";
 import type { Pki } from "./pki.ts";
 import type { PortName, Ports } from "./ports.ts";
@@ -38,6 +43,50 @@ export interface Context {
   readonly pki: Pki;
   readonly secrets: Secrets;
   readonly system: SystemPrograms;
+  readonly timings: DevTimings;
+}
+
+/** Timings of the sim OVH API and the node doctor, read from the environment of `mms dev up`. */
+export interface DevTimings {
+  /** MMS_DEV_SIM_REBOOT_DELAY: how long a simulated instance takes to reboot (60 s, like a real one). */
+  readonly simRebootDelayMs: number;
+  /** MMS_DEV_SIM_REPLACE_DELAY: how long after a node's deletion its pool's new node joins (60 s). */
+  readonly simReplaceDelayMs: number;
+  /** MMS_DEV_NODE_DOCTOR_ARGS: extra `mms node-doctor` flags, after (and so overriding) the dev ones. */
+  readonly doctorArgs: readonly string[];
+}
+
+export function devTimings(env: NodeJS.ProcessEnv = process.env): DevTimings {
+  const duration = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    try {
+      return parseDuration(raw);
+    } catch (err) {
+      throw new UserError(`${name}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    simRebootDelayMs: duration("MMS_DEV_SIM_REBOOT_DELAY", 60_000),
+    simReplaceDelayMs: duration("MMS_DEV_SIM_REPLACE_DELAY", 60_000),
+    doctorArgs: (env.MMS_DEV_NODE_DOCTOR_ARGS ?? "").split(/\s+/).filter(Boolean),
+  };
+}
+
+/**
+ * The dev node doctor's flags: production detection for a silent Lease (30 s), Ready not True for 10 s
+ * rather than 30 s, a 1 s loop, a 30 s storm settle and a 60 s cooldown rather than 60 s and 5 min, step
+ * timeouts that follow the sim's delays, and only the environment's own node pool, so nodes that tests
+ * add in pools of their own are left to them.
+ */
+export function nodeDoctorDevArgs(t: DevTimings): string[] {
+  const s = (ms: number) => `${Math.round(ms / 1000)}s`;
+  return [
+    `--pool=${NODE_POOL}`, "--interval=1s", "--unhealthy-after=10s", "--heartbeat-silence=30s", "--storm-settle=30s", "--cooldown=60s",
+    `--soft-reboot-timeout=${s(t.simRebootDelayMs + 30_000)}`, `--hard-reboot-timeout=${s(t.simRebootDelayMs + 30_000)}`,
+    `--replace-timeout=${s(t.simReplaceDelayMs + 60_000)}`, "--access-denied-hold=2m",
+    ...t.doctorArgs,
+  ];
 }
 
 /** Programs that come from Debian packages rather than our build cache. */
@@ -49,6 +98,7 @@ export interface SystemPrograms {
 
 export const COMPONENT_NAMES = [
   "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "mariadb", "redis", "s3", "operator",
+  "sim-ovh-api", "node-doctor",
 ] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
@@ -66,7 +116,6 @@ export interface Component {
 }
 
 export const ADMIN_DB_USER = "mms_admin";
-export const SIMULATED_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 
 const dataDir = (ctx: Context, name: string) => join(ctx.paths.data, name);
 const loopback = "127.0.0.1";
@@ -188,12 +237,15 @@ export const COMPONENTS: readonly Component[] = [
     ports: ["kwok"],
     after: ["kube-apiserver"],
     executable: (ctx) => join(ctx.bins.kwok, "kwok"),
+    prepare: async (ctx) => {
+      await writeFile(join(ctx.paths.home, "kwok.yaml"), kwokNodeStages());
+    },
     spec: (ctx) => ({
       command: join(ctx.bins.kwok, "kwok"),
       args: [
-        `--kubeconfig=${ctx.paths.kubeconfig}`,
+        `--kubeconfig=${ctx.paths.kubeconfig}`, `--config=${join(ctx.paths.home, "kwok.yaml")}`,
         "--manage-all-nodes=false",
-        `--manage-nodes-with-annotation-selector=${SIMULATED_NODE_ANNOTATION}=fake`,
+        `--manage-nodes-with-label-selector=${KWOK_NODE_SELECTOR}`,
         "--cidr=10.244.0.1/16", `--node-ip=${loopback}`,
         `--server-address=${loopback}:${ctx.ports.kwok}`,
         "--node-lease-duration-seconds=40",
@@ -327,7 +379,55 @@ export const COMPONENTS: readonly Component[] = [
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.operator}/readyz`),
     endpoint: (ctx) => `http://${loopback}:${ctx.ports.operator}`,
   },
+  {
+    name: "sim-ovh-api",
+    ports: ["simOvhApi"],
+    after: ["kube-apiserver"],
+    executable: () => process.execPath,
+    prepare: async (ctx) => {
+      await ensureSimFiles(simDir(ctx), ctx.ports.simOvhApi);
+    },
+    spec: (ctx) => {
+      const files = simFiles(ctx);
+      return {
+        command: process.execPath,
+        args: [
+          "--disable-warning=ExperimentalWarning", "--max-old-space-size=96", join(PROJECT_ROOT, "src", "cli", "main.ts"),
+          `--kubeconfig=${ctx.paths.kubeconfig}`, "sim-ovh-api", `--connection=${files.connection}`, `--key=${files.key}`,
+          `--reboot-delay=${ctx.timings.simRebootDelayMs}ms`, `--replace-delay=${ctx.timings.simReplaceDelayMs}ms`,
+        ],
+      };
+    },
+    health: async (ctx) => {
+      const { baseUrl, ca } = await loadSimConnection(simFiles(ctx).connection);
+      await httpOk(`${baseUrl}/auth/time`, { ca: Buffer.from(ca) });
+    },
+    endpoint: (ctx) => `https://${loopback}:${ctx.ports.simOvhApi}/1.0`,
+  },
+  {
+    name: "node-doctor",
+    ports: ["nodeDoctor"],
+    // The operator's start installs the API, NodeRemediation included.
+    after: ["kube-controller-manager", "sim-ovh-api", "operator"],
+    executable: () => process.execPath,
+    spec: (ctx) => ({
+      command: process.execPath,
+      args: [
+        "--disable-warning=ExperimentalWarning", "--max-old-space-size=128", join(PROJECT_ROOT, "src", "cli", "main.ts"),
+        `--kubeconfig=${ctx.paths.kubeconfig}`, "node-doctor", `--sim-connection=${simFiles(ctx).connection}`,
+        `--health-port=${ctx.ports.nodeDoctor}`, ...nodeDoctorDevArgs(ctx.timings),
+      ],
+    }),
+    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.nodeDoctor}/readyz`),
+    endpoint: (ctx) => `http://${loopback}:${ctx.ports.nodeDoctor}`,
+  },
 ];
+
+/** The sim OVH API's identity: connection file (address, certificate, credentials) and key. */
+const simDir = (ctx: Pick<Context, "paths">) => join(ctx.paths.home, "sim-ovh-api");
+export function simFiles(ctx: Pick<Context, "paths">): SimFiles {
+  return { connection: join(simDir(ctx), "connection.json"), key: join(simDir(ctx), "tls.key") };
+}
 
 export const DEV_POOL = "dev-mariadb";
 export const DEV_BACKUP_BUCKET = "mms-backups";

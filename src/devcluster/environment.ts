@@ -2,6 +2,7 @@
 // Everything started by one `up` is recorded at once and rolled back if that `up` fails, so an
 // error never leaves a half-started environment behind.
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,13 +12,14 @@ import type { Progress } from "../cli/progress.ts";
 import { kubeClients, loadKubeConfig } from "../kube/client.ts";
 import { ensureBuilt } from "./build.ts";
 import {
-  ADMIN_DB_USER, COMPONENTS, DEV_BACKUP_BUCKET, type BinDirs, type Component, type ComponentName, type Context, type Secrets,
+  ADMIN_DB_USER, COMPONENTS, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context, type Secrets,
+  type SystemPrograms,
 } from "./components.ts";
 import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady } from "./nodes.ts";
 import { devHome, devPaths, type DevPaths } from "./paths.ts";
 import { ensurePki, pkiFiles, writeKubeconfig } from "./pki.ts";
 import { isPortFree, parsePortBase, portHolder, portsFrom, PORT_OFFSETS, type PortName } from "./ports.ts";
-import { isOurs, startDetached, stopProcess } from "./processes.ts";
+import { isOurs, startDetached, stopProcess, type ProcessSpec } from "./processes.ts";
 import { ensureSecrets, readSecrets, readState, withLock, writeState, type DevState, type ProcessRecord } from "./state.ts";
 import { ensureSystemPrograms } from "./sysdeps.ts";
 import { BUILDS } from "./versions.ts";
@@ -58,6 +60,11 @@ async function buildAll(progress: Progress): Promise<BinDirs> {
 function alive(state: DevState | undefined, c: Component): ProcessRecord | undefined {
   const rec = state?.processes[c.name];
   return rec && isOurs(rec.pid, rec.executable) ? rec : undefined;
+}
+
+/** Identifies a command line, to see whether a running component was started with the current one. */
+function specKey(spec: ProcessSpec): string {
+  return createHash("sha256").update(JSON.stringify([spec.command, spec.args, spec.env ?? {}, spec.cwd ?? ""])).digest("hex").slice(0, 16);
 }
 
 async function logTail(paths: DevPaths, name: string, lines = 3): Promise<string> {
@@ -117,12 +124,22 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   const paths = currentPaths(env);
   const t0 = Date.now();
   const progress = opts.progress;
+  const timings = devTimings(env);
   return withLock(paths, async () => {
     const previous = await readState(paths);
     const anyAlive = COMPONENTS.some((c) => alive(previous, c));
     const portBase = anyAlive && previous ? previous.portBase : parsePortBase(env.MMS_DEV_PORT_BASE);
     const ports = portsFrom(portBase);
-    const toStart = COMPONENTS.filter((c) => !alive(previous, c));
+    // A running component whose command line changed (a newer checkout, other timings) is restarted.
+    const previousSecrets = await readSecrets(paths);
+    const changed = previous?.bins && previous.system && previousSecrets
+      ? COMPONENTS.filter((c) => {
+        const rec = alive(previous, c);
+        const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings });
+        return rec !== undefined && rec.spec !== specKey(now);
+      })
+      : [];
+    const toStart = COMPONENTS.filter((c) => !alive(previous, c) || changed.includes(c));
 
     if (toStart.length === 0 && previous?.nodes === opts.nodes && previous.bins && previous.system) {
       const status = await readStatus(env);
@@ -135,10 +152,16 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 
     // Components this environment ran before (a pid in its state) may have died a moment ago.
     const ranBefore = (c: Component) => previous?.processes[c.name] !== undefined;
-    await checkPorts(toStart.filter((c) => !ranBefore(c)), ports);
-    await checkPorts(toStart.filter(ranBefore), ports, 5_000);
+    const fresh = toStart.filter((c) => !changed.includes(c));
+    await checkPorts(fresh.filter((c) => !ranBefore(c)), ports);
+    await checkPorts(fresh.filter(ranBefore), ports, 5_000);
     const system = await ensureSystemPrograms(progress);
     const bins = await buildAll(progress);
+    for (const c of [...changed].reverse()) {
+      const rec = previous?.processes[c.name];
+      progress.step(`restarting ${c.name}: its command line changed`);
+      if (rec) await stopProcess(rec.pid, rec.executable);
+    }
     await checkPorts(toStart, ports, 5_000); // the first build takes minutes; check again just before starting
 
     progress.step("preparing certificates, credentials and kubeconfig");
@@ -147,7 +170,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     const pki = await ensurePki(paths.pki);
     await writeKubeconfig(paths.kubeconfig, `https://127.0.0.1:${ports.apiserver}`, pki);
     const secrets = await ensureSecrets(paths);
-    const ctx: Context = { paths, ports, bins, pki, secrets, system };
+    const ctx: Context = { paths, ports, bins, pki, secrets, system, timings };
 
     const processes: Partial<Record<ComponentName, ProcessRecord>> = {};
     for (const c of COMPONENTS) {
@@ -188,7 +211,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
           await c.prepare?.(ctx);
           const spec = c.spec(ctx);
           const pid = startDetached(spec, join(paths.logs, `${c.name}.log`));
-          processes[c.name] = { pid, executable: spec.command, startedAt: new Date().toISOString() };
+          processes[c.name] = { pid, executable: spec.command, startedAt: new Date().toISOString(), spec: specKey(spec) };
           startedNow.push(c.name);
           state = { ...state, processes: { ...processes } };
           await writeState(paths, state);
@@ -275,7 +298,7 @@ export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<
   const secrets = await readSecrets(paths);
   const ports = portsFrom(state?.portBase ?? parsePortBase(env.MMS_DEV_PORT_BASE));
   const ctx = state?.bins && state.system && secrets
-    ? { paths, ports, bins: state.bins, system: state.system, secrets, pki: pkiFiles(paths.pki) }
+    ? { paths, ports, bins: state.bins, system: state.system, secrets, pki: pkiFiles(paths.pki), timings: devTimings({}) }
     : undefined;
   const components = await Promise.all(COMPONENTS.map(async (c): Promise<ComponentStatus> => {
     const rec = alive(state, c);
@@ -317,6 +340,10 @@ export interface Endpoints {
   readonly mariadb: { host: string; port: number; user: string; password: string };
   readonly redis: { host: string; port: number; password: string; url: string };
   readonly s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  /** The sim OVH API's connection file (for `mms node-doctor --sim-connection` and SimControl). */
+  readonly simOvhApi: { connectionFile: string };
+  /** The node doctor's /healthz, /readyz and /metrics. */
+  readonly nodeDoctor: { url: string };
 }
 
 /** Connection details of a running environment, for `dev env`, the tests and the benchmarks. */
@@ -340,6 +367,8 @@ export async function endpoints(env: NodeJS.ProcessEnv = process.env): Promise<E
       endpoint: `http://127.0.0.1:${ports.s3}`, region: "us-east-1",
       accessKeyId: secrets.s3AccessKey, secretAccessKey: secrets.s3SecretKey,
     },
+    simOvhApi: { connectionFile: simFiles({ paths }).connection },
+    nodeDoctor: { url: `http://127.0.0.1:${ports.nodeDoctor}` },
   };
 }
 

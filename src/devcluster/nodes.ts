@@ -1,13 +1,14 @@
 // Simulated nodes, shaped like an OVH Managed Kubernetes node pool (zone and pool labels,
-// an OpenStack providerID, a real flavor's capacity). KWOK keeps them Ready and runs their pods.
+// an OpenStack providerID, a real flavor's capacity). KWOK plays their kubelets (see kwok.ts); failures
+// are injected by stopping a kubelet or making it report NotReady.
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Node } from "@kubernetes/client-node";
 import type { KubeClients } from "../kube/client.ts";
-import type { KubeHttp } from "../kube/http.ts";
+import { KubeHttp } from "../kube/http.ts";
 import { apiStatus } from "../kube/client.ts";
 import { KUBERNETES_VERSION } from "./versions.ts";
-import { SIMULATED_NODE_ANNOTATION } from "./components.ts";
+import { CONDITION_LABEL, KUBELET_LABEL, NOT_READY, type SimKubelet } from "./kwok.ts";
 
 export const NODE_POOL = "default-pool";
 export const REGION = "eu-west-par";
@@ -31,7 +32,7 @@ export function simulatedNode(index: number): V1Node {
     kind: "Node",
     metadata: {
       name,
-      annotations: { [SIMULATED_NODE_ANNOTATION]: "fake", "mms.dev/node-index": String(index) },
+      annotations: { "mms.dev/node-index": String(index) },
       labels: {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -41,6 +42,7 @@ export function simulatedNode(index: number): V1Node {
         "topology.kubernetes.io/zone": zone,
         [POOL_LABEL]: NODE_POOL,
         [MANAGED_BY]: "mms-dev",
+        [KUBELET_LABEL]: "running" satisfies SimKubelet,
       },
     },
     spec: { providerID: `openstack:///${uuid}` },
@@ -70,6 +72,13 @@ export async function reconcileNodes(kube: KubeClients, count: number): Promise<
     if (!wanted.has(name)) await kube.core.deleteNode({ name }).catch(ignoreStatus(404));
   }
   const have = new Set(existing.map((n) => n.metadata?.name));
+  // Nodes made before KWOK was selected by label: give them the label, or KWOK would leave them alone.
+  for (const node of existing) {
+    const name = node.metadata?.name ?? "";
+    if (wanted.has(name) && node.metadata?.labels?.[KUBELET_LABEL] === undefined) {
+      await new KubeHttp(kube.config).mergePatch("v1", "Node", name, { metadata: { labels: { [KUBELET_LABEL]: "running" } } });
+    }
+  }
   for (const [name, node] of wanted) {
     if (!have.has(name)) await kube.core.createNode({ body: node }).catch(ignoreStatus(409));
   }
@@ -99,32 +108,44 @@ export async function waitNodesReady(kube: KubeClients, count: number, timeoutMs
 
 export type FailureMode = "heartbeat" | "not-ready";
 
-/**
- * Injects a node failure on the dev cluster. KWOK stops managing the node's status, and its Ready
- * condition turns Unknown ("heartbeat": what the node lifecycle controller reports once a kubelet
- * stops posting) or False ("not-ready": a kubelet reporting itself unwell). KWOK keeps renewing the
- * node's Lease, so a Lease-based check does not see this failure. A reboot through the sim OVH API
- * brings the node back.
- */
-export async function failNode(http: KubeHttp, name: string, mode: FailureMode, now = new Date()): Promise<void> {
-  const node = await http.getOrUndefined<V1Node>("v1", "Node", name);
+/** On a node, makes reboots ineffective (it stays down), so that only a replacement brings the pool back. */
+export const BROKEN_ANNOTATION = "mms.dev/sim-broken";
+
+function assertSimulated(node: V1Node | undefined, name: string): asserts node is V1Node {
   if (!node) throw new Error(`node ${name} does not exist`);
-  if (node.metadata?.annotations?.[SIMULATED_NODE_ANNOTATION] === undefined) throw new Error(`node ${name} is not a simulated node; failures can only be injected on the dev cluster`);
-  await http.mergePatch("v1", "Node", name, { metadata: { annotations: { [SIMULATED_NODE_ANNOTATION]: "failed" } } });
-  const [status, reason, message] = mode === "heartbeat"
-    ? ["Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status (failure injected by mms node fail)."]
-    : ["False", "KubeletNotReady", "failure injected by mms node fail"];
-  const setReady = async (current: V1Node) => {
-    const conditions = (current.status?.conditions ?? []).map((c) => c.type === "Ready"
-      ? { ...c, status, reason, message, lastTransitionTime: now.toISOString(), lastHeartbeatTime: now.toISOString() }
-      : c);
-    await http.request("PATCH", `/api/v1/nodes/${encodeURIComponent(name)}/status`, { status: { conditions } }, "application/merge-patch+json");
-  };
-  await setReady(node);
-  // A status update KWOK had already in flight can land after ours and say Ready again: check twice.
-  for (let i = 0; i < 2; i++) {
-    await sleep(1_000);
-    const current = await http.get<V1Node>("v1", "Node", name);
-    if (current.status?.conditions?.find((c) => c.type === "Ready")?.status !== status) await setReady(current);
+  if (node.metadata?.labels?.[KUBELET_LABEL] === undefined) throw new Error(`node ${name} is not a simulated node; failures can only be injected on the dev cluster`);
+}
+
+const readyOf = (n: V1Node | undefined) => n?.status?.conditions?.find((c) => c.type === "Ready")?.status;
+
+/**
+ * Injects a node failure on the dev cluster.
+ * - "heartbeat": the node's kubelet stops. KWOK no longer renews its Lease nor posts its status, so the
+ *   Lease goes stale at once and the node lifecycle controller marks the node Unknown after its grace
+ *   period (50 s), exactly as when a machine dies or loses its network. Its pods are left as they are.
+ * - "not-ready": the kubelet runs (its Lease is renewed) but reports Ready=False.
+ * The failure stays until a reboot through the sim OVH API (or `recoverNode`) undoes it; with `permanent`,
+ * reboots do not help and only a replacement does.
+ */
+export async function failNode(http: KubeHttp, name: string, mode: FailureMode, opts: { permanent?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  assertSimulated(await http.getOrUndefined<V1Node>("v1", "Node", name), name);
+  const patch = mode === "heartbeat"
+    ? { labels: { [KUBELET_LABEL]: "stopped" satisfies SimKubelet } }
+    : { labels: { [CONDITION_LABEL]: NOT_READY } };
+  await http.mergePatch("v1", "Node", name, { metadata: { ...patch, ...(opts.permanent ? { annotations: { [BROKEN_ANNOTATION]: "true" } } : {}) } });
+  if (mode === "heartbeat") return;
+  // KWOK's not-ready stage plays within a second or so; wait for it, so the caller sees the failure.
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  while (readyOf(await http.getOrUndefined<V1Node>("v1", "Node", name)) !== "False") {
+    if (Date.now() > deadline) throw new Error(`node ${name} did not report NotReady within ${(opts.timeoutMs ?? 30_000) / 1000} s; is KWOK running?`);
+    await sleep(200);
   }
+}
+
+/** Undoes an injected failure: the node's kubelet runs and reports Ready again, as after a good reboot. */
+export async function recoverNode(http: KubeHttp, name: string): Promise<void> {
+  assertSimulated(await http.getOrUndefined<V1Node>("v1", "Node", name), name);
+  await http.mergePatch("v1", "Node", name, {
+    metadata: { labels: { [KUBELET_LABEL]: "running" satisfies SimKubelet, [CONDITION_LABEL]: null }, annotations: { [BROKEN_ANNOTATION]: null } },
+  });
 }

@@ -14,6 +14,8 @@ export const PORT_OFFSETS = {
   scheduler: 259,
   kwok: 247,
   operator: 280,
+  simOvhApi: 281,
+  nodeDoctor: 282,
   mariadb: 306,
   redis: 639,
   s3: 900,

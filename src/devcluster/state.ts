@@ -13,6 +13,8 @@ export interface ProcessRecord {
   readonly pid: number;
   readonly executable: string;
   readonly startedAt: string;
+  /** Which command line started it (see specKey in environment.ts); absent in records of older versions. */
+  readonly spec?: string;
 }
 
 export interface DevState {

@@ -5,10 +5,11 @@
 import type { Logger } from "pino";
 import { API_GROUP_VERSION } from "../../api/names.ts";
 import type { NodeRemediation, RemediationStatus } from "../../api/remediation.ts";
+import { CloudApiError } from "../../cloud/driver.ts";
 import { KubeApiError, type KubeHttp } from "../../kube/http.ts";
 import {
-  decide, nextStep, DEFAULT_POLICY, DEFAULT_TIMEOUTS,
-  type DoctorPolicy, type NodeObservation, type RemediationProgress, type StepTimeouts,
+  decide, failedSince, nextStep, DEFAULT_POLICY, DEFAULT_TIMEOUTS,
+  type DoctorPolicy, type Hold, type NodeObservation, type RemediationProgress, type StepTimeouts,
 } from "./policy.ts";
 
 export const PAUSE_ANNOTATION = "multiscale.io/node-doctor";
@@ -33,11 +34,16 @@ interface KNode {
 
 interface Lease { metadata: { name: string }; spec?: { renewTime?: string } }
 
+/** After the cloud API refuses our credentials (401/403), how long the doctor starts nothing. */
+export const DEFAULT_ACCESS_DENIED_HOLD_MS = 15 * 60_000;
+
 export interface DoctorCounters {
   remediationsStarted: number;
   remediationsSucceeded: number;
   remediationsFailed: number;
   blocked: Record<string, number>;
+  /** Cloud API calls that failed for good (after retries), by HTTP status ("0": no answer). */
+  cloudErrors: Record<string, number>;
   detectionSeconds: number[];
   recoverySeconds: number[];
 }
@@ -49,13 +55,19 @@ export class NodeDoctor<N> {
   private readonly policy: DoctorPolicy;
   private readonly timeouts: StepTimeouts;
   private readonly lastBlock = new Map<string, string>();
-  readonly counters: DoctorCounters = { remediationsStarted: 0, remediationsSucceeded: 0, remediationsFailed: 0, blocked: {}, detectionSeconds: [], recoverySeconds: [] };
+  readonly counters: DoctorCounters = { remediationsStarted: 0, remediationsSucceeded: 0, remediationsFailed: 0, blocked: {}, cloudErrors: {}, detectionSeconds: [], recoverySeconds: [] };
+  private readonly accessDeniedHoldMs: number;
+  /** Set when the cloud API refused our credentials: nothing new starts until `until`. */
+  private accessDenied: { until: number; message: string } | undefined;
+  /** The last check that found a storm (see DoctorPolicy.stormSettleMs). */
+  private lastStormAt: number | undefined;
 
   /** Node pools this doctor manages; all when undefined. */
   private readonly pools: ReadonlySet<string> | undefined;
 
-  constructor(opts: { http: KubeHttp; cloud: RemediationCloud<N>; log: Logger; policy?: Partial<DoctorPolicy>; timeouts?: Partial<StepTimeouts>; pools?: readonly string[] }) {
+  constructor(opts: { http: KubeHttp; cloud: RemediationCloud<N>; log: Logger; policy?: Partial<DoctorPolicy>; timeouts?: Partial<StepTimeouts>; pools?: readonly string[]; accessDeniedHoldMs?: number }) {
     this.pools = opts.pools ? new Set(opts.pools) : undefined;
+    this.accessDeniedHoldMs = opts.accessDeniedHoldMs ?? DEFAULT_ACCESS_DENIED_HOLD_MS;
     this.http = opts.http;
     this.cloud = opts.cloud;
     this.log = opts.log;
@@ -86,7 +98,20 @@ export class NodeDoctor<N> {
       startedAt: Date.parse(r.metadata.creationTimestamp ?? r.spec.detectedAt),
       endedAt: r.status?.endedAt ? Date.parse(r.status.endedAt) : undefined,
     }));
-    const decision = decide(observations, active.map((r) => ({ node: r.spec.nodeName, startedAt: Date.parse(r.spec.detectedAt) })), history, this.policy, now);
+    if (this.accessDenied && now >= this.accessDenied.until) {
+      this.log.info("trying the cloud API again after it refused our credentials");
+      this.accessDenied = undefined;
+    }
+    const settling = this.lastStormAt !== undefined && now - this.lastStormAt < this.policy.stormSettleMs;
+    const hold: Hold | undefined = this.accessDenied
+      ? { reason: "CloudAccessDenied", message: this.accessDenied.message }
+      : settling
+        ? { reason: "StormProtection", message: `a storm ended ${Math.round((now - (this.lastStormAt ?? now)) / 1000)} s ago; letting nodes settle for ${Math.round(this.policy.stormSettleMs / 1000)} s before remediating` }
+        : undefined;
+    const decision = decide(observations, active.map((r) => ({ node: r.spec.nodeName, startedAt: Date.parse(r.spec.detectedAt) })), history, this.policy, now, hold);
+    if (decision.storm) this.lastStormAt = now;
+    // A node that is healthy again gets its next refusal reported afresh.
+    for (const name of [...this.lastBlock.keys()]) if (!decision.unhealthy.includes(name)) this.lastBlock.delete(name);
 
     for (const b of decision.blocked) {
       this.counters.blocked[b.reason] = (this.counters.blocked[b.reason] ?? 0) + 1;
@@ -105,7 +130,10 @@ export class NodeDoctor<N> {
 
   private async begin(obs: NodeObservation, now: number): Promise<void> {
     const detectedAt = new Date(now).toISOString();
-    const reason = obs.ready === "True" ? "heartbeat (node Lease) silent" : `Ready=${obs.ready} since ${new Date(obs.readySince).toISOString()}`;
+    const since = failedSince(obs, this.policy, now);
+    const reason = obs.ready === "True"
+      ? `heartbeat (node Lease) silent since ${new Date(since).toISOString()}`
+      : `Ready=${obs.ready} since ${new Date(obs.readySince).toISOString()}${since < obs.readySince ? `, heartbeat silent since ${new Date(since).toISOString()}` : ""}`;
     const name = `${obs.name}-${detectedAt.replace(/[-:.TZ]/g, "").slice(0, 14)}`;
     try {
       await this.http.create({
@@ -118,7 +146,7 @@ export class NodeDoctor<N> {
     }
     await this.writeStatus(name, { phase: "Cordon", phaseStartedAt: detectedAt, fenced: false, history: [{ phase: "Detected", at: detectedAt, message: reason }] });
     this.counters.remediationsStarted++;
-    this.counters.detectionSeconds.push((now - Math.min(obs.readySince, obs.lastHeartbeat ?? now)) / 1000);
+    this.counters.detectionSeconds.push((now - since) / 1000);
     this.log.info({ node: obs.name, remediation: name }, `node unhealthy (${reason}); remediating`);
     await this.event(obs.name, "Warning", "RemediationStarted", `node doctor started remediation ${name}: ${reason}`, now);
   }
@@ -135,8 +163,13 @@ export class NodeDoctor<N> {
     let cloudNode: N | undefined;
     if (node) {
       this.log.debug({ node: node.metadata.name, remediation: r.metadata.name }, "asking the cloud about the instance");
-      cloudNode = await this.cloud.resolve(node.metadata.name, node.spec?.providerID ?? "");
-      instance = await this.cloud.instanceState(cloudNode);
+      try {
+        cloudNode = await this.cloud.resolve(node.metadata.name, node.spec?.providerID ?? "");
+        instance = await this.cloud.instanceState(cloudNode);
+      } catch (err) {
+        await this.cloudFailed(r, status, err, now);
+        return;
+      }
     }
     const { action, next } = nextStep(progress, nodeReady, instance, status.fenced ?? false, this.timeouts, now);
     const at = new Date(now).toISOString();
@@ -157,8 +190,13 @@ export class NodeDoctor<N> {
         history.push({ phase: action.kind === "reboot" ? (action.type === "soft" ? "SoftReboot" : "HardReboot") : "Replace", at, message: action.kind === "reboot" ? `${action.type} reboot requested from the cloud API` : "node deleted from its node pool; the pool creates a new one" });
         await this.writeStatus(r.metadata.name, update);
         if (cloudNode !== undefined) {
-          if (action.kind === "reboot") await this.cloud.reboot(cloudNode, action.type);
-          else await this.cloud.replace(cloudNode);
+          try {
+            if (action.kind === "reboot") await this.cloud.reboot(cloudNode, action.type);
+            else await this.cloud.replace(cloudNode);
+          } catch (err) {
+            await this.cloudFailed(r, update, err, now);
+            return;
+          }
         }
         await this.event(r.spec.nodeName, "Warning", action.kind === "reboot" ? "NodeRebooting" : "NodeReplacing", history.at(-1)?.message ?? "", now);
         return;
@@ -195,6 +233,43 @@ export class NodeDoctor<N> {
         break;
     }
     await this.writeStatus(r.metadata.name, update);
+  }
+
+  /**
+   * A cloud call failed after its retries. Refused credentials (401/403) end the remediation and hold
+   * the doctor: with a key that may not reboot, every remediation would stop halfway, so it does
+   * nothing more and says so. Other refusals end this remediation. A call that kept failing with
+   * 429/5xx or no answer is left to the step's timeout (and so to escalation); a reboot that was not
+   * confirmed never leads to fencing.
+   */
+  private async cloudFailed(r: NodeRemediation, status: RemediationStatus, err: unknown, now: number): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = err instanceof CloudApiError ? err.status : undefined;
+    if (code !== undefined) this.counters.cloudErrors[String(code)] = (this.counters.cloudErrors[String(code)] ?? 0) + 1;
+    const at = new Date(now).toISOString();
+    const history = [...(status.history ?? [])];
+    if (err instanceof CloudApiError && err.retryable) {
+      this.log.warn({ node: r.spec.nodeName, remediation: r.metadata.name, err: message }, "cloud API call failed; waiting for the step's timeout");
+      if (status.phase === "AwaitReady" && history.at(-1)?.phase !== "CloudApiError" && history.length < 45) {
+        history.push({ phase: "CloudApiError", at, message: message.slice(0, 1000) });
+        await this.writeStatus(r.metadata.name, { ...status, history });
+        await this.event(r.spec.nodeName, "Warning", "CloudApiError", message, now);
+      }
+      return;
+    }
+    let outcomeMessage = `${message}; remediation stopped`;
+    if (code === 401 || code === 403) {
+      const until = now + this.accessDeniedHoldMs;
+      this.accessDenied = { until, message: `the cloud API refused the node doctor's credentials (${message}); nothing is remediated until ${new Date(until).toISOString()} or a restart` };
+      outcomeMessage = `${message}; remediation stopped: the node stays cordoned and is not fenced, and no other node is remediated until ${new Date(until).toISOString()} or a restart`;
+      this.log.error({ node: r.spec.nodeName, remediation: r.metadata.name, err: message }, "the cloud API refused our credentials; remediating nothing more");
+    } else {
+      this.log.error({ node: r.spec.nodeName, remediation: r.metadata.name, err: message }, "cloud API call refused; remediation stopped");
+    }
+    history.push({ phase: "Failed", at, message: outcomeMessage.slice(0, 1000) });
+    await this.writeStatus(r.metadata.name, { ...status, phase: "Failed", phaseStartedAt: at, outcome: "Failed", endedAt: at, message: outcomeMessage.slice(0, 1000), history });
+    this.counters.remediationsFailed++;
+    await this.event(r.spec.nodeName, "Warning", code === 401 || code === 403 ? "CloudAccessDenied" : "RemediationFailed", outcomeMessage, now);
   }
 
   private async patchNode(name: string, patch: unknown): Promise<void> {

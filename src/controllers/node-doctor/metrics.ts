@@ -1,5 +1,5 @@
 // Prometheus metrics of the node doctor, read from its counters at scrape time: remediations by
-// outcome, refusals by reason (storm protection, flapping…), detection and recovery times.
+// outcome, refusals by reason (storm protection, flapping…), cloud API errors, detection and recovery times.
 import { Counter, Registry, Summary, collectDefaultMetrics } from "prom-client";
 import type { DoctorCounters } from "./controller.ts";
 
@@ -20,6 +20,13 @@ export function doctorMetrics(counters: DoctorCounters): Registry {
     collect() {
       this.reset();
       for (const [reason, n] of Object.entries(counters.blocked)) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: "mms_node_cloud_api_errors_total", help: "Cloud API calls that failed after their retries, by HTTP status (0: no answer)", labelNames: ["status"] as const, registers: [registry],
+    collect() {
+      this.reset();
+      for (const [status, n] of Object.entries(counters.cloudErrors)) this.inc({ status }, n);
     },
   });
   const summary = (name: string, help: string, values: () => readonly number[]) => {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decide, DEFAULT_POLICY, DEFAULT_TIMEOUTS, nextStep, type NodeObservation, type RemediationProgress } from "./policy.ts";
+import { decide, DEFAULT_POLICY, DEFAULT_TIMEOUTS, failedSince, nextStep, type NodeObservation, type RemediationProgress } from "./policy.ts";
 
 const NOW = 1_000_000;
 const node = (name: string, pool: string, readyFor: number | "ready", extra: Partial<NodeObservation> = {}): NodeObservation => ({
@@ -39,6 +39,36 @@ test("storm: nodes failing a second apart count together, so the first is not re
   assert.deepEqual(d.start, []);
   assert.deepEqual(d.blocked.map((b) => [b.node, b.reason]), [["a", "StormProtection"]]);
   assert.match(d.blocked[0]?.message ?? "", /2 of 3 nodes/);
+});
+
+test("storm: kubelets that stop together go silent up to a renewal apart, and still count together", () => {
+  // Leases are renewed every 10 s: "a" renewed just before the failure was 10.4 s older than "c".
+  const silent = (ms: number) => ({ lastHeartbeat: NOW - ms });
+  const nodes = [
+    node("a", "p", "ready", silent(DEFAULT_POLICY.heartbeatSilenceMs)),
+    node("b", "p", "ready", silent(DEFAULT_POLICY.heartbeatSilenceMs - 5_000)),
+    node("c", "p", "ready", silent(DEFAULT_POLICY.heartbeatSilenceMs - 10_400)),
+    node("d", "p", "ready", silent(9_000)), node("e", "p", "ready", silent(2_000)),
+  ];
+  const d = decide(nodes, [], [], DEFAULT_POLICY, NOW);
+  assert.deepEqual(d.unhealthy, ["a"]);
+  assert.deepEqual(d.start, []);
+  assert.deepEqual(d.blocked.map((b) => b.reason), ["StormProtection"]);
+  assert.match(d.blocked[0]?.message ?? "", /3 of 5 nodes/);
+});
+
+test("a doctor-wide hold (refused cloud credentials) blocks every new remediation with its reason", () => {
+  const nodes = [node("a", "p", 60_000), ...["b", "c", "d"].map((n) => node(n, "p", "ready"))];
+  const d = decide(nodes, [], [], DEFAULT_POLICY, NOW, { reason: "CloudAccessDenied", message: "the cloud API refused" });
+  assert.deepEqual(d.start, []);
+  assert.deepEqual(d.blocked.map((b) => [b.node, b.reason, b.message]), [["a", "CloudAccessDenied", "the cloud API refused"]]);
+});
+
+test("a failure dates from the last heartbeat of a silent node, or from Ready leaving True", () => {
+  assert.equal(failedSince(node("a", "p", "ready", { lastHeartbeat: NOW - 31_000 }), DEFAULT_POLICY, NOW), NOW - 31_000);
+  assert.equal(failedSince(node("a", "p", 40_000, { lastHeartbeat: NOW - 3_000 }), DEFAULT_POLICY, NOW), NOW - 40_000, "a NotReady kubelet still renews its Lease");
+  assert.equal(failedSince(node("a", "p", 5_000, { lastHeartbeat: NOW - 55_000 }), DEFAULT_POLICY, NOW), NOW - 55_000, "marked Unknown by Kubernetes 50 s after its last heartbeat");
+  assert.equal(failedSince(node("a", "p", "ready", { lastHeartbeat: NOW - 4_000 }), DEFAULT_POLICY, NOW), NOW);
 });
 
 test("at most one node per pool in remediation; other pools proceed", () => {

@@ -20,8 +20,19 @@ export interface DoctorPolicy {
   readonly unhealthyAfterMs: number;
   /** …or once its Lease has not been renewed for this long (a kubelet renews every 10 s). */
   readonly heartbeatSilenceMs: number;
+  /**
+   * A Lease this old already makes a node suspect for storm protection (a renewal is missed). Nodes
+   * that fail together go silent up to one renewal interval (10 s) apart, so this must stay at least
+   * that much below heartbeatSilenceMs, or the first of them is taken for a lone failure.
+   */
+  readonly suspectSilenceMs: number;
   /** Above this share of unhealthy nodes (cluster-wide or in one pool) nothing new is remediated. */
   readonly maxUnhealthyShare: number;
+  /**
+   * After a storm, nothing new is remediated for this long: when a partition heals, nodes come back a
+   * few seconds apart, and the last of them must not be taken for lone failures.
+   */
+  readonly stormSettleMs: number;
   /** Remediations running at once in one pool. */
   readonly maxPerPool: number;
   /** After a remediation ends, the same node is left alone this long. */
@@ -35,7 +46,9 @@ export interface DoctorPolicy {
 export const DEFAULT_POLICY: DoctorPolicy = {
   unhealthyAfterMs: 30_000,
   heartbeatSilenceMs: 30_000,
+  suspectSilenceMs: 15_000,
   maxUnhealthyShare: 0.4,
+  stormSettleMs: 60_000,
   maxPerPool: 1,
   cooldownMs: 5 * 60_000,
   flapWindowMs: 60 * 60_000,
@@ -49,9 +62,11 @@ export interface PastRemediation {
   readonly endedAt?: number | undefined;
 }
 
-export type BlockReason = "StormProtection" | "PoolBusy" | "Paused" | "Cooldown" | "Flapping";
+export type BlockReason = "StormProtection" | "PoolBusy" | "Paused" | "Cooldown" | "Flapping" | "CloudAccessDenied";
 
 export interface Decision {
+  /** More than the allowed share of nodes, in the cluster or in some pool, is unhealthy right now. */
+  readonly storm: boolean;
   readonly unhealthy: readonly string[];
   readonly start: readonly string[];
   readonly blocked: readonly { node: string; reason: BlockReason; message: string }[];
@@ -68,7 +83,25 @@ export function isUnhealthy(n: NodeObservation, policy: DoctorPolicy, now: numbe
  * cross the unhealthy threshold a second or so apart, and the first must not be taken for a lone failure.
  */
 export function isSuspect(n: NodeObservation, policy: DoctorPolicy, now: number): boolean {
-  return n.ready !== "True" || (n.lastHeartbeat !== undefined && now - n.lastHeartbeat >= policy.heartbeatSilenceMs);
+  return n.ready !== "True" || (n.lastHeartbeat !== undefined && now - n.lastHeartbeat >= Math.min(policy.suspectSilenceMs, policy.heartbeatSilenceMs));
+}
+
+/**
+ * When the node stopped being healthy, as far as can be seen: when Ready left True, or its last
+ * heartbeat if that has gone silent, whichever came first. A silent node failed some time within the
+ * renewal interval after its last heartbeat, so this errs early by at most that interval.
+ */
+export function failedSince(n: NodeObservation, policy: DoctorPolicy, now: number): number {
+  const since: number[] = [];
+  if (n.ready !== "True") since.push(n.readySince);
+  if (n.lastHeartbeat !== undefined && now - n.lastHeartbeat >= Math.min(policy.suspectSilenceMs, policy.heartbeatSilenceMs)) since.push(n.lastHeartbeat);
+  return since.length ? Math.min(...since) : now;
+}
+
+/** A doctor-wide reason to start nothing, such as a cloud API that refuses our credentials. */
+export interface Hold {
+  readonly reason: BlockReason;
+  readonly message: string;
 }
 
 /**
@@ -81,6 +114,7 @@ export function decide(
   history: readonly PastRemediation[],
   policy: DoctorPolicy,
   now: number,
+  hold?: Hold,
 ): Decision {
   const unhealthy = nodes.filter((n) => isUnhealthy(n, policy, now));
   const activeNodes = new Set(active.map((a) => a.node));
@@ -92,6 +126,7 @@ export function decide(
   const suspect = (list: readonly NodeObservation[]) => list.filter((x) => isSuspect(x, policy, now) || isUnhealthy(x, policy, now)).length;
   const clusterStorm = share(suspect(nodes), nodes.length) > policy.maxUnhealthyShare;
   const poolOf = (pool: string) => nodes.filter((n) => n.pool === pool);
+  const storm = clusterStorm || [...new Set(nodes.map((n) => n.pool))].some((p) => share(suspect(poolOf(p)), poolOf(p).length) > policy.maxUnhealthyShare);
   const busy = new Map<string, number>();
   for (const a of active) {
     const pool = nodes.find((n) => n.name === a.node)?.pool;
@@ -111,6 +146,8 @@ export function decide(
         node: n.name, reason: "StormProtection",
         message: `${count} of ${total} nodes in ${scope} are unhealthy (limit ${Math.round(policy.maxUnhealthyShare * 100)} %): likely a network or control-plane problem, not remediating`,
       });
+    } else if (hold) {
+      blocked.push({ node: n.name, reason: hold.reason, message: hold.message });
     } else if (recent.length >= policy.flapLimit) {
       blocked.push({ node: n.name, reason: "Flapping", message: `${recent.length} remediations within ${Math.round(policy.flapWindowMs / 60_000)} min: the node keeps failing, needs a person` });
     } else if (lastEnd > 0 && now - lastEnd < policy.cooldownMs) {
@@ -122,7 +159,7 @@ export function decide(
       busy.set(n.pool, (busy.get(n.pool) ?? 0) + 1);
     }
   }
-  return { unhealthy: unhealthy.map((n) => n.name), start, blocked };
+  return { storm, unhealthy: unhealthy.map((n) => n.name), start, blocked };
 }
 
 // ---- escalation ----
