@@ -1,12 +1,11 @@
 // Rebuilds tenants on a cluster from object storage alone: for each tenant folder in the store, its
 // record (spec, pool, salt) and its newest restorable backup. The database is restored and checked
 // against the manifest first, then the tenant is created and the operator brings it to Ready.
-import { setTimeout as sleep } from "node:timers/promises";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { DatabasePool } from "../api/pool.ts";
-import type { MatomoTenant } from "../api/tenant.ts";
 import { tenantDatabaseName } from "../db/naming.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
+import { waitReady } from "../tenants/service.ts";
 import { BackupError } from "./errors.ts";
 import { listBackups } from "./list.ts";
 import { restoreBackup } from "./restore.ts";
@@ -46,20 +45,6 @@ export interface RestoreAllOptions {
   readonly readyTimeoutMs?: number;
   readonly onEvent?: (tenant: string, text: string) => void;
   readonly signal?: AbortSignal;
-}
-
-async function waitReady(http: KubeHttp, name: string, timeoutMs: number, signal?: AbortSignal): Promise<{ ok: boolean; why: string }> {
-  const deadline = Date.now() + timeoutMs;
-  let why = "not Ready yet";
-  while (Date.now() < deadline) {
-    signal?.throwIfAborted();
-    const t = await http.getOrUndefined<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
-    const ready = t?.status?.conditions?.find((c) => c.type === "Ready");
-    if (ready?.status === "True" && t?.status?.observedGeneration === t?.metadata.generation) return { ok: true, why: "" };
-    if (ready) why = `${ready.reason}: ${ready.message}`;
-    await sleep(500);
-  }
-  return { ok: false, why };
 }
 
 /** The namespace and the salt the tenant had, so that its users' tokens and sessions stay valid. */
@@ -112,10 +97,11 @@ async function recoverOne(http: KubeHttp, store: OpenStore, name: string, opts: 
       metadata: { name, labels: record.labels, annotations: { ...record.annotations, "multiscale.io/restored-from": backup.backupId } },
       spec,
     } as never, { fieldManager: MANAGER });
-    const ready = await waitReady(http, name, opts.readyTimeoutMs ?? 600_000, opts.signal);
+    const ready = await waitReady(http, name, opts.readyTimeoutMs ?? 600_000);
     const readyMs = Date.now() - created;
     if (!ready.ok) {
-      return result({ outcome: "failed", backupId: backup.backupId, pool: poolName, tables: restored.tables.length, restoreMs, readyMs, message: `the database is restored but the tenant is not Ready: ${ready.why}` });
+      const why = ready.failing ? `${ready.failing.reason}: ${ready.failing.message}` : "not Ready yet";
+      return result({ outcome: "failed", backupId: backup.backupId, pool: poolName, tables: restored.tables.length, restoreMs, readyMs, message: `the database is restored but the tenant is not Ready: ${why}` });
     }
     say("Ready");
     return result({ outcome: "restored", backupId: backup.backupId, pool: poolName, tables: restored.tables.length, restoreMs, readyMs });

@@ -5,7 +5,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { BackupError, detail } from "./errors.ts";
 import { backupKeys, isBackupId, MANIFEST_FILE, tenantPrefix } from "./layout.ts";
-import { listBackups, type BackupListing } from "./list.ts";
+import { listBackups, type BackupListing, type BackupSummary } from "./list.ts";
 
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
@@ -23,12 +23,8 @@ export interface RetentionPolicy {
   readonly monthly: number;
 }
 
-/** What the plan needs of a backup; a BackupSummary from listBackups fits. */
-export interface RetentionCandidate {
-  readonly backupId: string;
-  readonly createdAt: string;
-  readonly verified: { readonly at: string; readonly ok: boolean } | null;
-}
+/** What the plan needs of a backup, as listBackups reports it. */
+export type RetentionCandidate = Pick<BackupSummary, "backupId" | "createdAt" | "verified">;
 
 export interface KeptBackup {
   readonly backupId: string;

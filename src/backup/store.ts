@@ -7,6 +7,7 @@ import { PoolSpec, type DatabasePool } from "../api/pool.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { BackupError } from "./errors.ts";
 import { createS3Client, type StorageSettings } from "./storage.ts";
+import { secretValue } from "../kube/secrets.ts";
 
 export interface ResolvedStore {
   /** The BackupStore's name, or "flags" when given on the command line. */
@@ -23,9 +24,6 @@ export interface OpenStore extends ResolvedStore {
 export function openStore(store: ResolvedStore): OpenStore {
   return { ...store, s3: createS3Client(store.settings) };
 }
-
-const decode = (data: Record<string, string> | undefined, key: string) =>
-  data?.[key] !== undefined ? Buffer.from(data[key], "base64").toString("utf8") : undefined;
 
 function unreadable(what: string, err: unknown): BackupError {
   const why = err instanceof Error ? err.message : String(err);
@@ -56,8 +54,8 @@ export async function resolveStore(http: KubeHttp, name: string): Promise<Resolv
     } catch (err) {
       throw unreadable(`Secret ${ref.namespace}/${ref.name} of BackupStore ${name}`, err instanceof KubeApiError ? new Error(err.message) : err);
     }
-    accessKeyId = decode(secret?.data, ref.accessKeyIdKey);
-    secretAccessKey = decode(secret?.data, ref.secretAccessKeyKey);
+    accessKeyId = secretValue(secret?.data, ref.accessKeyIdKey);
+    secretAccessKey = secretValue(secret?.data, ref.secretAccessKeyKey);
     if (!accessKeyId || !secretAccessKey) {
       throw new BackupError("StoreNotFound", `Secret ${ref.namespace}/${ref.name} of BackupStore ${name} is missing or lacks the keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}`);
     }

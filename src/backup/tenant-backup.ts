@@ -5,14 +5,16 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-s
 import { z } from "zod";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import { TenantSpec, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
+import { setCondition } from "../controllers/conditions.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { runBackup, type BackupProgress, type BackupResult } from "./backup.ts";
 import { BackupError, detail } from "./errors.ts";
 import { normalizePrefix, TENANT_RECORD_FILE, tenantPrefix } from "./layout.ts";
-import type { OpenStore } from "./store.ts";
+import { openStore, resolveStoreOfPool, type OpenStore } from "./store.ts";
 import { resolveTenantTarget, type TenantTarget } from "./tenant-target.ts";
 import type { Verification } from "./verification.ts";
 import { verifyBackup } from "./verify.ts";
+import { secretValue } from "../kube/secrets.ts";
 
 export const BACKUP_FIELD_MANAGER = "mms-backup";
 const TENANT_SECRET = "matomo-secrets";
@@ -34,9 +36,6 @@ export const TenantRecord = z.object({
   writtenAt: z.string(),
 });
 export type TenantRecord = z.output<typeof TenantRecord>;
-
-const decode = (data: Record<string, string> | undefined, key: string) =>
-  data?.[key] !== undefined ? Buffer.from(data[key], "base64").toString("utf8") : undefined;
 
 export async function readTenant(http: KubeHttp, name: string): Promise<MatomoTenant> {
   const t = await http.getOrUndefined<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
@@ -63,7 +62,7 @@ export async function writeTenantRecord(http: KubeHttp, store: OpenStore, tenant
     annotations: userAnnotations(tenant.metadata.annotations),
     spec: TenantSpec.parse(tenant.spec),
     pool: tenant.status?.database?.pool ?? tenant.spec.database?.pool ?? null,
-    salt: decode(secret?.data, "salt") ?? null,
+    salt: secretValue(secret?.data, "salt") ?? null,
     writtenAt: now.toISOString(),
   };
   const key = tenantRecordKey(name, store.prefix);
@@ -131,13 +130,7 @@ export async function updateTenantStatus(http: KubeHttp, name: string, mutate: (
 
 /** Sets one condition in a status (kept beside the operator's own conditions). */
 export function withCondition(status: TenantStatus, type: string, value: Condition["status"], reason: string, message: string, now: Date): TenantStatus {
-  const conditions = status.conditions ?? [];
-  const old = conditions.find((c) => c.type === type);
-  const next: Condition = {
-    type, status: value, reason, message,
-    lastTransitionTime: old && old.status === value ? old.lastTransitionTime : now.toISOString(),
-  };
-  return { ...status, conditions: [...conditions.filter((c) => c.type !== type), next] };
+  return { ...status, conditions: setCondition(status.conditions ?? [], type, value, reason, message, undefined, now.toISOString()) };
 }
 
 export interface TenantBackupOptions {
@@ -212,4 +205,23 @@ export async function verifyTenant(http: KubeHttp, name: string, opts: VerifyTen
       "BackupHealthy", "True", "Verified", `backup ${v.backupId} restored in a drill at ${v.verifiedAt}: ${v.tablesChecked} tables match the manifest`, now())
     : withCondition(s, "BackupHealthy", "False", v.reason ?? "VerificationFailed", `the restore drill of backup ${v.backupId} failed: ${v.message ?? `${v.tablesMismatched.length} table(s) differ`}`, now()));
   return v;
+}
+
+/**
+ * A backup of the tenant to the store of its pool, proven by a restore drill right away: what must
+ * exist before anything irreversible (dropping the database, migrating it). Throws BackupError when
+ * either step fails; `what` names the backup in that message ("final", "pre-upgrade").
+ */
+export async function verifiedBackup(http: KubeHttp, name: string, poolName: string, what: string, now: () => Date): Promise<string> {
+  const store = openStore(await resolveStoreOfPool(http, poolName));
+  try {
+    const { manifest } = await backupTenant(http, name, { store, now });
+    const v = await verifyTenant(http, name, { store, backupId: manifest.backupId, now });
+    if (!v.ok) {
+      throw new BackupError("VerificationFailed", `the ${what} backup ${manifest.backupId} failed its restore drill (${v.reason ?? "mismatch"}: ${v.message ?? "tables differ"})`);
+    }
+    return manifest.backupId;
+  } finally {
+    store.s3.destroy();
+  }
 }

@@ -6,17 +6,13 @@ import type { MatomoTenant } from "../api/tenant.ts";
 import { tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { BackupError } from "./errors.ts";
+import { secretValue } from "../kube/secrets.ts";
 
 export interface TenantTarget {
   readonly tenant: string;
   readonly database: string;
   readonly poolName: string;
   readonly pool: PoolEndpoint;
-}
-
-function decode(data: Record<string, string> | undefined, key: string): string | undefined {
-  const v = data?.[key];
-  return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
 }
 
 async function get<T>(http: KubeHttp, apiVersion: string, kind: string, name: string, what: string, namespace?: string): Promise<T> {
@@ -37,8 +33,8 @@ export async function resolvePool(http: KubeHttp, poolName: string): Promise<Poo
   const spec = PoolSpec.parse(pool.spec);
   const ref = spec.adminSecretRef;
   const secret = await get<{ data?: Record<string, string> }>(http, "v1", "Secret", ref.name, `Secret ${ref.namespace}/${ref.name} of pool ${poolName}`, ref.namespace);
-  const adminUser = decode(secret.data, ref.usernameKey);
-  const adminPassword = decode(secret.data, ref.passwordKey);
+  const adminUser = secretValue(secret.data, ref.usernameKey);
+  const adminPassword = secretValue(secret.data, ref.passwordKey);
   if (!adminUser || !adminPassword) {
     throw new BackupError("DatabaseNotFound", `Secret ${ref.namespace}/${ref.name} of pool ${poolName} lacks the keys ${ref.usernameKey} and ${ref.passwordKey}`);
   }

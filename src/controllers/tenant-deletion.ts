@@ -5,8 +5,7 @@
 import { API_GROUP_VERSION } from "../api/names.ts";
 import { DATABASE_FINALIZER, type MatomoTenant } from "../api/tenant.ts";
 import { BackupError } from "../backup/errors.ts";
-import { openStore, resolveStoreOfPool } from "../backup/store.ts";
-import { backupTenant, updateTenantStatus, verifyTenant, withCondition } from "../backup/tenant-backup.ts";
+import { updateTenantStatus, verifiedBackup, withCondition } from "../backup/tenant-backup.ts";
 import { resolvePool } from "../backup/tenant-target.ts";
 import { dropTenantDatabase, dropTenantUser, PoolError, tenantDatabaseExists } from "../db/pool.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
@@ -59,17 +58,7 @@ export async function finalizeTenant(http: KubeHttp, tenant: MatomoTenant, now: 
       await say("Unknown", "FinalBackup", "locking the tenant's database user out, then taking and verifying the final backup");
       // Nothing may write after the final backup: the user goes first (the data stays).
       await dropTenantUser(pool, name);
-      const store = openStore(await resolveStoreOfPool(http, poolName));
-      try {
-        const { manifest } = await backupTenant(http, name, { store, now });
-        const verification = await verifyTenant(http, name, { store, backupId: manifest.backupId, now });
-        if (!verification.ok) {
-          throw new BackupError("VerificationFailed", `the final backup ${manifest.backupId} failed its restore drill (${verification.reason ?? "mismatch"}: ${verification.message ?? "tables differ"})`);
-        }
-        finalId = manifest.backupId;
-      } finally {
-        store.s3.destroy();
-      }
+      finalId = await verifiedBackup(http, name, poolName, "final", now);
       const id = finalId;
       await updateTenantStatus(http, name, (s) => ({ ...s, backup: { ...s.backup, finalBackupId: id } }));
     }

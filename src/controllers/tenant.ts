@@ -14,6 +14,7 @@ import { conditionTrue, setCondition } from "./conditions.ts";
 import { ensureFinalizer, finalizeTenant } from "./tenant-deletion.ts";
 import type { RolloutGate } from "./rollout-gate.ts";
 import { deploymentsRolled, stepUpgrade } from "./upgrade.ts";
+import { secretValue } from "../kube/secrets.ts";
 
 export const SECRET_NAME = "matomo-secrets";
 
@@ -31,9 +32,6 @@ export interface TenantReconcilerDeps {
   /** Bounds the tenants rolling their pods at once; unbounded without it. */
   readonly rolloutGate?: RolloutGate;
 }
-
-const decode = (data: Record<string, string> | undefined, key: string) =>
-  data?.[key] !== undefined ? Buffer.from(data[key], "base64").toString("utf8") : undefined;
 
 function newSecrets(tenant: MatomoTenant): TenantSecrets {
   const token = (n: number) => randomBytes(n).toString("base64url");
@@ -214,8 +212,8 @@ export class TenantReconciler {
   private async poolEndpoint(spec: PoolSpec): Promise<PoolEndpoint> {
     const ref = spec.adminSecretRef;
     const secret = await this.http.getOrUndefined<{ data?: Record<string, string> }>("v1", "Secret", ref.name, ref.namespace);
-    const user = decode(secret?.data, ref.usernameKey);
-    const password = decode(secret?.data, ref.passwordKey);
+    const user = secretValue(secret?.data, ref.usernameKey);
+    const password = secretValue(secret?.data, ref.passwordKey);
     if (!user || !password) throw new Error(`Secret ${ref.namespace}/${ref.name} with keys ${ref.usernameKey} and ${ref.passwordKey} is missing or incomplete`);
     return { host: spec.host, port: spec.port, adminUser: user, adminPassword: password };
   }
@@ -227,11 +225,11 @@ export class TenantReconciler {
       const s = await this.http.getOrUndefined<{ data?: Record<string, string> }>("v1", "Secret", SECRET_NAME, ns);
       if (!s) return undefined;
       return {
-        databasePassword: decode(s.data, "database-password") ?? fresh.databasePassword,
-        salt: decode(s.data, "salt") ?? fresh.salt,
-        adminUser: decode(s.data, "admin-user") ?? fresh.adminUser,
-        adminPassword: decode(s.data, "admin-password") ?? fresh.adminPassword,
-        adminEmail: decode(s.data, "admin-email") ?? fresh.adminEmail,
+        databasePassword: secretValue(s.data, "database-password") ?? fresh.databasePassword,
+        salt: secretValue(s.data, "salt") ?? fresh.salt,
+        adminUser: secretValue(s.data, "admin-user") ?? fresh.adminUser,
+        adminPassword: secretValue(s.data, "admin-password") ?? fresh.adminPassword,
+        adminEmail: secretValue(s.data, "admin-email") ?? fresh.adminEmail,
       };
     };
     const existing = await read();

@@ -17,8 +17,7 @@ import type { PlanSpec } from "../api/plan.ts";
 import type { MatomoTenant, TenantStatus, UpgradePhase, UpgradeStatus } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
 import { BackupError } from "../backup/errors.ts";
-import { openStore, resolveStoreOfPool } from "../backup/store.ts";
-import { backupTenant, verifyTenant } from "../backup/tenant-backup.ts";
+import { verifiedBackup } from "../backup/tenant-backup.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { TABLES_PREFIX, upgradeJobName, type Rollout } from "../render/tenant.ts";
@@ -128,24 +127,21 @@ export async function stepUpgrade(ctx: UpgradeContext): Promise<UpgradeStep> {
     // The target moved on while an upgrade ran: finish this one first, then the next starts from it.
   } else if (target === up.from && up.phase !== "RollingBack") {
     if (up.phase !== "Failed") {
-      return { rollout: holdOld(up, ctx), upgrade: up, requeueAfterMs: 30_000, condition: { status: "True", reason: up.phase, message: `spec.matomoVersion is back at ${up.from} but the upgrade is in phase ${up.phase}, not Failed; use \`mms tenant rollback ${name}\`` } };
+      return { rollout: holdOld(up), upgrade: up, requeueAfterMs: 30_000, condition: { status: "True", reason: up.phase, message: `spec.matomoVersion is back at ${up.from} but the upgrade is in phase ${up.phase}, not Failed; use \`mms tenant rollback ${name}\`` } };
     }
     up = { ...up, phase: "RollingBack", phaseStartedAt: nowIso, message: undefined };
   }
   const current: UpgradeStatus = up;
   const at = (phase: UpgradePhase, message?: string): UpgradeStatus => ({ ...current, phase, phaseStartedAt: phase === current.phase ? current.phaseStartedAt : nowIso, message });
   const progressing = (u: UpgradeStatus, message: string, requeueAfterMs = 2_000): UpgradeStep =>
-    ({ rollout: rolloutFor(u, ctx), upgrade: u, requeueAfterMs, condition: { status: "True", reason: u.phase, message } });
+    ({ rollout: rolloutFor(u), upgrade: u, requeueAfterMs, condition: { status: "True", reason: u.phase, message } });
 
   switch (up.phase) {
     case "BackingUp": {
-      const store = openStore(await resolveStoreOfPool(http, ctx.poolName));
       try {
-        const { manifest } = await backupTenant(http, name, { store, now: ctx.now });
-        const v = await verifyTenant(http, name, { store, backupId: manifest.backupId, now: ctx.now });
-        if (!v.ok) throw new BackupError("VerificationFailed", `the pre-upgrade backup ${manifest.backupId} failed its restore drill (${v.reason ?? "mismatch"})`);
-        up = { ...at("Queueing"), backupId: manifest.backupId };
-        return progressing(up, `backup ${manifest.backupId} verified; pausing archiving and queueing tracking`);
+        const backupId = await verifiedBackup(http, name, ctx.poolName, "pre-upgrade", ctx.now);
+        up = { ...at("Queueing"), backupId };
+        return progressing(up, `backup ${backupId} verified; pausing archiving and queueing tracking`);
       } catch (err) {
         if (!(err instanceof BackupError)) throw err;
         const u = at("BackingUp", `no verified backup yet, nothing changed: ${err.message}`);
@@ -164,7 +160,7 @@ export async function stepUpgrade(ctx: UpgradeContext): Promise<UpgradeStep> {
       const state = await jobState(http, ns, attemptJobName("update", up.to, up));
       if (state === "failed") {
         const u = at("Failed", `the update Job ${attemptJobName("update", up.to, up)} failed; the ${up.from} pods keep serving and hits are queued`);
-        return { rollout: rolloutFor(u, ctx), upgrade: u, requeueAfterMs: 60_000, condition: { status: "False", reason: "UpdateFailed", message: `${u.message}; ${rollbackHint(name, u)}` } };
+        return { rollout: rolloutFor(u), upgrade: u, requeueAfterMs: 60_000, condition: { status: "False", reason: "UpdateFailed", message: `${u.message}; ${rollbackHint(name, u)}` } };
       }
       if (state === "succeeded") return progressing(at("Rolling"), `database migrated to ${up.to}; rolling tracker and web to the new image`);
       return progressing(at("Migrating"), `running the update Job ${attemptJobName("update", up.to, up)}`, 3_000);
@@ -190,11 +186,11 @@ export async function stepUpgrade(ctx: UpgradeContext): Promise<UpgradeStep> {
 }
 
 /** The old version serving, nothing archiving, hits only queued: where a failed upgrade waits. */
-function holdOld(up: UpgradeStatus, _ctx: UpgradeContext): Rollout {
+function holdOld(up: UpgradeStatus): Rollout {
   return { servingVersion: up.from, scheduledPaused: true, queue: "hold", jobs: [] };
 }
 
-function rolloutFor(up: UpgradeStatus, ctx: UpgradeContext): Rollout | undefined {
+function rolloutFor(up: UpgradeStatus): Rollout | undefined {
   const job = (kind: "update" | "queue-drain", version: string) => ({ kind, version, name: attemptJobName(kind, version, up) });
   const update = job("update", up.to);
   switch (up.phase) {
@@ -202,10 +198,10 @@ function rolloutFor(up: UpgradeStatus, ctx: UpgradeContext): Rollout | undefined
     case "Completed":
       return undefined;
     case "Queueing":
-      return holdOld(up, ctx);
+      return holdOld(up);
     case "Migrating":
     case "Failed":
-      return { ...holdOld(up, ctx), jobs: [update] };
+      return { ...holdOld(up), jobs: [update] };
     case "Rolling":
       return { servingVersion: up.to, scheduledPaused: true, queue: "hold", jobs: [update] };
     case "Draining":
