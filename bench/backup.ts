@@ -11,7 +11,7 @@ import { createConnection } from "mysql2/promise";
 import { runBackup } from "../src/backup/backup.ts";
 import { restoreBackup } from "../src/backup/restore.ts";
 import { createS3Client } from "../src/backup/storage.ts";
-import { createProgress } from "../src/cli/progress.ts";
+import { createProgress } from "../src/util/progress.ts";
 import { DEV_BACKUP_BUCKET, down, endpoints, up } from "../src/devcluster/environment.ts";
 
 const { values } = parseArgs({

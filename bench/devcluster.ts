@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createProgress } from "../src/cli/progress.ts";
+import { createProgress } from "../src/util/progress.ts";
 import { down, up } from "../src/devcluster/environment.ts";
 
 const { values } = parseArgs({

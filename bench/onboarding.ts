@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createProgress } from "../src/cli/progress.ts";
+import { createProgress } from "../src/util/progress.ts";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
 import { currentPaths, down, up } from "../src/devcluster/environment.ts";

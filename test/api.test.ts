@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { installApi, syncRegistry } from "../src/api/install.ts";
+import { installApi, syncRegistry } from "../src/controllers/install.ts";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
 import { dropTenantDatabase } from "../src/db/pool.ts";

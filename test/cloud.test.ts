@@ -7,7 +7,7 @@ import type { V1Node } from "@kubernetes/client-node";
 import { CloudApiError, type CloudNode } from "../src/cloud/driver.ts";
 import type { OvhDriver } from "../src/cloud/ovh-driver.ts";
 import { SimDriver } from "../src/cloud/sim-driver.ts";
-import { SIM_BROKEN_ANNOTATION, simCloudNodeId, simNodePoolId, startSimOvhApi, type SimOvhApi } from "../src/cloud/sim-server.ts";
+import { SIM_BROKEN_ANNOTATION, simCloudNodeId, simNodePoolId, startSimOvhApi, type SimOvhApi } from "../src/devcluster/sim-ovh-api.ts";
 import { KUBELET_LABEL } from "../src/devcluster/kwok.ts";
 import { isReady } from "../src/devcluster/nodes.ts";
 import { apiStatus, type KubeClients } from "../src/kube/client.ts";

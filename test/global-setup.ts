@@ -1,6 +1,6 @@
 // Global setup of the test run: one dev environment shared by every integration test, started
 // here when it is not already up, and stopped at the end only if this run started it.
-import { createProgress } from "../src/cli/progress.ts";
+import { createProgress } from "../src/util/progress.ts";
 import { DEFAULT_NODES, down, readStatus, up } from "../src/devcluster/environment.ts";
 
 let startedHere = false;

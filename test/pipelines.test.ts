@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parse } from "yaml";
-import { analyzeScript, checkArgv, commandOf, type ScriptAnalysis, type ShellCommand, type Word } from "../src/cli/argv-check.ts";
+import { analyzeScript, checkArgv, commandOf, type ScriptAnalysis, type ShellCommand, type Word } from "./support/argv-check.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const BITBUCKET = "deploy/pipelines/bitbucket-pipelines.yml";

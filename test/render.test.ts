@@ -2,7 +2,7 @@
 // every built-in plan, and its pods pass Pod Security "restricted" admission.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { installApi } from "../src/api/install.ts";
+import { installApi } from "../src/controllers/install.ts";
 import { BUILT_IN_PLANS } from "../src/api/plan.ts";
 import { TenantSpec } from "../src/api/tenant.ts";
 import { endpoints } from "../src/devcluster/environment.ts";

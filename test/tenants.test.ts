@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createConnection } from "mysql2/promise";
-import { createProgress } from "../src/cli/progress.ts";
+import { createProgress } from "../src/util/progress.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
 import { currentPaths, endpoints, up } from "../src/devcluster/environment.ts";

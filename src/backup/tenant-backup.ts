@@ -5,7 +5,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-s
 import { z } from "zod";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import { TenantSpec, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
-import { setCondition } from "../controllers/conditions.ts";
+import { setCondition } from "../api/conditions.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { runBackup, type BackupProgress, type BackupResult } from "./backup.ts";
 import { BackupError, detail } from "./errors.ts";

@@ -19,9 +19,9 @@ import type { KubeHttp } from "../kube/http.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { createTenant } from "../tenants/service.ts";
 import { kubeFromFlags } from "./common.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress } from "../util/progress.ts";
 
 export interface StorageFlags {
   store?: string;

@@ -2,13 +2,20 @@
 // duration flags ("90s", "5m") parsed once with a clear error.
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { devHome, devPaths } from "../devcluster/paths.ts";
 import { loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp } from "../kube/http.ts";
 import { parseDuration } from "../util/duration.ts";
 
-export function kubeFromFlags(cmd: Command): KubeHttp {
+/** The kubeconfig from --kubeconfig/--context, like kubectl, then the dev environment's, so `mms` works right after `mms dev up`. */
+export function kubeConfigFromFlags(cmd: Command): KubeConfig {
   const g = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
-  return new KubeHttp(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }));
+  return loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context, fallbackKubeconfig: devPaths(devHome()).kubeconfig });
+}
+
+export function kubeFromFlags(cmd: Command): KubeHttp {
+  return new KubeHttp(kubeConfigFromFlags(cmd));
 }
 
 export function durationFlag(flag: string): (value: string) => number {

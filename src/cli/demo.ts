@@ -7,9 +7,9 @@ import { KubeHttp } from "../kube/http.ts";
 import { API_GROUP_VERSION } from "../api/names.ts";
 import { createTenant, waitReady } from "../tenants/service.ts";
 import { formatSeconds } from "../util/duration.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress } from "../util/progress.ts";
 import { renderTable } from "./output.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 
 const DEMO_TENANTS = [
   { name: "acme", domains: ["analytics.acme.test"], plan: "small" },

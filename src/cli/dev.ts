@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_NODES, DEV_BACKUP_BUCKET, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress } from "../util/progress.ts";
 
 export function parseNodeCount(raw: string): number {
   if (!/^\d+$/.test(raw.trim())) throw new InvalidArgumentError(`--nodes must be a whole number from 1 to ${MAX_NODES}.`);

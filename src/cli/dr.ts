@@ -1,14 +1,14 @@
 // `mms dr restore-all`: rebuild every tenant of a backup store on this cluster, from object storage alone.
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
-import { restoreAll } from "../backup/disaster-recovery.ts";
+import { restoreAll } from "../tenants/disaster-recovery.ts";
 import { normalizePrefix } from "../backup/layout.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { storeFromFlags, tenantName, type StorageFlags } from "./backup.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress } from "../util/progress.ts";
 
 function parseFrom(value: string): { bucket: string; prefix: string } {
   const [bucket, ...rest] = value.replace(/^s3:\/\//, "").split("/");

@@ -11,7 +11,7 @@ import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
 import { registerTenant } from "./tenant.ts";
 import { registerUpgrade } from "./upgrade.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 
 const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 

@@ -8,9 +8,9 @@ import { parseMysqlUrl } from "../migrate/source-url.ts";
 import { humanBytes } from "../migrate/units.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress } from "../util/progress.ts";
 
 interface ImportFlags {
   domain: string[];

@@ -8,7 +8,7 @@ import type { NodeRemediation } from "../api/remediation.ts";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { OvhDriver, ovhCredentialsFromSecret } from "../cloud/ovh-driver.ts";
 import { loadSimConnection, SimDriver } from "../cloud/sim-driver.ts";
-import { startSimFromFiles } from "../cloud/sim-server.ts";
+import { startSimFromFiles } from "../devcluster/sim-ovh-api.ts";
 import { serveHealth } from "../controllers/health.ts";
 import { DEFAULT_ACCESS_DENIED_HOLD_MS, NodeDoctor, OUT_OF_SERVICE_TAINT } from "../controllers/node-doctor/controller.ts";
 import { DEFAULT_POLICY, DEFAULT_TIMEOUTS } from "../controllers/node-doctor/policy.ts";
@@ -16,7 +16,7 @@ import { doctorMetrics } from "../controllers/node-doctor/metrics.ts";
 import { failNode, recoverNode, type FailureMode } from "../devcluster/nodes.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 
 interface KNode {

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { runOperator } from "../controllers/operator.ts";
-import { loadKubeConfig } from "../kube/client.ts";
+import { kubeConfigFromFlags } from "./common.ts";
 
 function positiveInt(flag: string): (v: string) => number {
   return (v) => {
@@ -24,10 +24,9 @@ export function registerOperator(program: Command): void {
     .option("--no-install-api", "do not install or update the CRDs, plans and admission policy at start")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (opts: { concurrency: number; healthPort?: number; resync: number; installApi: boolean; logLevel: string; maxRollingTenants: number }, cmd: Command) => {
-      const globals = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
       const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
       const operator = await runOperator({
-        kubeconfig: loadKubeConfig({ kubeconfig: globals.kubeconfig, context: globals.context }),
+        kubeconfig: kubeConfigFromFlags(cmd),
         log,
         concurrency: opts.concurrency,
         healthPort: opts.healthPort,

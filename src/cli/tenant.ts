@@ -9,9 +9,9 @@ import { rollbackTenant } from "../tenants/rollback.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { storageOptions, storeFromFlags, type StorageFlags } from "./backup.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress } from "../util/progress.ts";
 
 const timeoutOption = () => new Option("--timeout <duration>", "how long --wait waits (e.g. 90s, 5m)")
   .argParser(durationFlag("--timeout"))

@@ -5,9 +5,9 @@ import { parseVersion } from "../api/names.ts";
 import { parseWaveSize, upgradeFleet, type FleetReport } from "../tenants/upgrade.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
-import { createProgress } from "./progress.ts";
+import { createProgress } from "../util/progress.ts";
 
 function version(raw: string): string {
   try {

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
-import { installApi, syncRegistry } from "../api/install.ts";
+import { installApi, syncRegistry } from "./install.ts";
 import { API_GROUP_VERSION } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import { KubeHttp } from "../kube/http.ts";

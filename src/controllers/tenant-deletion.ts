@@ -9,7 +9,7 @@ import { updateTenantStatus, verifiedBackup, withCondition } from "../backup/ten
 import { resolvePool } from "../backup/tenant-target.ts";
 import { dropTenantDatabase, dropTenantUser, PoolError, tenantDatabaseExists } from "../db/pool.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
-import type { ReconcileResult } from "./tenant.ts";
+import type { ReconcileResult } from "./result.ts";
 
 const RETRY_MS = 60_000;
 

@@ -10,7 +10,8 @@ import { TenantSpec, type Condition, type MatomoTenant, type TenantStatus } from
 import { ensureTenantDatabase, PoolError, tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
 import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
 import { FIELD_MANAGER, renderTenant, TEMPLATE_HASH, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
-import { conditionTrue, setCondition } from "./conditions.ts";
+import { conditionTrue, setCondition } from "../api/conditions.ts";
+import type { ReconcileResult } from "./result.ts";
 import { ensureFinalizer, finalizeTenant } from "./tenant-deletion.ts";
 import type { RolloutGate } from "./rollout-gate.ts";
 import { deploymentsRolled, stepUpgrade } from "./upgrade.ts";
@@ -18,12 +19,7 @@ import { secretValue } from "../kube/secrets.ts";
 
 export const SECRET_NAME = "matomo-secrets";
 
-export interface ReconcileResult {
-  /** Ask to be called again after this many milliseconds (progress to watch, or a dependency down). */
-  readonly requeueAfterMs?: number;
-  /** Set on the reconcile that saw the tenant Ready for the first time. */
-  readonly onboardedSeconds?: number;
-}
+export type { ReconcileResult } from "./result.ts";
 
 export interface TenantReconcilerDeps {
   readonly http: KubeHttp;

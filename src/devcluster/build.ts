@@ -4,8 +4,8 @@
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile, appendFile } from "node:fs/promises";
 import { join } from "node:path";
-import { UserError } from "../cli/errors.ts";
-import type { Progress } from "../cli/progress.ts";
+import { UserError } from "../util/errors.ts";
+import type { Progress } from "../util/progress.ts";
 import { onPath, run } from "../util/exec.ts";
 import { binCacheDir, buildWorkDir } from "./paths.ts";
 import { binaryName, cacheKey, type GoBuildRecipe } from "./versions.ts";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 import { devTimings, nodeDoctorDevArgs } from "./components.ts";
 
 test("the sim's delays and the dev doctor's flags come from the environment of dev up, with documented defaults", () => {

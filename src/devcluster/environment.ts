@@ -7,8 +7,8 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { UserError } from "../cli/errors.ts";
-import type { Progress } from "../cli/progress.ts";
+import { UserError } from "../util/errors.ts";
+import type { Progress } from "../util/progress.ts";
 import { kubeClients, loadKubeConfig } from "../kube/client.ts";
 import { ensureBuilt } from "./build.ts";
 import {

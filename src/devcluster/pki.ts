@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify as toYaml } from "yaml";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 import { run } from "../util/exec.ts";
 
 export interface Pki {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { DEFAULT_PORT_BASE, isPortFree, parsePortBase, portsFrom } from "./ports.ts";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 
 test("ports are distinct offsets from one base", () => {
   const ports = Object.values(portsFrom(DEFAULT_PORT_BASE));

@@ -2,7 +2,7 @@
 // free before anything starts.
 import { createServer } from "node:net";
 import { run } from "../util/exec.ts";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 
 export const DEFAULT_PORT_BASE = 17000;
 

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, writeFile, rename, mkdir, open, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 import type { BinDirs, ComponentName, Secrets, SystemPrograms } from "./components.ts";
 import type { DevPaths } from "./paths.ts";
 import { isOurs } from "./processes.ts";

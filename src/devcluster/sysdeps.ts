@@ -2,8 +2,8 @@
 // letting the packages start their system services: the dev environment runs its own copies.
 import { existsSync } from "node:fs";
 import { writeFile, rm } from "node:fs/promises";
-import { UserError } from "../cli/errors.ts";
-import type { Progress } from "../cli/progress.ts";
+import { UserError } from "../util/errors.ts";
+import type { Progress } from "../util/progress.ts";
 import { run } from "../util/exec.ts";
 import type { SystemPrograms } from "./components.ts";
 

@@ -2,20 +2,21 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { devHome, devPaths } from "../devcluster/paths.ts";
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 
 export interface KubeTarget {
   readonly kubeconfig?: string | undefined;
   readonly context?: string | undefined;
+  /** Used when neither `kubeconfig`, KUBECONFIG nor ~/.kube/config is there (the CLI passes the dev environment's). */
+  readonly fallbackKubeconfig?: string | undefined;
 }
 
 export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
   const kc = new KubeConfig();
   // Like kubectl, then the dev environment's kubeconfig, so `mms` works right after `mms dev up`.
-  const devConfig = devPaths(devHome()).kubeconfig;
-  const fallback = !existsSync(join(homedir(), ".kube", "config")) && existsSync(devConfig) ? devConfig : undefined;
+  const devConfig = target.fallbackKubeconfig;
+  const fallback = devConfig && !existsSync(join(homedir(), ".kube", "config")) && existsSync(devConfig) ? devConfig : undefined;
   const file = target.kubeconfig ?? (process.env.KUBECONFIG || fallback);
   if (file) {
     if (!existsSync(file)) throw new UserError(`kubeconfig file ${file} does not exist`);

@@ -1,6 +1,6 @@
 // Why a migration was refused or failed: a reason for scripts (`-o json`, tests) and one sentence a
 // person can act on. Messages never carry the source's password.
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 
 export type MigrationErrorReason =
   | "InvalidRequest"

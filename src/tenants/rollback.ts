@@ -8,7 +8,7 @@ import { runBackup } from "../backup/backup.ts";
 import { restoreBackup, type RestoreResult } from "../backup/restore.ts";
 import type { OpenStore } from "../backup/store.ts";
 import { resolveTenantTarget } from "../backup/tenant-target.ts";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 import { QUEUE_TABLE_PATTERN } from "../controllers/upgrade.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { setVersion } from "./upgrade.ts";

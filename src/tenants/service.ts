@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { API_GROUP_VERSION, parseDomain, tenantNameProblem } from "../api/names.ts";
 import type { Condition, MatomoTenant, TenantSpecInput } from "../api/tenant.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
-import { UserError } from "../cli/errors.ts";
+import { UserError } from "../util/errors.ts";
 
 const KIND = "MatomoTenant";
 const MANAGER = "mms-cli";

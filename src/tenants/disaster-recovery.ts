@@ -5,13 +5,13 @@ import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { DatabasePool } from "../api/pool.ts";
 import { tenantDatabaseName } from "../db/naming.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
-import { waitReady } from "../tenants/service.ts";
-import { BackupError } from "./errors.ts";
-import { listBackups } from "./list.ts";
-import { restoreBackup } from "./restore.ts";
-import type { OpenStore } from "./store.ts";
-import { listStoredTenants, readTenantRecord, type TenantRecord } from "./tenant-backup.ts";
-import { resolvePool } from "./tenant-target.ts";
+import { waitReady } from "./service.ts";
+import { BackupError } from "../backup/errors.ts";
+import { listBackups } from "../backup/list.ts";
+import { restoreBackup } from "../backup/restore.ts";
+import type { OpenStore } from "../backup/store.ts";
+import { listStoredTenants, readTenantRecord, type TenantRecord } from "../backup/tenant-backup.ts";
+import { resolvePool } from "../backup/tenant-target.ts";
 
 const MANAGER = "mms-dr";
 

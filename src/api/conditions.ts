@@ -1,5 +1,5 @@
 // Status conditions with Kubernetes semantics: lastTransitionTime moves only when status changes.
-import type { Condition } from "../api/tenant.ts";
+import type { Condition } from "./tenant.ts";
 
 export function setCondition(
   conditions: Condition[],

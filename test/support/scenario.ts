@@ -2,9 +2,9 @@
 // a tenant and a StatefulSet with a volume share one node (the victim); helpers tell where their pods run.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { tenantNamespace } from "../api/names.ts";
-import type { KubeHttp, KubeObject } from "../kube/http.ts";
-import { createTenant, deleteTenant, waitReady } from "../tenants/service.ts";
+import { tenantNamespace } from "../../src/api/names.ts";
+import type { KubeHttp, KubeObject } from "../../src/kube/http.ts";
+import { createTenant, deleteTenant, waitReady } from "../../src/tenants/service.ts";
 
 const MANAGER = "mms-scenario";
 export const STATEFUL_POD = "db-0";

@@ -9,13 +9,13 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Node } from "@kubernetes/client-node";
-import { CONDITION_LABEL, KUBELET_LABEL, type SimKubelet } from "../devcluster/kwok.ts";
-import { BROKEN_ANNOTATION, POOL_LABEL } from "../devcluster/nodes.ts";
+import { CONDITION_LABEL, KUBELET_LABEL, type SimKubelet } from "./kwok.ts";
+import { BROKEN_ANNOTATION, POOL_LABEL } from "./nodes.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { run } from "../util/exec.ts";
-import { instanceIdFromProviderID, type RebootKind } from "./driver.ts";
-import type { OvhCredentials, OvhKubeNode } from "./ovh-driver.ts";
-import { loadSimConnection, saveSimConnection, type SimConnection } from "./sim-driver.ts";
+import { instanceIdFromProviderID, type RebootKind } from "../cloud/driver.ts";
+import type { OvhCredentials, OvhKubeNode } from "../cloud/ovh-driver.ts";
+import { loadSimConnection, saveSimConnection, type SimConnection } from "../cloud/sim-driver.ts";
 
 export const SIM_BASE_PATH = "/1.0";
 /** Paths of the sim's own control API (fault injection, request log), beside the OVH paths. */

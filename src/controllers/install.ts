@@ -3,11 +3,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { backupRbac } from "../render/backup-jobs.ts";
 import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
-import { admissionPolicy, admissionPolicyBinding, registryConfigMap, registryData, SYSTEM_NAMESPACE } from "./admission.ts";
-import { customResourceDefinitions } from "./crds.ts";
-import { API_GROUP_VERSION } from "./names.ts";
-import { BUILT_IN_PLANS, type TenantPlan } from "./plan.ts";
-import type { MatomoTenant } from "./tenant.ts";
+import { admissionPolicy, admissionPolicyBinding, registryConfigMap, registryData, SYSTEM_NAMESPACE } from "../api/admission.ts";
+import { customResourceDefinitions } from "../api/crds.ts";
+import { API_GROUP_VERSION } from "../api/names.ts";
+import { BUILT_IN_PLANS, type TenantPlan } from "../api/plan.ts";
+import type { MatomoTenant } from "../api/tenant.ts";
 
 export const INSTALL_MANAGER = "mms-install";
 

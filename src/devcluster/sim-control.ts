@@ -1,8 +1,8 @@
 // A client of the sim OVH API's own control calls, for tests and benchmarks that run the sim as a
 // separate process (the dev environment's `sim-ovh-api`): inject faults, read the request log, set delays.
 import { request } from "node:https";
-import { SIM_CONTROL_PATH, type SimFault, type SimRequest } from "./sim-server.ts";
-import type { SimConnection } from "./sim-driver.ts";
+import { SIM_CONTROL_PATH, type SimFault, type SimRequest } from "./sim-ovh-api.ts";
+import type { SimConnection } from "../cloud/sim-driver.ts";
 
 export class SimControl {
   private readonly sim: SimConnection;
