@@ -6,7 +6,8 @@
 const LAYERS = [
   ["util"],
   ["api"],
-  ["kube", "db"],
+  ["kube"],
+  ["db"],
   ["render", "cloud"],
   ["backup"],
   ["controllers"],
