@@ -72,3 +72,19 @@ describe("rendered tenant objects on the real API server", () => {
     });
   }
 });
+
+describe("verified-backup Jobs on the real API server", () => {
+  test("the Job passes a server-side dry run and its pod passes the platform namespace's admission", async () => {
+    const { renderVerifiedBackupJob } = await import("../src/render/backup-jobs.ts");
+    for (const purpose of ["pre-upgrade", "final"] as const) {
+      for (const platform of [DEFAULT_PLATFORM, { ...DEFAULT_PLATFORM, runJobsLocally: true }]) {
+        const { job } = renderVerifiedBackupJob({ tenant: "a-tenant-name-of-28-chars-xy", purpose, key: "6f1c2a4e", platform });
+        const accepted = await http.apply(job, { ...manager, dryRun: true });
+        assert.equal(accepted.metadata.name, job.metadata.name);
+        const [tpl] = podTemplates(job);
+        assert.ok(tpl);
+        await http.create({ apiVersion: "v1", kind: "Pod", metadata: { name: `${job.metadata.name}-x`, namespace: job.metadata.namespace }, spec: tpl.spec }, { ...manager, dryRun: true });
+      }
+    }
+  });
+});

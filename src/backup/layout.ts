@@ -1,6 +1,7 @@
 // Where backups live in object storage, and how backup ids are made: one folder per backup, ids that
 // sort by time, so listing a tenant's folder in key order lists its backups oldest first.
 import { randomBytes } from "node:crypto";
+import { NAMED_BACKUP_ID_PATTERN } from "../api/backup-id.ts";
 import { isTenantName } from "../db/naming.ts";
 import { BackupError } from "./errors.ts";
 
@@ -19,8 +20,9 @@ export function newBackupId(now: Date = new Date(), random: string = randomBytes
   return `${stamp}-${random}`;
 }
 
+/** A time-stamped id, or a named one of a verified backup taken for a step (src/api/backup-id.ts). */
 export function isBackupId(id: string): boolean {
-  return BACKUP_ID_PATTERN.test(id);
+  return BACKUP_ID_PATTERN.test(id) || NAMED_BACKUP_ID_PATTERN.test(id);
 }
 
 /** The time encoded in a backup id. */

@@ -1,8 +1,11 @@
-// The scheduled backup work, rendered: a CronJob per tenant running `mms backup run`, a CronJob per
-// pool running the nightly restore drill `mms backup verify --pool`, and the identity both run as.
+// The backup work, rendered: a CronJob per tenant running `mms backup run`, a CronJob per pool running
+// the nightly restore drill `mms backup verify --pool`, the one-off verified-backup Jobs the reconciler
+// starts before an upgrade or a deletion, and the identity all of them run as.
 // They live in the platform namespace, not the tenant's: they need the pool's admin credentials,
 // which must never be readable from a tenant namespace.
+import { createHash } from "node:crypto";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
+import { namedBackupId, type VerifiedBackupPurpose } from "../api/backup-id.ts";
 import { API_GROUP, API_GROUP_VERSION } from "../api/names.ts";
 import type { PlanSpec } from "../api/plan.ts";
 import type { DatabasePool } from "../api/pool.ts";
@@ -12,10 +15,17 @@ import type { KubeObject } from "../kube/http.ts";
 import { spreadSchedule } from "./schedule.ts";
 
 export const BACKUP_SERVICE_ACCOUNT = "mms-backup";
+/**
+ * On a pod: run its command on this machine instead of a node (the dev environment's local Job runner,
+ * src/devcluster/local-jobs.ts); its simulated nodes would otherwise "complete" it without running it.
+ */
+export const RUN_LOCALLY_LABEL = "multiscale.io/run-locally";
 
 export interface ControlImage {
   /** The control plane's own image (mms CLI, mariadb client tools): deploy/images/mms. */
   readonly controlImage: string;
+  /** Dev environment only: label the backup pods so the local Job runner runs them. Production: unset. */
+  readonly runJobsLocally?: boolean | undefined;
 }
 
 const labels = (component: string, extra: Record<string, string>) => ({
@@ -25,9 +35,10 @@ const labels = (component: string, extra: Record<string, string>) => ({
   ...extra,
 });
 
-function jobPod(image: string, args: string[], component: string, extra: Record<string, string>) {
+function jobPod(platform: ControlImage, args: string[], component: string, extra: Record<string, string>) {
+  const image = platform.controlImage;
   return {
-    metadata: { labels: labels(component, extra) },
+    metadata: { labels: { ...labels(component, extra), ...(platform.runJobsLocally ? { [RUN_LOCALLY_LABEL]: "true" } : {}) } },
     spec: {
       serviceAccountName: BACKUP_SERVICE_ACCOUNT,
       restartPolicy: "Never",
@@ -75,7 +86,7 @@ export function renderTenantBackupCronJob(tenant: MatomoTenant, plan: PlanSpec, 
     `backup-${name}`, spreadSchedule(plan.backup.schedule, name),
     // A suspended tenant's data does not change: the backup taken before it was suspended covers it.
     tenant.spec.suspended,
-    jobPod(platform.controlImage, ["backup", "run", "--tenant", name], "backup", extra),
+    jobPod(platform, ["backup", "run", "--tenant", name], "backup", extra),
     owner, 6 * 3600, extra, "backup",
   );
 }
@@ -88,9 +99,52 @@ export function renderPoolVerifyCronJob(pool: DatabasePool & { metadata: { uid?:
   const extra = { "multiscale.io/pool": name };
   return cronJob(
     `verify-${name}`.slice(0, 52), spreadSchedule(spec.backup.verifySchedule, name), false,
-    jobPod(platform.controlImage, ["backup", "verify", "--pool", name], "backup-verify", extra),
+    jobPod(platform, ["backup", "verify", "--pool", name], "backup-verify", extra),
     owner, 20 * 3600, extra, "backup-verify",
   );
+}
+
+/** Longest Job name: the Job controller names its pods `<job>-<5 characters>` and labels them with it. */
+const MAX_JOB_NAME = 63;
+
+/**
+ * A Job that takes one backup of the tenant and proves it by a restore drill, before something
+ * irreversible (an upgrade's migrations, dropping a deleted tenant's database). Its name and its backup
+ * id follow from tenant, purpose and key alone, so the reconciler can create it when absent and
+ * recognise its backup in the tenant's status (`status.backup.lastVerifiedBackupId`) without storing
+ * anything; a rerun of the same Job finds the backup already taken (`mms backup run --id`, idempotent).
+ */
+export function renderVerifiedBackupJob(input: {
+  tenant: string;
+  purpose: VerifiedBackupPurpose;
+  /** What makes this backup different from earlier ones of the same purpose: `g7` (generation), a uid prefix. */
+  key: string;
+  platform: ControlImage;
+}): { job: KubeObject; backupId: string } {
+  const { tenant, purpose, key, platform } = input;
+  const backupId = namedBackupId(purpose, key);
+  let name = `vbackup-${tenant}-${purpose}-${key}`;
+  if (name.length > MAX_JOB_NAME) {
+    // Still deterministic: the hash of the whole name keeps two long keys apart.
+    const hash = createHash("sha256").update(name).digest("hex").slice(0, 10);
+    name = `vbackup-${tenant}-${purpose}-${hash}`;
+  }
+  const extra = { "multiscale.io/tenant": tenant, "multiscale.io/purpose": purpose };
+  const job = {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name, namespace: SYSTEM_NAMESPACE, labels: labels("verified-backup", extra), annotations: { "multiscale.io/backup-id": backupId } },
+    spec: {
+      // One retry covers a pod lost with its node; the command resumes from what the first attempt left.
+      backoffLimit: 1,
+      activeDeadlineSeconds: 6 * 3600,
+      // The reconciler reads the Job's outcome long before this; a Job gone early is simply recreated
+      // and finds its backup done.
+      ttlSecondsAfterFinished: 86_400,
+      template: jobPod(platform, ["backup", "run", "--tenant", tenant, "--id", backupId, "--verify"], "verified-backup", extra),
+    },
+  } satisfies KubeObject;
+  return { job, backupId };
 }
 
 /** The identity of backup jobs: read tenants, pools, stores and their Secrets; write tenant status. */

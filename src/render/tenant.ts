@@ -39,6 +39,8 @@ export interface PlatformSettings {
   readonly objectStoragePort: number;
   /** The control plane's image (mms CLI and MariaDB client tools), run by backup and drill jobs. */
   readonly controlImage: string;
+  /** Dev environment only: backup, drill and verified-backup pods run on the local Job runner. */
+  readonly runJobsLocally?: boolean | undefined;
 }
 
 export const DEFAULT_PLATFORM: PlatformSettings = {
