@@ -2,7 +2,7 @@
 // the run's named lock), and the queries that read a tenant database's tables, checksums and version.
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
 import { toPoolError } from "../db/errors.ts";
-import { quoteIdentifier } from "../db/naming.ts";
+import { quoteTable } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -11,11 +11,6 @@ type SqlValue = string | number;
 
 export function endpointOf(pool: PoolEndpoint): string {
   return pool.host.includes(":") ? `[${pool.host}]:${pool.port}` : `${pool.host}:${pool.port}`;
-}
-
-/** Backtick-quotes a table name as found in information_schema (which may hold any character). */
-export function quoteTable(database: string, table: string): string {
-  return `${quoteIdentifier(database)}.\`${table.replaceAll("`", "``")}\``;
 }
 
 export class AdminSession {

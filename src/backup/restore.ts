@@ -10,17 +10,15 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { TENANT_DATABASE_PATTERN } from "../db/naming.ts";
+import { isTempDatabase, quoteDatabase, quoteTable, TENANT_DATABASE_PATTERN } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
+import { createTempDatabase, databaseLockName, dropStaleTempDatabases, dropTempDatabase } from "../db/temp-database.ts";
 import { Digest } from "./digest.ts";
 import { AdminSession } from "./admin.ts";
 import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "./client-tools.ts";
 import { BackupError, detail } from "./errors.ts";
 import { backupKeys } from "./layout.ts";
 import { parseManifest, type Manifest } from "./manifest.ts";
-import { createScratch, dropStaleScratch, isScratchDatabase, quoteDatabase, quoteTableIn, restoreLockName } from "./scratch.ts";
-
-export { restoreLockName } from "./scratch.ts";
 
 // How long the swap waits for the tenant's running statements to let go of its tables.
 const SWAP_LOCK_WAIT_SECONDS = 60;
@@ -187,7 +185,7 @@ interface Run {
  */
 export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
   const db = opts.database;
-  if (!TENANT_DATABASE_PATTERN.test(db) && !isScratchDatabase(db)) throw new BackupError("InvalidRequest", `${JSON.stringify(db)} is not a tenant database name`);
+  if (!TENANT_DATABASE_PATTERN.test(db) && !isTempDatabase(db)) throw new BackupError("InvalidRequest", `${JSON.stringify(db)} is not a tenant database name`);
   if (opts.replace && !TENANT_DATABASE_PATTERN.test(db)) throw new BackupError("InvalidRequest", `only a tenant database can be replaced, not ${db}`);
   const t0 = Date.now();
   const manifest = await readManifest(opts.s3, opts.bucket, opts.tenant, opts.backupId, opts.prefix);
@@ -200,7 +198,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
 
     const admin = await AdminSession.open(opts.pool, `restore backup ${opts.backupId} into database ${db}`);
     try {
-      if (!(await admin.tryLock(restoreLockName(db)))) {
+      if (!(await admin.tryLock(databaseLockName(db)))) {
         throw new BackupError("RestoreInProgress", `a restore into database ${db} is already running`);
       }
       const run: Run = { opts, admin, manifest, file, t0, downloadMs };
@@ -264,8 +262,8 @@ async function replaceDatabase(run: Run, replace: ReplaceOptions): Promise<Resto
       `Matomo creates none, so remove them or restore into a new database; ${unchanged}`);
   }
   // Left by a replace of this database that crashed; the replaced tables in them are in its safety backup.
-  await dropStaleScratch(admin, "restore", db);
-  await dropStaleScratch(admin, "replaced", db);
+  await dropStaleTempDatabases(admin, "restore", db);
+  await dropStaleTempDatabases(admin, "replaced", db);
 
   const safetyStart = Date.now();
   let safetyBackupId: string;
@@ -279,7 +277,7 @@ async function replaceDatabase(run: Run, replace: ReplaceOptions): Promise<Resto
   const kept = `${unchanged} (safety backup ${safetyBackupId} was taken)`;
   checkCancelled(opts, kept);
 
-  const staging = await createScratch(admin, "restore", db);
+  const staging = (await createTempDatabase(admin, "restore", db)).database;
   let replaced: string | undefined;
   try {
     const loadStart = Date.now();
@@ -304,7 +302,7 @@ async function replaceDatabase(run: Run, replace: ReplaceOptions): Promise<Resto
     }
     checkCancelled(opts, kept);
 
-    replaced = await createScratch(admin, "replaced", db);
+    replaced = (await createTempDatabase(admin, "replaced", db)).database;
     const swapStart = Date.now();
     await swap(opts, admin, staging, replaced, kept, safetyBackupId, replace.keepLive ?? (() => false));
     const swapMs = Date.now() - swapStart;
@@ -317,7 +315,7 @@ async function replaceDatabase(run: Run, replace: ReplaceOptions): Promise<Resto
     // safety backup also holds. One that cannot be dropped now is dropped by the next replace of this
     // database, so a failure here changes nothing about the outcome.
     for (const scratch of [staging, replaced]) {
-      if (scratch !== undefined) await admin.exec(`DROP DATABASE IF EXISTS ${quoteDatabase(scratch)}`).catch(() => undefined);
+      if (scratch !== undefined) await dropTempDatabase(admin, scratch).catch(() => undefined);
     }
   }
 }
@@ -328,8 +326,8 @@ async function swap(opts: RestoreOptions, admin: AdminSession, staging: string, 
   const live = (await admin.tables(db)).filter((t) => !keep.has(t));
   const next = (await admin.tables(staging)).filter((t) => !keep.has(t));
   const moves = [
-    ...live.map((t) => `${quoteTableIn(db, t)} TO ${quoteTableIn(replaced, t)}`),
-    ...next.map((t) => `${quoteTableIn(staging, t)} TO ${quoteTableIn(db, t)}`),
+    ...live.map((t) => `${quoteTable(db, t)} TO ${quoteTable(replaced, t)}`),
+    ...next.map((t) => `${quoteTable(staging, t)} TO ${quoteTable(db, t)}`),
   ];
   await admin.exec("SET SESSION lock_wait_timeout = ?", [SWAP_LOCK_WAIT_SECONDS]);
   try {
@@ -411,23 +409,11 @@ async function compare(admin: AdminSession, db: string, manifest: Manifest): Pro
   const out: TableComparison[] = [];
   for (const name of [...new Set([...expected.keys(), ...present])].sort()) {
     const e = expected.get(name);
-    const actualRows = present.has(name) ? await rowCount(admin, db, name) : null;
+    const actualRows = present.has(name) ? await admin.rowCount(db, name) : null;
     const expectedChecksum = e?.checksum ?? null;
-    const actualChecksum = expectedChecksum === null || !present.has(name) ? null : await checksum(admin, db, name);
+    const actualChecksum = expectedChecksum === null || !present.has(name) ? null : (await admin.checksums(db, [name])).get(name) ?? null;
     const ok = e !== undefined && actualRows === e.rows && (expectedChecksum === null || actualChecksum === expectedChecksum);
     out.push({ name, expectedRows: e?.rows ?? null, actualRows, expectedChecksum, actualChecksum, ok });
   }
   return out;
-}
-
-// AdminSession's own table queries accept tenant databases only; these also take scratch databases.
-async function rowCount(admin: AdminSession, db: string, table: string): Promise<number> {
-  const [r] = await admin.rows(`SELECT COUNT(*) AS n FROM ${quoteTableIn(db, table)}`);
-  return Number(r?.n ?? 0);
-}
-
-async function checksum(admin: AdminSession, db: string, table: string): Promise<number | null> {
-  const [r] = await admin.rows(`CHECKSUM TABLE ${quoteTableIn(db, table)}`);
-  const v = r?.Checksum as unknown;
-  return v === null || v === undefined ? null : Number(v);
 }

@@ -2,12 +2,12 @@
 // with the manifest, drops the scratch database and records the verdict beside the backup.
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
+import { freeTempName, dropStaleTempDatabases, dropTempDatabase } from "../db/temp-database.ts";
 import { AdminSession } from "./admin.ts";
 import { BackupError, detail, type BackupErrorReason } from "./errors.ts";
 import { backupKeys, tenantPrefix } from "./layout.ts";
 import { listBackups } from "./list.ts";
 import { describeMismatch, restoreBackup, RestoreVerificationError, type RestoreTimings, type TableComparison } from "./restore.ts";
-import { dropStaleScratch, freeScratchName, quoteDatabase } from "./scratch.ts";
 import { serializeVerification, VERIFICATION_FORMAT, type Verification } from "./verification.ts";
 
 export interface VerifyOptions {
@@ -62,8 +62,8 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyResult> {
   let staleDropped: string[];
   const admin = await AdminSession.open(opts.pool, `verify backup ${backupId} of tenant ${opts.tenant}`);
   try {
-    staleDropped = await dropStaleScratch(admin, "verify", database);
-    const scratch = await freeScratchName(admin, "verify", database);
+    staleDropped = await dropStaleTempDatabases(admin, "verify", database);
+    const scratch = await freeTempName(admin, "verify", database);
     let settled = false;
     try {
       verdict = await drill(opts, admin, backupId, scratch);
@@ -71,7 +71,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyResult> {
     } finally {
       // When the drill failed, its own error is the one worth reporting; a database left here is
       // dropped by the next drill of this tenant.
-      await admin.exec(`DROP DATABASE IF EXISTS ${quoteDatabase(scratch)}`).catch((err: unknown) => {
+      await dropTempDatabase(admin, scratch).catch((err: unknown) => {
         if (settled) throw err;
       });
     }

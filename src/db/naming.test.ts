@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  grantDatabasePattern, isTenantName, quoteIdentifier, TENANT_DATABASE_PATTERN, TENANT_NAME_PATTERN, tenantDatabaseName,
+  grantDatabasePattern, isTenantName, quoteDatabase, quoteIdent, TENANT_DATABASE_PATTERN, TENANT_NAME_PATTERN, tenantDatabaseName,
 } from "./naming.ts";
 
 const tenantName = fc.stringMatching(TENANT_NAME_PATTERN);
@@ -62,10 +62,16 @@ test("any string either maps inside the contract or is refused", () => {
   }));
 });
 
-test("identifiers are backtick-quoted and anything unexpected is refused", () => {
-  assert.equal(quoteIdentifier("mt_acme"), "`mt_acme`");
+test("identifiers are backtick-quoted with backticks doubled; empty names and NUL are refused", () => {
+  assert.equal(quoteIdent("mt_acme"), "`mt_acme`");
+  assert.equal(quoteIdent("we`ird"), "`we``ird`");
+  assert.equal(quoteIdent("`"), "````");
+  assert.equal(quoteIdent("a b; DROP TABLE x"), "`a b; DROP TABLE x`");
+  assert.throws(() => quoteIdent(""), /refusing to quote an empty identifier/);
+  assert.throws(() => quoteIdent("a\0b"), /refusing to quote .*NUL/);
+  assert.equal(quoteDatabase("mt_acme"), "`mt_acme`");
   for (const bad of ["acme", "mt_", "mt_a`b", "mt_A", "mysql", "mt_acme`.* TO x"]) {
-    assert.throws(() => quoteIdentifier(bad), /refusing to quote/, bad);
+    assert.throws(() => quoteDatabase(bad), /refusing to quote/, bad);
   }
 });
 

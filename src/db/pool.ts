@@ -3,7 +3,7 @@
 import { createConnection } from "mysql2/promise";
 import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { toPoolError } from "./errors.ts";
-import { grantDatabasePattern, quoteIdentifier, TENANT_DATABASE_PATTERN, tenantDatabaseName } from "./naming.ts";
+import { grantDatabasePattern, quoteDatabase, TENANT_DATABASE_PATTERN, tenantDatabaseName } from "./naming.ts";
 
 export { PoolError } from "./errors.ts";
 export type { PoolErrorReason } from "./errors.ts";
@@ -145,7 +145,7 @@ export async function ensureTenantDatabase(pool: PoolEndpoint, tenant: string, p
   if (typeof password !== "string" || password.length === 0) {
     throw new Error(`the database password of tenant ${tenant} must not be empty`);
   }
-  const db = quoteIdentifier(name);
+  const db = quoteDatabase(name);
   const privileges = MATOMO_PRIVILEGES.join(", ");
   return withAdmin(pool, `provision the database of tenant ${tenant}`, async (admin) => {
     // MySQL reports one affected row whether or not the database existed, MariaDB zero when it did:
@@ -181,7 +181,7 @@ export async function dropTenantDatabase(pool: PoolEndpoint, tenant: string): Pr
   await withAdmin(pool, `drop the database of tenant ${tenant}`, async (admin) => {
     // The user goes first so that no new session can start writing into a database about to vanish.
     await admin.exec(`DROP USER IF EXISTS ?@'${USER_HOST}'`, [name]);
-    await admin.exec(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)}`);
+    await admin.exec(`DROP DATABASE IF EXISTS ${quoteDatabase(name)}`);
   });
 }
 

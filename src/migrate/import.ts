@@ -7,11 +7,11 @@ import { API_GROUP_VERSION, parseDomain, parseVersion, tenantNameProblem, tenant
 import { PoolSpec, type DatabasePool } from "../api/pool.ts";
 import { DEFAULT_MATOMO_VERSION, type MatomoTenant } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
-import { restoreLockName } from "../backup/scratch.ts";
 import { resolvePool } from "../backup/tenant-target.ts";
 import { TABLES_PREFIX } from "../render/tenant.ts";
-import { quoteIdentifier, tenantDatabaseName } from "../db/naming.ts";
+import { quoteDatabase, quoteTable, tenantDatabaseName } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
+import { createTempDatabase, databaseLockName, dropStaleTempDatabases, dropTempDatabase, type TempDatabase } from "../db/temp-database.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { createTenant, waitReady } from "../tenants/service.ts";
 import { detectionWarnings, detectMatomo, planTables, privacySummary, schemaNote, showPrefix, type TableMove } from "./detect.ts";
@@ -20,7 +20,6 @@ import { humanBytes } from "./units.ts";
 import { inspectSource, loadIntoStaging, type Inspection } from "./load.ts";
 import { configWarnings, parseOldConfig, type OldConfig } from "./old-config.ts";
 import { openSource, type OpenedSource, type SourceSpec } from "./source.ts";
-import { createStaging, dropStaging, dropStaleStaging, qualified, quoteStaging, type Staging } from "./staging.ts";
 import { versionProblem } from "./version.ts";
 
 const MANAGER = "mms-migrate";
@@ -224,11 +223,11 @@ export async function migrateTenant(http: KubeHttp, req: MigrateRequest): Promis
       if (req.dryRun) return report();
       const undo = new Undo();
       try {
-        if (!(await admin.tryLock(restoreLockName(c.database)))) {
+        if (!(await admin.tryLock(databaseLockName(c.database)))) {
           throw new MigrationError("ImportInProgress", `an import or restore into database ${c.database} is already running`);
         }
         await refuseNonEmpty(admin, c.database);
-        await dropStaleStaging(admin, c.database);
+        await dropStaleTempDatabases(admin, "import", c.database);
         await importTables(admin, source, cluster.pool, c.database, found.moves, inspection.inspector.bytes, req, undo);
         step(`creating tenant ${req.tenant} on pool ${cluster.poolName}`);
         if (c.config?.salt !== undefined) await seedSalt(http, req.tenant, c.config.salt, undo);
@@ -316,7 +315,7 @@ async function importTables(
   admin: AdminSession, source: OpenedSource, pool: PoolEndpoint, database: string, moves: readonly TableMove[], totalBytes: number,
   req: MigrateRequest, undo: Undo,
 ): Promise<void> {
-  const staging = await createStaging(admin, database);
+  const staging = await createTempDatabase(admin, "import", database, { account: true });
   try {
     req.onStep?.(`loading into staging database ${staging.database}`);
     const loaded = await loadIntoStaging(source, pool, staging, totalBytes, {
@@ -328,7 +327,7 @@ async function importTables(
     req.signal?.throwIfAborted();
 
     req.onStep?.(`moving ${moves.length} tables into ${database} as ${TABLES_PREFIX}*`);
-    const target = quoteIdentifier(database);
+    const target = quoteDatabase(database);
     if (await admin.databaseExists(database)) {
       // Empty, as checked under the lock: only the tables moved in are this run's.
       undo.push(`the tables moved into database ${database}`, () => dropTables(admin, database, moves));
@@ -336,29 +335,27 @@ async function importTables(
       await admin.exec(`CREATE DATABASE ${target} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
       undo.push(`database ${database}`, () => admin.exec(`DROP DATABASE IF EXISTS ${target}`));
     }
-    const from = quoteStaging(staging.database);
     await admin.exec("SET SESSION lock_wait_timeout = ?", [RENAME_LOCK_WAIT_SECONDS]);
-    await admin.exec(`RENAME TABLE ${moves.map((m) => `${qualified(from, m.source)} TO ${qualified(target, m.target)}`).join(", ")}`);
+    await admin.exec(`RENAME TABLE ${moves.map((m) => `${quoteTable(staging.database, m.source)} TO ${quoteTable(database, m.target)}`).join(", ")}`);
     const present = new Set(await admin.tables(database));
     const missing = moves.filter((m) => !present.has(m.target));
     if (missing.length > 0) throw new MigrationError("VerificationFailed", `after the move, database ${database} lacks ${missing.length} table(s), e.g. ${missing[0]?.target}`);
   } finally {
     // Also on success: the moved tables left it empty. A staging database that cannot be dropped now is
     // dropped by the next import of this tenant, as nobody holds its lock then.
-    await dropStaging(admin, staging.database).catch(() => undefined);
+    await dropTempDatabase(admin, staging.database).catch(() => undefined);
   }
 }
 
 async function dropTables(admin: AdminSession, database: string, moves: readonly TableMove[]): Promise<void> {
-  const target = quoteIdentifier(database);
-  for (const m of moves) await admin.exec(`DROP TABLE IF EXISTS ${qualified(target, m.target)}`);
+  for (const m of moves) await admin.exec(`DROP TABLE IF EXISTS ${quoteTable(database, m.target)}`);
 }
 
 /** Triggers would stop RENAME TABLE across databases, and views and routines cannot be moved: Matomo has none. */
-async function removeUnmovable(admin: AdminSession, staging: Staging, req: MigrateRequest): Promise<void> {
+async function removeUnmovable(admin: AdminSession, staging: TempDatabase, req: MigrateRequest): Promise<void> {
   const db = staging.database;
   const triggers = await admin.rows("SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?", [db]);
-  for (const t of triggers) await admin.exec(`DROP TRIGGER ${qualified(quoteStaging(db), String(t.name))}`);
+  for (const t of triggers) await admin.exec(`DROP TRIGGER ${quoteTable(db, String(t.name))}`);
   const others = await admin.rows(
     "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE <> 'BASE TABLE' " +
     "UNION ALL SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
@@ -368,7 +365,7 @@ async function removeUnmovable(admin: AdminSession, staging: Staging, req: Migra
   if (names.length > 0) req.onProgress?.(`not carried (Matomo creates no views, triggers or routines): ${names.join(", ")}`);
 }
 
-async function verifyStaging(admin: AdminSession, staging: Staging, moves: readonly TableMove[], rows: ReadonlyMap<string, number>): Promise<void> {
+async function verifyStaging(admin: AdminSession, staging: TempDatabase, moves: readonly TableMove[], rows: ReadonlyMap<string, number>): Promise<void> {
   const present = new Set(await admin.rows(
     "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'", [staging.database],
   ).then((r) => r.map((x) => String(x.name))));
@@ -379,7 +376,7 @@ async function verifyStaging(admin: AdminSession, staging: Staging, moves: reado
       bad.push(`${m.source} (missing)`);
       continue;
     }
-    const [r] = await admin.rows(`SELECT COUNT(*) AS n FROM ${qualified(quoteStaging(staging.database), m.source)}`);
+    const [r] = await admin.rows(`SELECT COUNT(*) AS n FROM ${quoteTable(staging.database, m.source)}`);
     const actual = Number(r?.n ?? 0);
     if (actual !== expected || expected !== m.rows) bad.push(`${m.source} (${actual} rows loaded, ${expected} in the dump)`);
   }

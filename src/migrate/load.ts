@@ -5,10 +5,10 @@ import { pipeline } from "node:stream/promises";
 import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "../backup/client-tools.ts";
 import { DumpFormatError, DumpInspector } from "../backup/dump-inspector.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
+import type { TempDatabase } from "../db/temp-database.ts";
 import { DumpScanner } from "./dump-scanner.ts";
 import { MigrationError } from "./errors.ts";
 import type { OpenedSource } from "./source.ts";
-import type { Staging } from "./staging.ts";
 
 export interface Inspection {
   readonly inspector: DumpInspector;
@@ -74,8 +74,8 @@ export async function inspectSource(source: OpenedSource, opts: PassOptions = {}
  * Loads the dump into the staging database as its own account, leaving out a leading
  * `CREATE DATABASE`/`USE` (a dump made with --databases); returns the rows counted on the way.
  */
-export async function loadIntoStaging(source: OpenedSource, pool: PoolEndpoint, staging: Staging, totalBytes: number, opts: PassOptions = {}): Promise<DumpInspector> {
-  const account = { host: pool.host, port: pool.port, adminUser: staging.user, adminPassword: staging.password };
+export async function loadIntoStaging(source: OpenedSource, pool: PoolEndpoint, staging: Required<TempDatabase>, totalBytes: number, opts: PassOptions = {}): Promise<DumpInspector> {
+  const account = { host: pool.host, port: pool.port, adminUser: staging.account.user, adminPassword: staging.account.password };
   const credentials = await writeCredentials(account);
   try {
     const { child, exit } = start(MARIADB, [
@@ -97,7 +97,7 @@ export async function loadIntoStaging(source: OpenedSource, pool: PoolEndpoint, 
       const e = await exit;
       if (opts.signal?.aborted) throw new MigrationError("Aborted", "the migration was cancelled while loading the source");
       if (e.code !== 0 || e.signal) {
-        const why = describeExit("mariadb", e).replaceAll(staging.password, "***");
+        const why = describeExit("mariadb", e).replaceAll(staging.account.password, "***");
         const hint = /DEFINER|SUPER|denied/i.test(why)
           ? "; the dump creates views, triggers or routines, or uses another database, which an import does not carry (Matomo needs none): dump the Matomo tables only"
           : "";
