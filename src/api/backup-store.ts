@@ -19,7 +19,7 @@ export const BackupStoreSpec = z.object({
   prefix: z.string().max(200).regex(new RegExp(PREFIX_PATTERN), "must be empty or path segments each ending in '/', e.g. prod/").default("")
     .meta({ description: "Key prefix inside the bucket, e.g. prod/, so one bucket can serve several platforms." }),
   forcePathStyle: z.boolean().default(true)
-    .meta({ description: "Address the bucket in the URL path (what OVH and MinIO accept) rather than as a host name." }),
+    .meta({ description: "Address the bucket in the URL path (what OVH and SeaweedFS accept) rather than as a host name." }),
   credentialsSecretRef: z.object({
     namespace: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN)),
     name: z.string().max(253),

@@ -32,7 +32,7 @@ export function registerDev(program: Command): void {
     .command("dev")
     .description("run the local cluster-in-a-box: Kubernetes control plane, simulated nodes, MariaDB, Redis, S3")
     .addHelpText("after", `
-The first \`dev up\` builds etcd, Kubernetes, KWOK and MinIO from pinned Go modules (many minutes)
+The first \`dev up\` builds etcd, Kubernetes, KWOK and SeaweedFS from pinned Go modules (many minutes)
 and caches them under ~/.cache/matomo-multiscale; later starts take seconds.
 
 Environment:

@@ -2,7 +2,8 @@
 // Each build goes to a temporary folder that is renamed into place only when complete, so an
 // interrupted build is never mistaken for a finished one.
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile, appendFile } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile, appendFile, readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import type { Progress } from "../util/progress.ts";
@@ -36,14 +37,57 @@ export async function ensureBuilt(recipe: GoBuildRecipe, progress: Progress): Pr
   }
   const key = cacheKey(recipe);
   const work = join(buildWorkDir(), key);
-  const out = `${dir}.partial-${process.pid}`;
   await mkdir(work, { recursive: true });
+  // Two `dev up`s at once (two environments, two terminals) build each program once: the second waits.
+  const lock = join(work, "build.pid");
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: "wx" });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const holder = Number(await readFile(lock, "utf8").catch(() => ""));
+    if (!holder) {
+      await sleep(200); // created a moment ago, its pid not written yet
+      continue;
+    }
+    if (!pidAlive(holder)) {
+      await rm(lock, { force: true });
+      continue;
+    }
+    progress.step(`waiting for the build of ${recipe.name} v${recipe.version} by process ${holder} (first time only)`);
+    while (pidAlive(holder) && !isBuilt(recipe)) await sleep(2000);
+    if (isBuilt(recipe)) return dir;
+  }
+  try {
+    if (isBuilt(recipe)) return dir; // the build we waited for finished
+    return await build(recipe, progress, dir, work, key);
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function build(recipe: GoBuildRecipe, progress: Progress, dir: string, work: string, key: string): Promise<string> {
+  const out = `${dir}.partial-${process.pid}`;
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
   const log = join(work, "build.log");
   await writeFile(join(work, "go.mod"), wrapperGoMod(recipe));
   await writeFile(log, `# ${new Date().toISOString()} building ${key}\n`);
-  const env = { ...process.env, GOFLAGS: "-mod=mod", GOWORK: "off", CGO_ENABLED: "0" };
+  // A module that needs a newer Go than the installed one (SeaweedFS needs 1.26.6) gets that toolchain
+  // from the Go module proxy, even where GOTOOLCHAIN=local is the default (the golang images).
+  const toolchain = !process.env.GOTOOLCHAIN || process.env.GOTOOLCHAIN === "local" ? "auto" : process.env.GOTOOLCHAIN;
+  const env = { ...process.env, GOFLAGS: "-mod=mod", GOWORK: "off", CGO_ENABLED: "0", GOTOOLCHAIN: toolchain };
 
   progress.step(`resolving ${recipe.name} v${recipe.version} modules (first time only)`);
   let downloaded = 0;

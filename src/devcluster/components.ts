@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent, request as httpsRequest } from "node:https";
+import { ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { createConnection } from "mysql2/promise";
 import { createClient } from "redis";
 import { UserError } from "../util/errors.ts";
@@ -33,7 +34,7 @@ export interface BinDirs {
   readonly kubernetes: string;
   readonly etcd: string;
   readonly kwok: string;
-  readonly minio: string;
+  readonly seaweedfs: string;
 }
 
 export interface Context {
@@ -144,6 +145,7 @@ async function httpOk(url: string, opts: { ca?: Buffer; insecure?: boolean; expe
 }
 
 const kubeBin = (ctx: Context, name: string) => join(ctx.bins.kubernetes, name);
+const s3IdentitiesFile = (ctx: Context) => join(ctx.paths.home, "s3-identities.json");
 
 /** Flags the controller-manager and the scheduler share: whom to call, where to serve health. */
 const controlPlaneClientFlags = (ctx: Context, port: number) => [
@@ -337,26 +339,57 @@ export const COMPONENTS: readonly Component[] = [
   },
   {
     name: "s3",
-    ports: ["s3", "s3Console"],
+    // SeaweedFS in one process: a master, a volume server, a filer (metadata) and the S3 gateway.
+    ports: ["s3", "s3Console", "s3Grpc", "s3Master", "s3MasterGrpc", "s3Volume", "s3VolumeGrpc", "s3FilerGrpc"],
     after: [],
-    executable: (ctx) => join(ctx.bins.minio, "minio"),
+    executable: (ctx) => join(ctx.bins.seaweedfs, "weed"),
     prepare: async (ctx) => {
-      await mkdir(dataDir(ctx, "s3"), { recursive: true });
+      await mkdir(join(dataDir(ctx, "seaweedfs"), "volumes"), { recursive: true });
+      await mkdir(join(dataDir(ctx, "seaweedfs"), "meta"), { recursive: true });
+      await mkdir(join(dataDir(ctx, "seaweedfs"), "tmp"), { recursive: true });
+      // The one S3 identity, with every right; in a 0600 file rather than on the command line.
+      await writeFile(s3IdentitiesFile(ctx), JSON.stringify({
+        identities: [{
+          name: "mms-dev",
+          credentials: [{ accessKey: ctx.secrets.s3AccessKey, secretKey: ctx.secrets.s3SecretKey }],
+          actions: ["Admin", "Read", "List", "Tagging", "Write"],
+        }],
+      }, null, 2) + "\n", { mode: 0o600 });
     },
-    spec: (ctx) => ({
-      command: join(ctx.bins.minio, "minio"),
-      args: [
-        "server", dataDir(ctx, "s3"), "--quiet",
-        `--address=${loopback}:${ctx.ports.s3}`, `--console-address=${loopback}:${ctx.ports.s3Console}`,
-      ],
-      env: {
-        MINIO_ROOT_USER: ctx.secrets.s3AccessKey,
-        MINIO_ROOT_PASSWORD: ctx.secrets.s3SecretKey,
-        MINIO_UPDATE: "off",
-        MINIO_CALLHOME_ENABLE: "off",
-      },
-    }),
-    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.s3}/minio/health/ready`),
+    spec: (ctx) => {
+      const dir = dataDir(ctx, "seaweedfs");
+      const p = ctx.ports;
+      return {
+        command: join(ctx.bins.seaweedfs, "weed"),
+        args: [
+          "-logtostderr", "server",
+          `-ip=${loopback}`, `-ip.bind=${loopback}`, `-dir=${join(dir, "volumes")}`, `-master.dir=${join(dir, "meta")}`,
+          `-master.port=${p.s3Master}`, `-master.port.grpc=${p.s3MasterGrpc}`, "-master.telemetry=false",
+          // Volumes of 256 MB, as many as the disk holds; no wait before stopping.
+          "-master.volumeSizeLimitMB=256", "-volume.max=0", "-volume.preStopSeconds=0",
+          `-volume.port=${p.s3Volume}`, `-volume.port.grpc=${p.s3VolumeGrpc}`,
+          "-filer", `-filer.port=${p.s3Console}`, `-filer.port.grpc=${p.s3FilerGrpc}`,
+          `-filer.localSocket=${join(ctx.paths.home, "seaweedfs-filer.sock")}`,
+          "-s3", `-s3.port=${p.s3}`, `-s3.port.grpc=${p.s3Grpc}`, "-s3.port.iceberg=0", "-s3.port.lance=0",
+          `-s3.config=${s3IdentitiesFile(ctx)}`, `-s3.localSocket=${join(ctx.paths.home, "seaweedfs-s3.sock")}`,
+        ],
+        // Its working folder and temporary files stay in the environment; no error reporting service.
+        cwd: dir,
+        env: { TMPDIR: join(dir, "tmp"), SENTRY_DSN: "" },
+      };
+    },
+    // A signed request: the gateway is up, has read the identity and reaches its filer.
+    health: async (ctx) => {
+      const s3 = new S3Client({
+        endpoint: `http://${loopback}:${ctx.ports.s3}`, region: "us-east-1", forcePathStyle: true, maxAttempts: 1,
+        credentials: { accessKeyId: ctx.secrets.s3AccessKey, secretAccessKey: ctx.secrets.s3SecretKey },
+      });
+      try {
+        await s3.send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(2000) });
+      } finally {
+        s3.destroy();
+      }
+    },
     endpoint: (ctx) => `http://${loopback}:${ctx.ports.s3}`,
   },
   {

@@ -53,7 +53,7 @@ async function buildAll(progress: Progress): Promise<BinDirs> {
     etcd: await ensureBuilt(BUILDS.etcd, progress),
     kubernetes: await ensureBuilt(BUILDS.kubernetes, progress),
     kwok: await ensureBuilt(BUILDS.kwok, progress),
-    minio: await ensureBuilt(BUILDS.minio, progress),
+    seaweedfs: await ensureBuilt(BUILDS.seaweedfs, progress),
   };
 }
 
@@ -135,8 +135,13 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     const changed = previous?.bins && previous.system && previousSecrets
       ? COMPONENTS.filter((c) => {
         const rec = alive(previous, c);
-        const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings });
-        return rec !== undefined && rec.spec !== specKey(now);
+        if (rec === undefined) return false;
+        try {
+          const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings });
+          return rec.spec !== specKey(now);
+        } catch {
+          return true; // started by an older checkout whose programs (e.g. its S3 server) have no entry now
+        }
       })
       : [];
     const toStart = COMPONENTS.filter((c) => !alive(previous, c) || changed.includes(c));

@@ -18,8 +18,16 @@ export const PORT_OFFSETS = {
   nodeDoctor: 282,
   mariadb: 306,
   redis: 639,
+  // SeaweedFS, one process: the S3 gateway (s3), the filer's web UI (s3Console), and the gRPC and
+  // HTTP ports of its S3 gateway, master, volume server and filer.
   s3: 900,
   s3Console: 901,
+  s3Grpc: 902,
+  s3Master: 903,
+  s3MasterGrpc: 904,
+  s3Volume: 905,
+  s3VolumeGrpc: 906,
+  s3FilerGrpc: 907,
 } as const;
 
 export type PortName = keyof typeof PORT_OFFSETS;

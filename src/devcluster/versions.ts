@@ -20,8 +20,11 @@ export interface GoBuildRecipe {
 export const KUBERNETES_VERSION = "1.34.4";
 export const ETCD_VERSION = "3.6.16";
 export const KWOK_VERSION = "0.7.0";
-/** MinIO publishes no semver tags; this is the module proxy's pseudo-version of its last release. */
-export const MINIO_VERSION = "0.0.0-20260212201848-7aac2a2c5b7c";
+/**
+ * SeaweedFS's Go module has no semver tags (its releases are tagged 3.x/4.x without a /vN module
+ * path); this is the module proxy's pseudo-version of a 2026-11 commit of its master branch.
+ */
+export const SEAWEEDFS_VERSION = "0.0.0-20261109003541-7506e5f91cd6";
 
 // k8s.io/kubernetes points its staging modules at local folders; a wrapper module must point
 // them at the published copies, which carry the same code as v0.<minor>.<patch>.
@@ -88,14 +91,16 @@ export const BUILDS = {
     packages: ["sigs.k8s.io/kwok/cmd/kwok"],
     ldflags: `-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v${KWOK_VERSION}`,
   },
-  minio: {
-    name: "minio",
-    version: MINIO_VERSION,
+  seaweedfs: {
+    name: "seaweedfs",
+    version: SEAWEEDFS_VERSION,
     recipe: 1,
-    goDirective: "1.24.0",
-    require: { "github.com/minio/minio": `v${MINIO_VERSION}` },
-    replace: {},
-    packages: ["github.com/minio/minio"],
+    // SeaweedFS's own go.mod asks for Go 1.26.6.
+    goDirective: "1.26.6",
+    require: { "github.com/seaweedfs/seaweedfs": `v${SEAWEEDFS_VERSION}` },
+    // A dependency's replace directives are ignored, so the wrapper repeats SeaweedFS's one.
+    replace: { "github.com/tyler-smith/go-bip39": "github.com/cosmos/go-bip39 v1.0.0" },
+    packages: ["github.com/seaweedfs/seaweedfs/weed"],
     ldflags: "-s -w",
   },
 } as const satisfies Record<string, GoBuildRecipe>;
