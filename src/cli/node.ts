@@ -5,17 +5,12 @@ import { InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { API_GROUP_VERSION } from "../api/names.ts";
 import type { NodeRemediation } from "../api/remediation.ts";
-import { SYSTEM_NAMESPACE } from "../api/admission.ts";
-import { OvhDriver, ovhCredentialsFromSecret } from "../cloud/ovh-driver.ts";
-import { loadSimConnection, SimDriver } from "../cloud/sim-driver.ts";
 import { startSimFromFiles } from "../devcluster/sim-ovh-api.ts";
-import { serveHealth } from "../controllers/health.ts";
-import { DEFAULT_ACCESS_DENIED_HOLD_MS, NodeDoctor, OUT_OF_SERVICE_TAINT } from "../controllers/node-doctor/controller.ts";
+import { DEFAULT_ACCESS_DENIED_HOLD_MS, OUT_OF_SERVICE_TAINT } from "../controllers/node-doctor/controller.ts";
 import { DEFAULT_POLICY, DEFAULT_TIMEOUTS } from "../controllers/node-doctor/policy.ts";
-import { doctorMetrics } from "../controllers/node-doctor/metrics.ts";
+import { DEFAULT_DOCTOR_LEASE, DEFAULT_OVH_SECRET, runNodeDoctor, type DoctorCloud, type SecretRef } from "../controllers/node-doctor/run.ts";
 import { failNode, recoverNode, type FailureMode } from "../devcluster/nodes.ts";
-import { LeaderElector } from "../kube/leader.ts";
-import { durationFlag, kubeFromFlags } from "./common.ts";
+import { durationFlag, kubeConfigFromFlags, kubeFromFlags } from "./common.ts";
 import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 
@@ -29,6 +24,12 @@ function shareFlag(value: string): number {
   const n = Number(value);
   if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(value.trim()) || Number.isNaN(n)) throw new InvalidArgumentError("--max-unhealthy-share must be a fraction from 0 to 1, such as 0.4");
   return n;
+}
+
+function secretFlag(value: string): SecretRef {
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(value.trim());
+  if (!m?.[1] || !m[3]) throw new InvalidArgumentError("--ovh-secret must be namespace/name, such as mms-system/ovh-api");
+  return { namespace: m[1], name: m[3] };
 }
 
 export function registerNode(program: Command): void {
@@ -115,11 +116,13 @@ export function registerNode(program: Command): void {
     .command("node-doctor")
     .description("run the node doctor: detect unhealthy nodes and remediate them through the cloud API")
     .option("--sim-connection <file>", "use the dev environment's sim OVH API (connection file written by the sim)")
-    .option("--ovh-secret <namespace/name>", `Secret with applicationKey, applicationSecret, consumerKey (default ${SYSTEM_NAMESPACE}/ovh-api)`)
-    .option("--ovh-endpoint <endpoint>", "OVH API endpoint", "ovh-eu")
+    .addOption(new Option("--ovh-secret <namespace/name>", "Secret with applicationKey, applicationSecret, consumerKey").argParser(secretFlag).default(DEFAULT_OVH_SECRET, `${DEFAULT_OVH_SECRET.namespace}/${DEFAULT_OVH_SECRET.name}`))
+    .option("--ovh-endpoint <endpoint>", "OVH API: ovh-eu, ovh-ca, ovh-us, or an https URL with its base path (https://host:port/1.0)", "ovh-eu")
+    .option("--ovh-ca <file>", "PEM certificate to trust for the OVH API endpoint (a private CA; the system's are trusted anyway)")
     .option("--service-name <id>", "OVH Public Cloud project id")
     .option("--kube-id <id>", "OVH Managed Kubernetes cluster id")
     .option("--pool <pool...>", "only manage these node pools (default: all)")
+    .option("--lease <name>", "leader Lease in mms-system; doctors of disjoint --pool sets may each have their own", DEFAULT_DOCTOR_LEASE)
     .addOption(new Option("--unhealthy-after <duration>", "unhealthy once Ready is not True for this long").argParser(durationFlag("--unhealthy-after")).default(DEFAULT_POLICY.unhealthyAfterMs, "30s"))
     .addOption(new Option("--heartbeat-silence <duration>", "unhealthy once the node Lease is not renewed for this long").argParser(durationFlag("--heartbeat-silence")).default(DEFAULT_POLICY.heartbeatSilenceMs, "30s"))
     .addOption(new Option("--max-unhealthy-share <fraction>", "storm protection: above this share of unhealthy nodes (cluster or pool), remediate nothing").argParser(shareFlag).default(DEFAULT_POLICY.maxUnhealthyShare, "0.4"))
@@ -128,62 +131,41 @@ export function registerNode(program: Command): void {
     .addOption(new Option("--soft-reboot-timeout <duration>", "escalate to a hard reboot when not Ready this long after a soft reboot").argParser(durationFlag("--soft-reboot-timeout")).default(DEFAULT_TIMEOUTS.softRebootMs, "2m"))
     .addOption(new Option("--hard-reboot-timeout <duration>", "replace the node when not Ready this long after a hard reboot").argParser(durationFlag("--hard-reboot-timeout")).default(DEFAULT_TIMEOUTS.hardRebootMs, "3m"))
     .addOption(new Option("--replace-timeout <duration>", "give up when no replacement node is Ready this long after the deletion").argParser(durationFlag("--replace-timeout")).default(DEFAULT_TIMEOUTS.replaceMs, "10m"))
-    .addOption(new Option("--access-denied-hold <duration>", "after the cloud API refuses the credentials (401/403), remediate nothing this long").argParser(durationFlag("--access-denied-hold")).default(DEFAULT_ACCESS_DENIED_HOLD_MS, "15m"))
+    .addOption(new Option("--access-denied-hold <duration>", "after the cloud API refuses the credentials (401/403, bad signature), remediate nothing this long").argParser(durationFlag("--access-denied-hold")).default(DEFAULT_ACCESS_DENIED_HOLD_MS, "15m"))
     .addOption(new Option("--interval <duration>", "how often to look").argParser(durationFlag("--interval")).default(2_000, "2s"))
     .option("--paused", "observe and report only; remediate nothing")
     .addOption(new Option("--health-port <port>", "serve /healthz, /readyz and /metrics on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (opts: {
-      simConnection?: string; ovhSecret?: string; ovhEndpoint: string; serviceName?: string; kubeId?: string; pool?: string[];
+      simConnection?: string; ovhSecret: SecretRef; ovhEndpoint: string; ovhCa?: string; serviceName?: string; kubeId?: string; pool?: string[]; lease: string;
       unhealthyAfter: number; heartbeatSilence: number; maxUnhealthyShare: number; stormSettle: number; cooldown: number;
       softRebootTimeout: number; hardRebootTimeout: number; replaceTimeout: number; accessDeniedHold: number;
       interval: number; paused?: boolean; healthPort?: number; logLevel: string;
     }, cmd: Command) => {
-      const http = kubeFromFlags(cmd);
-      const log = pino({ level: opts.logLevel, base: { component: "node-doctor" } }, pino.destination(2));
-      let cloud;
+      let cloud: DoctorCloud;
       if (opts.simConnection) {
-        cloud = new SimDriver(await loadSimConnection(opts.simConnection));
+        cloud = { driver: "sim", connectionFile: opts.simConnection };
       } else {
         if (!opts.serviceName || !opts.kubeId) throw new UserError("the OVH driver needs --service-name and --kube-id (or use --sim-connection on the dev cluster)");
-        const [ns, name] = (opts.ovhSecret ?? `${SYSTEM_NAMESPACE}/ovh-api`).split("/");
-        const secret = await http.getOrUndefined<{ data?: Record<string, string> }>("v1", "Secret", name ?? "", ns);
-        const data = Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
-        cloud = new OvhDriver({ credentials: ovhCredentialsFromSecret(`${ns}/${name}`, data), serviceName: opts.serviceName, kubeId: opts.kubeId, endpoint: opts.ovhEndpoint });
+        cloud = { driver: "ovh", secret: opts.ovhSecret, serviceName: opts.serviceName, kubeId: opts.kubeId, endpoint: opts.ovhEndpoint, caFile: opts.ovhCa };
       }
-      const doctor = new NodeDoctor({
-        http, cloud, log, pools: opts.pool, accessDeniedHoldMs: opts.accessDeniedHold,
+      const log = pino({ level: opts.logLevel, base: { component: "node-doctor" } }, pino.destination(2));
+      const doctor = await runNodeDoctor({
+        kubeconfig: kubeConfigFromFlags(cmd), log, cloud, pools: opts.pool, lease: opts.lease, accessDeniedHoldMs: opts.accessDeniedHold,
+        intervalMs: opts.interval, healthPort: opts.healthPort,
         policy: {
           unhealthyAfterMs: opts.unhealthyAfter, heartbeatSilenceMs: opts.heartbeatSilence, maxUnhealthyShare: opts.maxUnhealthyShare,
           stormSettleMs: opts.stormSettle, cooldownMs: opts.cooldown, paused: opts.paused === true,
         },
         timeouts: { softRebootMs: opts.softRebootTimeout, hardRebootMs: opts.hardRebootTimeout, replaceMs: opts.replaceTimeout },
       });
-      const elector = new LeaderElector(http, { namespace: SYSTEM_NAMESPACE, name: "mms-node-doctor", identity: `node-doctor-${process.pid}-${Date.now().toString(36)}` });
-      let leading = false;
-      const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, doctorMetrics(doctor.counters)) : undefined;
-      await elector.acquire(() => log.info("another node doctor leads; waiting for the lease"));
-      leading = true;
-      log.info("acquired the leader lease; watching nodes");
-      let stopping = false;
-      elector.keepRenewing((why) => {
-        log.error({ why }, "lost the leader lease; stopping");
-        process.exit(1);
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          log.info({ signal }, "stopping");
+          void doctor.stop().then(resolve);
+        };
+        process.once("SIGTERM", () => shutdown("SIGTERM"));
+        process.once("SIGINT", () => shutdown("SIGINT"));
       });
-      const shutdown = () => {
-        stopping = true;
-      };
-      process.once("SIGTERM", shutdown);
-      process.once("SIGINT", shutdown);
-      while (!stopping) {
-        try {
-          await doctor.tick();
-        } catch (err) {
-          log.warn({ err: (err as Error).message }, "tick failed; trying again");
-        }
-        await new Promise((r) => setTimeout(r, opts.interval));
-      }
-      await elector.release();
-      health?.close();
     });
 }

@@ -35,7 +35,12 @@ export class CloudApiError extends Error {
   readonly path: string;
   /** How many times the call was sent before giving up. */
   readonly attempts: number;
-  constructor(status: number, method: string, path: string, message: string, attempts = 1) {
+  /**
+   * The API refused who we are or what we may do: 401, 403, or (OVH) a request signature made with
+   * the wrong application secret, which OVH answers with 400. No call with these credentials can succeed.
+   */
+  readonly credentialsRefused: boolean;
+  constructor(status: number, method: string, path: string, message: string, attempts = 1, credentialsRefused = status === 401 || status === 403) {
     super(message);
     this.name = "CloudApiError";
     this.status = status;
@@ -43,6 +48,7 @@ export class CloudApiError extends Error {
     this.path = path;
     this.retryable = isRetryableStatus(status);
     this.attempts = attempts;
+    this.credentialsRefused = credentialsRefused;
   }
 }
 

@@ -91,6 +91,30 @@ test("401 and 403 fail at once with one sentence naming the call and no credenti
   }
 });
 
+test("each refusal of the credentials says which credential to check, is not retried and counts as refused credentials", async () => {
+  const cases = [
+    // OVH answers a signature made with the wrong application secret with 400, not 401/403.
+    { error: 400, message: "Invalid signature", pattern: /^the OVH API did not accept the signature of GET \/cloud\/project\/proj\/kube\/kube\/node \(400: Invalid signature\); the application secret is not the one of this application key$/ },
+    { error: 403, message: "This application key is invalid", pattern: /\(403: This application key is invalid\); the application key is unknown$/ },
+    { error: 403, message: "This credential does not exist", pattern: /\(403: This credential does not exist\); the consumer key is unknown, expired or not validated/ },
+    { error: 403, message: "This call has not been granted", pattern: /\(403: This call has not been granted\); the consumer key must be granted this call$/ },
+  ];
+  for (const c of cases) {
+    const { client, calls } = fakeClient([c]);
+    await assert.rejects(driver(client).verify(), (err: unknown) => {
+      assert.ok(err instanceof CloudApiError);
+      assert.equal(err.credentialsRefused, true, c.message);
+      assert.equal(err.retryable, false);
+      assert.match(err.message, c.pattern);
+      return true;
+    });
+    assert.equal(calls.length, 1, `${c.message}: not retried`);
+  }
+  // Another 400 (a malformed call) is a refusal of that call, not of the credentials.
+  const { client } = fakeClient([{ error: 400, message: "Invalid JSON received" }]);
+  await assert.rejects(driver(client).reboot(node, "soft"), (err: unknown) => err instanceof CloudApiError && !err.credentialsRefused);
+});
+
 test("network errors and the client's own failures are retried as status 0", async () => {
   const { client, calls } = fakeClient([{ error: -111 }, { error: "[OVH] Unable to fetch OVH API time" }], { status: "REBOOT" });
   assert.equal(await driver(client).instanceState(node), "rebooting");

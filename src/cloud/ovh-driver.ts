@@ -1,6 +1,8 @@
 // The OVH cloud driver: finds a node's Public Cloud instance and Managed Kubernetes node pool, and
 // reboots or replaces it through the official client, retrying 429/5xx and stopping at once on 401/403.
+import { getCACertificates, setDefaultCACertificates } from "node:tls";
 import ovh from "@ovhcloud/node-ovh";
+import { secretValue } from "../kube/secrets.ts";
 import { CloudApiError, instanceIdFromProviderID, type CloudDriver, type CloudNode, type InstanceState, type RebootKind } from "./driver.ts";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "./retry.ts";
 
@@ -32,11 +34,12 @@ export interface OvhCredentials {
 export const OVH_SECRET_KEYS = ["applicationKey", "applicationSecret", "consumerKey"] as const;
 
 /**
- * Credentials from a Kubernetes Secret's `data` (base64, as the API returns it). A missing key is
- * named in the error; no value ever is.
+ * Credentials from a Kubernetes Secret's `data` exactly as the API server returns it (base64): this is
+ * the one place they are decoded, so callers pass `data` untouched. A missing key is named in the
+ * error; no value ever is.
  */
 export function ovhCredentialsFromSecret(secretName: string, data: Record<string, string> | undefined): OvhCredentials {
-  const decoded = Object.fromEntries(OVH_SECRET_KEYS.map((k) => [k, Buffer.from(data?.[k] ?? "", "base64").toString("utf8").trim()]));
+  const decoded = Object.fromEntries(OVH_SECRET_KEYS.map((k) => [k, (secretValue(data, k) ?? "").trim()]));
   const missing = OVH_SECRET_KEYS.filter((k) => !decoded[k]);
   if (missing.length) throw new Error(`Secret ${secretName} lacks ${missing.join(", ")}: it needs ${OVH_SECRET_KEYS.join(", ")}`);
   return { applicationKey: decoded.applicationKey ?? "", applicationSecret: decoded.applicationSecret ?? "", consumerKey: decoded.consumerKey ?? "" };
@@ -57,6 +60,8 @@ export interface OvhDriverOptions {
   readonly endpoint?: string;
   /** Instead of `endpoint`: an https URL with the base path, such as the sim's `https://127.0.0.1:26990/1.0`. */
   readonly baseUrl?: string;
+  /** A certificate (PEM) to trust besides the system's, for an API behind a private CA (the sim's is self-signed). */
+  readonly ca?: string;
   /** Per call; 30 s by default. */
   readonly timeoutMs?: number;
   readonly retry?: Partial<RetryPolicy>;
@@ -109,6 +114,7 @@ export class OvhDriver implements CloudDriver {
     const { applicationKey, applicationSecret, consumerKey } = opts.credentials;
     this.secrets = [applicationKey, applicationSecret, consumerKey].filter((s) => s.length >= 4);
     if (opts.endpoint && opts.baseUrl) throw new Error("give the OVH driver an endpoint or a base URL, not both");
+    if (opts.ca) trustCertificate(opts.ca);
     this.client = opts.client ?? ovh({
       ...(opts.baseUrl ? clientLocation(opts.baseUrl) : { endpoint: opts.endpoint ?? "ovh-eu" }),
       appKey: applicationKey,
@@ -117,6 +123,14 @@ export class OvhDriver implements CloudDriver {
       // No `timeout`: the client adds a socket listener per request, which piles up on the
       // keep-alive sockets Node reuses; `once` bounds each call instead.
     });
+  }
+
+  /**
+   * One harmless call (the cluster's node list) that every grant this driver needs includes: a
+   * CloudApiError with `credentialsRefused` means no remediation could work with these credentials.
+   */
+  async verify(): Promise<void> {
+    await this.call("GET", this.kubePath("/node"));
   }
 
   async resolve(nodeName: string, providerID: string): Promise<CloudNode> {
@@ -191,7 +205,8 @@ export class OvhDriver implements CloudDriver {
     const status = typeof error === "number" && error >= 100 && error <= 599 ? error : 0;
     const apiMessage = typeof message === "string" && message ? message : undefined;
     const detail = status === 0 ? networkDetail(error ?? err) : undefined;
-    return new CloudApiError(status, method, path, this.redact(describeFailure(status, method, path, apiMessage, detail)));
+    const text = this.redact(describeFailure(status, method, path, apiMessage, detail));
+    return new CloudApiError(status, method, path, text, 1, status === 401 || status === 403 || isSignatureRefusal(status, apiMessage));
   }
 
   /** The API echoes what it was sent in some messages; credentials must never reach a log. */
@@ -207,14 +222,34 @@ function networkDetail(error: unknown): string {
   return "no answer";
 }
 
+/**
+ * OVH answers a request signed with the wrong application secret with 400 and `Invalid signature`
+ * (errorCode INVALID_SIGNATURE; the client passes on only the message).
+ */
+function isSignatureRefusal(status: number, apiMessage: string | undefined): boolean {
+  return status === 400 && /^invalid signature$/i.test(apiMessage?.trim() ?? "");
+}
+
 export function describeFailure(status: number, method: string, path: string, apiMessage?: string, detail?: string): string {
   const said = apiMessage ? `: ${apiMessage.slice(0, 200)}` : "";
   const call = `${method} ${path}`;
   if (status === 0) return `could not reach the OVH API for ${call} (${detail ?? "no answer"})`;
   if (status === 401) return `the OVH API did not accept the credentials for ${call} (401${said}); check the application key, application secret and consumer key`;
+  if (isSignatureRefusal(status, apiMessage)) return `the OVH API did not accept the signature of ${call} (400${said}); the application secret is not the one of this application key`;
+  if (status === 403 && /application key/i.test(apiMessage ?? "")) return `the OVH API refused ${call} (403${said}); the application key is unknown`;
+  if (status === 403 && /credential/i.test(apiMessage ?? "")) return `the OVH API refused ${call} (403${said}); the consumer key is unknown, expired or not validated for this application key`;
   if (status === 403) return `the OVH API refused ${call} (403${said}); the consumer key must be granted this call`;
   if (status === 404) return `the OVH API found nothing at ${call} (404${said})`;
   if (status === 429) return `the OVH API rate-limited ${call} (429${said})`;
   if (status >= 500) return `the OVH API failed on ${call} (${status}${said})`;
   return `the OVH API rejected ${call} (${status}${said})`;
+}
+
+/**
+ * Adds a certificate to this process's default trust store. The official client gives no way to
+ * pass a CA or an agent per request, so this is the only way for it to accept a private certificate.
+ */
+export function trustCertificate(pem: string): void {
+  const current = getCACertificates("default");
+  if (!current.some((c) => c.trim() === pem.trim())) setDefaultCACertificates([...current, pem]);
 }

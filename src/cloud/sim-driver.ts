@@ -1,7 +1,6 @@
 // SimDriver: the OVH driver itself, pointed at the local sim of the OVH API, so the dev environment
 // runs the production code path (client, signatures, retries) against the simulated nodes.
 import { readFile, writeFile } from "node:fs/promises";
-import { getCACertificates, setDefaultCACertificates } from "node:tls";
 import { OvhDriver, type OvhCredentials, type OvhDriverOptions } from "./ovh-driver.ts";
 
 /** What a process needs to reach a running sim; plain data, so it can be handed over in a file. */
@@ -26,18 +25,8 @@ export async function loadSimConnection(file: string): Promise<SimConnection> {
   return c as SimConnection;
 }
 
-/**
- * Adds a certificate to this process's default trust store. The official client gives no way to
- * pass a CA or an agent per request, so this is the only way for it to accept the sim's certificate.
- */
-export function trustCertificate(pem: string): void {
-  const current = getCACertificates("default");
-  if (!current.some((c) => c.trim() === pem.trim())) setDefaultCACertificates([...current, pem]);
-}
-
 export class SimDriver extends OvhDriver {
   constructor(sim: SimConnection, opts: Pick<OvhDriverOptions, "retry" | "timeoutMs"> = {}) {
-    trustCertificate(sim.ca);
-    super({ ...opts, baseUrl: sim.baseUrl, credentials: sim.credentials, serviceName: sim.serviceName, kubeId: sim.kubeId });
+    super({ ...opts, baseUrl: sim.baseUrl, ca: sim.ca, credentials: sim.credentials, serviceName: sim.serviceName, kubeId: sim.kubeId });
   }
 }

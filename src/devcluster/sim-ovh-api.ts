@@ -4,7 +4,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypt
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,7 +85,8 @@ class HttpAnswer extends Error {
   readonly answer: Answer;
   constructor(status: number, message: string, errorCode?: string) {
     super(message);
-    this.answer = { status, body: { message, ...(errorCode ? { errorCode, httpCode: `${status}` } : {}) } };
+    // OVH's error bodies: {"errorCode":"INVALID_SIGNATURE","httpCode":"400 Bad Request","message":"Invalid signature"}.
+    this.answer = { status, body: { message, ...(errorCode ? { errorCode, httpCode: `${status} ${STATUS_CODES[status] ?? ""}`.trim() } : {}) } };
   }
 }
 

@@ -34,7 +34,7 @@ interface KNode {
 
 interface Lease { metadata: { name: string }; spec?: { renewTime?: string } }
 
-/** After the cloud API refuses our credentials (401/403), how long the doctor starts nothing. */
+/** After the cloud API refuses our credentials (401/403, a bad signature), how long the doctor starts nothing. */
 export const DEFAULT_ACCESS_DENIED_HOLD_MS = 15 * 60_000;
 
 export interface DoctorCounters {
@@ -236,9 +236,9 @@ export class NodeDoctor<N> {
   }
 
   /**
-   * A cloud call failed after its retries. Refused credentials (401/403) end the remediation and hold
-   * the doctor: with a key that may not reboot, every remediation would stop halfway, so it does
-   * nothing more and says so. Other refusals end this remediation. A call that kept failing with
+   * A cloud call failed after its retries. Refused credentials (401/403, or a signature made with the
+   * wrong secret) end the remediation and hold the doctor: with a key that may not reboot, every
+   * remediation would stop halfway, so it does nothing more and says so. Other refusals end this remediation. A call that kept failing with
    * 429/5xx or no answer is left to the step's timeout (and so to escalation); a reboot that was not
    * confirmed never leads to fencing.
    */
@@ -257,11 +257,13 @@ export class NodeDoctor<N> {
       }
       return;
     }
+    const refused = err instanceof CloudApiError && err.credentialsRefused;
     let outcomeMessage = `${message}; remediation stopped`;
-    if (code === 401 || code === 403) {
+    if (refused) {
       const until = now + this.accessDeniedHoldMs;
       this.accessDenied = { until, message: `the cloud API refused the node doctor's credentials (${message}); nothing is remediated until ${new Date(until).toISOString()} or a restart` };
-      outcomeMessage = `${message}; remediation stopped: the node stays cordoned and is not fenced, and no other node is remediated until ${new Date(until).toISOString()} or a restart`;
+      const cordoned = history.some((h) => h.phase === "Cordoned");
+      outcomeMessage = `${message}; remediation stopped: the node ${cordoned ? "stays cordoned and " : ""}is not fenced, and no other node is remediated until ${new Date(until).toISOString()} or a restart`;
       this.log.error({ node: r.spec.nodeName, remediation: r.metadata.name, err: message }, "the cloud API refused our credentials; remediating nothing more");
     } else {
       this.log.error({ node: r.spec.nodeName, remediation: r.metadata.name, err: message }, "cloud API call refused; remediation stopped");
@@ -269,7 +271,7 @@ export class NodeDoctor<N> {
     history.push({ phase: "Failed", at, message: outcomeMessage.slice(0, 1000) });
     await this.writeStatus(r.metadata.name, { ...status, phase: "Failed", phaseStartedAt: at, outcome: "Failed", endedAt: at, message: outcomeMessage.slice(0, 1000), history });
     this.counters.remediationsFailed++;
-    await this.event(r.spec.nodeName, "Warning", code === 401 || code === 403 ? "CloudAccessDenied" : "RemediationFailed", outcomeMessage, now);
+    await this.event(r.spec.nodeName, "Warning", refused ? "CloudAccessDenied" : "RemediationFailed", outcomeMessage, now);
   }
 
   private async patchNode(name: string, patch: unknown): Promise<void> {
