@@ -8,6 +8,7 @@ import { TenantSpec } from "../src/api/tenant.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
+import { renderVerifiedBackupJob } from "../src/render/backup-jobs.ts";
 import { DEFAULT_PLATFORM, renderTenant } from "../src/render/tenant.ts";
 import { uniqueName } from "./helpers.ts";
 
@@ -75,7 +76,6 @@ describe("rendered tenant objects on the real API server", () => {
 
 describe("verified-backup Jobs on the real API server", () => {
   test("the Job passes a server-side dry run and its pod passes the platform namespace's admission", async () => {
-    const { renderVerifiedBackupJob } = await import("../src/render/backup-jobs.ts");
     for (const purpose of ["pre-upgrade", "final"] as const) {
       for (const platform of [DEFAULT_PLATFORM, { ...DEFAULT_PLATFORM, runJobsLocally: true }]) {
         const { job } = renderVerifiedBackupJob({ tenant: "a-tenant-name-of-28-chars-xy", purpose, key: "6f1c2a4e", platform });

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_NODES, DEV_BACKUP_BUCKET, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
+import { serveLocalJobRunner } from "../devcluster/local-jobs.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { createProgress } from "../util/progress.ts";
 
@@ -80,6 +81,19 @@ A running component whose command line changed (these settings, a newer checkout
     .addOption(outputOption())
     .action(async (opts: { output: OutputFormat }) => {
       printStatus(await readStatus(), opts.output);
+    });
+
+  dev
+    .command("job-runner")
+    .description("run the pods of backup Jobs as local processes, as a kubelet would (mms dev up starts it; dev environment only)")
+    .requiredOption("--kubeconfig-file <file>", "the dev environment's kubeconfig, also handed to each process")
+    .requiredOption("--health-port <port>", "serve /healthz on 127.0.0.1:PORT", (v) => Number.parseInt(v, 10))
+    .requiredOption("--work-dir <dir>", "scratch folders and one log per pod")
+    .action(async (opts: { kubeconfigFile: string; healthPort: number; workDir: string }) => {
+      await serveLocalJobRunner({
+        kubeconfig: opts.kubeconfigFile, healthPort: opts.healthPort, workDir: opts.workDir,
+        log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+      });
     });
 
   dev

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { runOperator } from "../controllers/operator.ts";
+import { DEFAULT_PLATFORM } from "../render/tenant.ts";
 import { kubeConfigFromFlags } from "./common.ts";
 
 function positiveInt(flag: string): (v: string) => number {
@@ -22,8 +23,9 @@ export function registerOperator(program: Command): void {
     .addOption(new Option("--resync <seconds>", "re-check every tenant this often").argParser((v) => Number.parseInt(v, 10)).default(300))
     .addOption(new Option("--max-rolling-tenants <n>", "tenants whose pods may roll at the same moment (plan changes, upgrades)").argParser(positiveInt("--max-rolling-tenants")).default(10))
     .option("--no-install-api", "do not install or update the CRDs, plans and admission policy at start")
+    .option("--run-jobs-locally", "dev environment only: label backup and drill pods for the local Job runner (mms dev job-runner)")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
-    .action(async (opts: { concurrency: number; healthPort?: number; resync: number; installApi: boolean; logLevel: string; maxRollingTenants: number }, cmd: Command) => {
+    .action(async (opts: { concurrency: number; healthPort?: number; resync: number; installApi: boolean; runJobsLocally?: boolean; logLevel: string; maxRollingTenants: number }, cmd: Command) => {
       const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
       const operator = await runOperator({
         kubeconfig: kubeConfigFromFlags(cmd),
@@ -33,6 +35,7 @@ export function registerOperator(program: Command): void {
         resyncMs: opts.resync * 1000,
         installApi: opts.installApi,
         maxRollingTenants: opts.maxRollingTenants,
+        ...(opts.runJobsLocally ? { platform: { ...DEFAULT_PLATFORM, runJobsLocally: true } } : {}),
       });
       await new Promise<void>((resolve) => {
         const shutdown = (sig: string) => {

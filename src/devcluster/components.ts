@@ -16,7 +16,7 @@ import { ensureSimFiles, type SimFiles } from "./sim-ovh-api.ts";
 import { loadSimConnection } from "../cloud/sim-driver.ts";
 import { parseDuration } from "../util/duration.ts";
 import { run } from "../util/exec.ts";
-import { KWOK_NODE_SELECTOR, kwokNodeStages } from "./kwok.ts";
+import { KWOK_NODE_SELECTOR, kwokStages } from "./kwok.ts";
 import { NODE_POOL } from "./nodes.ts";
 import type { DevPaths } from "./paths.ts";
 import type { Pki } from "./pki.ts";
@@ -99,7 +99,7 @@ export interface SystemPrograms {
 
 export const COMPONENT_NAMES = [
   "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "mariadb", "redis", "s3", "operator",
-  "sim-ovh-api", "node-doctor",
+  "sim-ovh-api", "node-doctor", "local-jobs",
 ] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
@@ -240,7 +240,7 @@ export const COMPONENTS: readonly Component[] = [
     after: ["kube-apiserver"],
     executable: (ctx) => join(ctx.bins.kwok, "kwok"),
     prepare: async (ctx) => {
-      await writeFile(join(ctx.paths.home, "kwok.yaml"), kwokNodeStages());
+      await writeFile(join(ctx.paths.home, "kwok.yaml"), kwokStages());
     },
     spec: (ctx) => ({
       command: join(ctx.bins.kwok, "kwok"),
@@ -407,6 +407,8 @@ export const COMPONENTS: readonly Component[] = [
         "--max-semi-space-size=2", "--max-old-space-size=192",
         join(PROJECT_ROOT, "src", "cli", "main.ts"),
         `--kubeconfig=${ctx.paths.kubeconfig}`, "operator", `--health-port=${ctx.ports.operator}`, "--no-install-api",
+        // KWOK's nodes run no containers: backup and drill pods run on the local Job runner instead.
+        "--run-jobs-locally",
       ],
     }),
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.operator}/readyz`),
@@ -453,6 +455,24 @@ export const COMPONENTS: readonly Component[] = [
     }),
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.nodeDoctor}/readyz`),
     endpoint: (ctx) => `http://${loopback}:${ctx.ports.nodeDoctor}`,
+  },
+  {
+    // The kubelet of the pods labelled multiscale.io/run-locally (backup, drill and verified-backup
+    // Jobs): runs their mms command here, since the simulated nodes run nothing (local-jobs.ts).
+    name: "local-jobs",
+    ports: ["localJobs"],
+    after: ["kube-apiserver", "kwok"],
+    executable: () => process.execPath,
+    spec: (ctx) => ({
+      command: process.execPath,
+      args: [
+        "--disable-warning=ExperimentalWarning", "--max-old-space-size=96", join(PROJECT_ROOT, "src", "cli", "main.ts"),
+        "dev", "job-runner", `--kubeconfig-file=${ctx.paths.kubeconfig}`, `--health-port=${ctx.ports.localJobs}`,
+        `--work-dir=${join(ctx.paths.home, "local-jobs")}`,
+      ],
+    }),
+    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.localJobs}/healthz`),
+    endpoint: (ctx) => `http://${loopback}:${ctx.ports.localJobs}`,
   },
 ];
 

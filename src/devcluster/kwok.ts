@@ -1,5 +1,7 @@
-// How KWOK plays the simulated nodes' kubelets: which nodes it manages, and the node stages it plays
-// (start, heartbeat, and a NotReady kubelet), so a failure injected on a node stays until it is undone.
+// How KWOK plays the simulated nodes' kubelets: which nodes it manages, the node stages it plays
+// (start, heartbeat, and a NotReady kubelet), so a failure injected on a node stays until it is undone,
+// and its pod stages, which leave the pods of the local Job runner (src/devcluster/local-jobs.ts) alone.
+import { RUN_LOCALLY_LABEL } from "../render/backup-jobs.ts";
 
 /**
  * KWOK acts as the kubelet of every node whose label has the value "running". It is a label, not an
@@ -125,4 +127,146 @@ spec:
         lastHeartbeatTime: {{ $now | Quote }}
         lastTransitionTime: {{ $now | Quote }}
 `;
+}
+
+/** Pods the local Job runner runs: KWOK must neither start nor complete them. */
+const NOT_LOCAL = `
+    - key: '.metadata.labels["${RUN_LOCALLY_LABEL}"]'
+      operator: DoesNotExist`;
+
+/**
+ * KWOK's pod stages: its built-in ones (ready at once; a Job's pod completes at once; a deleted pod goes)
+ * with one change: the first two skip pods labelled for the local Job runner, which moves them itself.
+ * Given any pod stage, KWOK uses only the given ones, so all three are here.
+ */
+export function kwokPodStages(): string {
+  return `# Written by mms dev up (src/devcluster/kwok.ts): how KWOK plays the pods of simulated nodes.
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: mms-pod-ready
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: DoesNotExist
+    - key: '.status.podIP'
+      operator: DoesNotExist${NOT_LOCAL}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+      {{ range .spec.readinessGates }}
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: {{ .conditionType | Quote }}
+      {{ end }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: true
+        restartCount: 0
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      initContainerStatuses:
+      {{ range .spec.initContainers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: true
+        restartCount: 0
+        {{ if eq .restartPolicy "Always" }}
+        started: true
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+        {{ else }}
+        state:
+          terminated:
+            exitCode: 0
+            finishedAt: {{ $now | Quote }}
+            reason: Completed
+            startedAt: {{ $now | Quote }}
+        {{ end }}
+      {{ end }}
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+      phase: Running
+      startTime: {{ $now | Quote }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: mms-pod-complete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: DoesNotExist
+    - key: '.status.phase'
+      operator: In
+      values: ["Running"]
+    - key: '.metadata.ownerReferences.[].kind'
+      operator: In
+      values: ["Job"]${NOT_LOCAL}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      {{ $root := . }}
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      {{ $origin := index $root.status.containerStatuses $index }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated:
+            exitCode: 0
+            finishedAt: {{ $now | Quote }}
+            reason: Completed
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      phase: Succeeded
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: mms-pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: Exists
+  next:
+    finalizers:
+      empty: true
+    delete: true
+`;
+}
+
+/** KWOK's whole stage configuration (its --config file). */
+export function kwokStages(): string {
+  return `${kwokNodeStages()}---\n${kwokPodStages()}`;
 }

@@ -16,6 +16,7 @@ export const PORT_OFFSETS = {
   operator: 280,
   simOvhApi: 281,
   nodeDoctor: 282,
+  localJobs: 283,
   mariadb: 306,
   redis: 639,
   // SeaweedFS, one process: the S3 gateway (s3), the filer's web UI (s3Console), and the gRPC and
