@@ -123,8 +123,8 @@ export interface LocalJobRunnerOptions {
   readonly http: KubeHttp;
   /** Handed to every process as KUBECONFIG: the dev environment's admin kubeconfig. */
   readonly kubeconfig: string;
-  /** The `mms` executable (bin/mms). */
-  readonly mms: string;
+  /** How to run `mms`: executable and leading arguments (default: this Node and this checkout's CLI). */
+  readonly mms?: readonly string[];
   /** Scratch folders (the pods' /tmp) and one log per pod. */
   readonly workDir: string;
   readonly log: (line: string) => void;
@@ -196,7 +196,8 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
     const dir = join(opts.workDir, pod.metadata.uid);
     await mkdir(join(dir, "tmp"), { recursive: true });
     const logFile = createWriteStream(join(opts.workDir, `${pod.metadata.namespace}_${pod.metadata.name}.log`));
-    const child = spawn(opts.mms, args, {
+    const [file, ...lead] = opts.mms ?? MMS_COMMAND;
+    const child = spawn(file ?? process.execPath, [...lead, ...args], {
       cwd: dir, detached: true, stdio: ["ignore", "pipe", "pipe"],
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? dir, LANG: "C.UTF-8",
@@ -282,8 +283,8 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
   };
 }
 
-/** The bin/mms of this checkout. */
-export const MMS_BIN = join(import.meta.dirname, "..", "..", "bin", "mms");
+/** This checkout's CLI on this Node, as bin/mms runs it (without its toolchain check, done by dev up). */
+const MMS_COMMAND = [process.execPath, "--disable-warning=ExperimentalWarning", join(import.meta.dirname, "..", "cli", "main.ts")];
 
 /**
  * The runner as `mms dev up` starts it (`mms dev job-runner`): against the dev kubeconfig, with
@@ -292,7 +293,7 @@ export const MMS_BIN = join(import.meta.dirname, "..", "..", "bin", "mms");
 export async function serveLocalJobRunner(opts: { kubeconfig: string; healthPort: number; workDir: string; log: (line: string) => void }): Promise<void> {
   await mkdir(opts.workDir, { recursive: true });
   const runner = startLocalJobRunner({
-    http: new KubeHttp(loadKubeConfig({ kubeconfig: opts.kubeconfig })), kubeconfig: opts.kubeconfig, mms: MMS_BIN, workDir: opts.workDir, log: opts.log,
+    http: new KubeHttp(loadKubeConfig({ kubeconfig: opts.kubeconfig })), kubeconfig: opts.kubeconfig, workDir: opts.workDir, log: opts.log,
   });
   const server = createServer((req, res) => {
     if (req.url === "/healthz" || req.url === "/readyz") {
