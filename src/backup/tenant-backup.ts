@@ -3,7 +3,7 @@
 // backups (for disaster recovery), record results in the tenant's status.
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
-import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
+import { API_GROUP_VERSION } from "../api/names.ts";
 import { TenantSpec, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
 import { setCondition } from "../api/conditions.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
@@ -14,10 +14,9 @@ import { openStore, resolveStoreOfPool, type OpenStore } from "./store.ts";
 import { resolveTenantTarget, type TenantTarget } from "./tenant-target.ts";
 import type { Verification } from "./verification.ts";
 import { verifyBackup } from "./verify.ts";
-import { secretValue } from "../kube/secrets.ts";
+import { readTenantSecret } from "../db/resolve.ts";
 
 export const BACKUP_FIELD_MANAGER = "mms-backup";
-const TENANT_SECRET = "matomo-secrets";
 
 /** What disaster recovery needs to bring a tenant back besides its dump. */
 export const TenantRecord = z.object({
@@ -55,14 +54,14 @@ export function tenantRecordKey(tenant: string, prefix?: string): string {
 /** Writes the tenant's spec (and salt) beside its backups; overwritten by every backup. */
 export async function writeTenantRecord(http: KubeHttp, store: OpenStore, tenant: MatomoTenant, now = new Date()): Promise<TenantRecord> {
   const name = tenant.metadata.name;
-  const secret = await http.getOrUndefined<{ data?: Record<string, string> }>("v1", "Secret", TENANT_SECRET, tenantNamespace(name));
+  const secret = await readTenantSecret(http, name);
   const record: TenantRecord = {
     format: 1, name,
     labels: tenant.metadata.labels ?? {},
     annotations: userAnnotations(tenant.metadata.annotations),
     spec: TenantSpec.parse(tenant.spec),
     pool: tenant.status?.database?.pool ?? tenant.spec.database?.pool ?? null,
-    salt: secretValue(secret?.data, "salt") ?? null,
+    salt: secret?.salt ?? null,
     writtenAt: now.toISOString(),
   };
   const key = tenantRecordKey(name, store.prefix);

@@ -1,12 +1,11 @@
 // Finds where a tenant's data lives, from the Kubernetes API: its database and pool as the tenant
 // controller recorded them in the tenant's status, and the pool's address and admin credentials.
 import { API_GROUP_VERSION } from "../api/names.ts";
-import { PoolSpec, type DatabasePool } from "../api/pool.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import { tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { BackupError } from "./errors.ts";
-import { secretValue } from "../kube/secrets.ts";
+import { PoolLookupError, resolvePool as resolvePoolRef } from "../db/resolve.ts";
 
 export interface TenantTarget {
   readonly tenant: string;
@@ -27,18 +26,14 @@ async function get<T>(http: KubeHttp, apiVersion: string, kind: string, name: st
   }
 }
 
-/** The pool's address and admin account, from the Secret its spec names. */
+/** The pool's address and admin account, from the Secret its spec names (src/db/resolve.ts). */
 export async function resolvePool(http: KubeHttp, poolName: string): Promise<PoolEndpoint> {
-  const pool = await get<DatabasePool>(http, API_GROUP_VERSION, "DatabasePool", poolName, `DatabasePool ${poolName}`);
-  const spec = PoolSpec.parse(pool.spec);
-  const ref = spec.adminSecretRef;
-  const secret = await get<{ data?: Record<string, string> }>(http, "v1", "Secret", ref.name, `Secret ${ref.namespace}/${ref.name} of pool ${poolName}`, ref.namespace);
-  const adminUser = secretValue(secret.data, ref.usernameKey);
-  const adminPassword = secretValue(secret.data, ref.passwordKey);
-  if (!adminUser || !adminPassword) {
-    throw new BackupError("DatabaseNotFound", `Secret ${ref.namespace}/${ref.name} of pool ${poolName} lacks the keys ${ref.usernameKey} and ${ref.passwordKey}`);
+  try {
+    return (await resolvePoolRef(http, poolName)).endpoint;
+  } catch (err) {
+    if (err instanceof PoolLookupError) throw new BackupError("DatabaseNotFound", err.message, { cause: err });
+    throw new BackupError("DatabaseNotFound", `cannot read DatabasePool ${poolName}: ${(err as Error).message.replace(/[.\s]+$/, "")}`, { cause: err });
   }
-  return { host: spec.host, port: spec.port, adminUser, adminPassword };
 }
 
 /** The tenant's database and pool; the tenant must have been placed on a pool already. */

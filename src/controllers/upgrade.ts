@@ -1,28 +1,28 @@
 // Matomo upgrades of one tenant as one orchestrated operation, driven by the tenant reconciler. Raising
-// spec.matomoVersion starts it; each reconcile observes the cluster and moves it on by at most one phase:
+// spec.matomoVersion starts it; each reconcile observes the cluster (its snapshot) and moves it on by at
+// most one phase. Pure: decideUpgrade reads an observation and returns the step, with no I/O.
 //
 //   BackingUp → Queueing → Migrating → Rolling → Draining → Completed
 //                              ↓
 //                            Failed ── rollback (spec back to `from`) ──→ RollingBack → Completed
 //
-// BackingUp: a backup of the database, proven by a restore drill. Queueing: archiving and scheduled tasks
+// BackingUp: a backup of the database, proven by a restore drill, taken by a Job the reconciler starts
+// and observes (src/controllers/verified-backup.ts). Queueing: archiving and scheduled tasks
 // paused, tracking switched to "enqueue only" (QueuedTracking, MySQL backend: the queue lives in the
 // tenant's own database), and every pod running that configuration. Migrating: one update Job
 // (`core:update --yes`) with the new image. Rolling: tracker and web on the new image. Draining: the
 // queue worked off (a drain Job, and tracking requests process it too) until empty. Completed: archiving
 // back, the tenant's normal tracking mode. A failed update Job stops everything where it is: the old pods
 // keep serving and queueing hits, and the condition says how to roll back.
-import { tenantNamespace } from "../api/names.ts";
-import type { PlanSpec } from "../api/plan.ts";
 import type { MatomoTenant, TenantStatus, UpgradePhase, UpgradeStatus } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
-import { BackupError } from "../backup/errors.ts";
-import { verifiedBackup } from "../backup/tenant-backup.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
-import type { KubeHttp } from "../kube/http.ts";
+import type { KubeObject } from "../kube/http.ts";
+import type { ControlImage } from "../render/backup-jobs.ts";
 import { TABLES_PREFIX, upgradeJobName, type Rollout } from "../render/tenant.ts";
+import { stepVerifiedBackup, type BackupJobObservation, type JobState } from "./verified-backup.ts";
 
-export type JobState = "absent" | "running" | "succeeded" | "failed";
+export type { JobState } from "./verified-backup.ts";
 
 /**
  * The update and drain Jobs of one upgrade: named after the version and the tenant's generation when
@@ -35,14 +35,27 @@ export function attemptJobName(kind: "update" | "queue-drain", version: string, 
 /** The queue tables QueuedTracking's MySQL backend keeps in the tenant's database. */
 export const QUEUE_TABLE_PATTERN = new RegExp(`^${TABLES_PREFIX}queuedtracking_list_`);
 
-export interface UpgradeContext {
-  readonly http: KubeHttp;
+/** After a failed pre-upgrade backup Job, the next attempt starts this much later. */
+export const BACKUP_RETRY_MS = 60_000;
+
+/** What an upgrade decision looks at, all read once by the reconcile's snapshot. */
+export interface UpgradeObservation {
+  /** The tenant, its spec parsed, with the status as the reconcile has it so far. */
   readonly tenant: MatomoTenant;
-  readonly plan: PlanSpec;
-  readonly pool: PoolEndpoint;
-  readonly poolName: string;
-  readonly database: string;
-  readonly now: () => Date;
+  readonly now: number;
+  /** Jobs of the tenant's namespace by name. */
+  readonly jobs: ReadonlyMap<string, JobState>;
+  /** Tracker and web run their current template everywhere. */
+  readonly rolled: boolean;
+  /** Archiving or scheduled-task Jobs still running. */
+  readonly scheduledActive: number;
+  /** Requests left in the tracking queue; undefined when not read (or unreadable). */
+  readonly queued: number | undefined;
+  /** The tenant's pre-upgrade verified-backup Jobs, by name. */
+  readonly backupJobs: ReadonlyMap<string, BackupJobObservation>;
+  /** Why no verified backup can be taken now (no usable BackupStore), when that is known before any Job. */
+  readonly backupBlocked?: string | undefined;
+  readonly platform: ControlImage;
 }
 
 export interface UpgradeStep {
@@ -53,21 +66,20 @@ export interface UpgradeStep {
   readonly runningVersion?: string;
   readonly condition?: { readonly status: "True" | "False"; readonly reason: string; readonly message: string };
   readonly requeueAfterMs?: number;
+  /** A verified-backup Job to create (in the platform namespace). */
+  readonly createJob?: KubeObject;
 }
 
-async function jobState(http: KubeHttp, namespace: string, name: string): Promise<JobState> {
-  const job = await http.getOrUndefined<{ status?: { succeeded?: number; failed?: number; conditions?: { type: string; status: string }[] } }>("batch/v1", "Job", name, namespace);
-  if (!job) return "absent";
-  const c = job.status?.conditions ?? [];
-  if (c.some((x) => x.type === "Complete" && x.status === "True") || (job.status?.succeeded ?? 0) > 0) return "succeeded";
-  if (c.some((x) => x.type === "Failed" && x.status === "True")) return "failed";
-  return "running";
+interface DeploymentLike {
+  metadata: { generation?: number };
+  spec?: { replicas?: number };
+  status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number; availableReplicas?: number };
 }
 
 /** Tracker and web run their current template everywhere (the rollout finished). */
-export async function deploymentsRolled(http: KubeHttp, namespace: string): Promise<boolean> {
+export function deploymentsRolled(deployments: ReadonlyMap<string, DeploymentLike>): boolean {
   for (const name of ["tracker", "web"]) {
-    const d = await http.getOrUndefined<{ metadata: { generation?: number }; spec?: { replicas?: number }; status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number; availableReplicas?: number } }>("apps/v1", "Deployment", name, namespace);
+    const d = deployments.get(name);
     if (!d) return false;
     const want = d.spec?.replicas ?? 1;
     const s = d.status ?? {};
@@ -75,16 +87,6 @@ export async function deploymentsRolled(http: KubeHttp, namespace: string): Prom
     if ((s.updatedReplicas ?? 0) < want || (s.replicas ?? 0) > want || (s.availableReplicas ?? 0) < want) return false;
   }
   return true;
-}
-
-/** Archiving or scheduled tasks still running (a suspended CronJob does not stop its running Job). */
-async function scheduledJobsActive(http: KubeHttp, namespace: string, tenant: string): Promise<number> {
-  let active = 0;
-  for (const component of ["archiver", "scheduled-tasks"]) {
-    const jobs = await http.list<{ status?: { active?: number } }>("batch/v1", "Job", namespace, `multiscale.io/tenant=${tenant},app.kubernetes.io/component=${component}`);
-    active += jobs.items.reduce((n, j) => n + (j.status?.active ?? 0), 0);
-  }
-  return active;
 }
 
 /** Requests waiting in the tenant's tracking queue (0 when QueuedTracking never created its tables). */
@@ -99,6 +101,21 @@ export async function queuedRequests(pool: PoolEndpoint, database: string): Prom
   }
 }
 
+/** Whether the upgrade's next decision needs the tracking queue counted (a database query). */
+export function needsQueueCount(up: UpgradeStatus | undefined, jobs: ReadonlyMap<string, JobState>, rolled: boolean): boolean {
+  if (!up || (up.phase !== "Draining" && up.phase !== "RollingBack")) return false;
+  const version = up.phase === "RollingBack" ? up.from : up.to;
+  return jobs.get(attemptJobName("queue-drain", version, up)) === "succeeded" && rolled;
+}
+
+/** Whether an upgrade is (about to be) in its backup step, so the snapshot reads the backup Jobs. */
+export function upgradeBackingUp(tenant: MatomoTenant): boolean {
+  const up = tenant.status?.upgrade;
+  if (up && up.phase !== "Completed") return up.phase === "BackingUp";
+  const running = tenant.status?.runningVersion;
+  return running !== undefined && running !== tenant.spec.matomoVersion;
+}
+
 const rollbackHint = (name: string, up: UpgradeStatus) =>
   `roll back with \`mms tenant rollback ${name}\` (restores backup ${up.backupId ?? "?"} taken before the upgrade, keeping the queued hits, and returns to ${up.from}), ` +
   `or fix the cause and retry with \`mms upgrade --to ${up.to} --retry-failed\``;
@@ -107,14 +124,13 @@ const rollbackHint = (name: string, up: UpgradeStatus) =>
  * Decides where the tenant's upgrade stands and what to render for it. Called on every reconcile of a
  * tenant that has run before; returns no rollout when no upgrade is under way.
  */
-export async function stepUpgrade(ctx: UpgradeContext): Promise<UpgradeStep> {
-  const { tenant, http } = ctx;
+export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
+  const { tenant } = obs;
   const name = tenant.metadata.name;
-  const ns = tenantNamespace(name);
   const status: TenantStatus = tenant.status ?? {};
   const running = status.runningVersion;
   const target = tenant.spec.matomoVersion;
-  const nowIso = ctx.now().toISOString();
+  const nowIso = new Date(obs.now).toISOString();
   let up = status.upgrade;
 
   const active = up && up.phase !== "Completed";
@@ -135,29 +151,46 @@ export async function stepUpgrade(ctx: UpgradeContext): Promise<UpgradeStep> {
   const at = (phase: UpgradePhase, message?: string): UpgradeStatus => ({ ...current, phase, phaseStartedAt: phase === current.phase ? current.phaseStartedAt : nowIso, message });
   const progressing = (u: UpgradeStatus, message: string, requeueAfterMs = 2_000): UpgradeStep =>
     ({ rollout: rolloutFor(u), upgrade: u, requeueAfterMs, condition: { status: "True", reason: u.phase, message } });
+  const jobState = (n: string): JobState => obs.jobs.get(n) ?? "absent";
 
   switch (up.phase) {
     case "BackingUp": {
-      try {
-        const backupId = await verifiedBackup(http, name, ctx.poolName, "pre-upgrade", ctx.now);
-        up = { ...at("Queueing"), backupId };
-        return progressing(up, `backup ${backupId} verified; pausing archiving and queueing tracking`);
-      } catch (err) {
-        if (!(err instanceof BackupError)) throw err;
-        const u = at("BackingUp", `no verified backup yet, nothing changed: ${err.message}`);
-        return { rollout: undefined, upgrade: u, requeueAfterMs: 60_000, condition: { status: "True", reason: "BackingUp", message: `${u.message}; retrying every minute` } };
+      const waiting = (message: string, requeueAfterMs: number, reason = "BackingUp"): UpgradeStep => {
+        const u = at("BackingUp", message);
+        return { rollout: undefined, upgrade: u, requeueAfterMs, condition: { status: "True", reason, message } };
+      };
+      if (obs.backupBlocked) return waiting(`no verified backup yet, nothing changed: ${obs.backupBlocked}; retrying every minute`, BACKUP_RETRY_MS);
+      const step = stepVerifiedBackup({
+        tenant: name, purpose: "pre-upgrade", key: `g${up.generation}`, platform: obs.platform, jobs: obs.backupJobs,
+        lastVerifiedBackupId: status.backup?.lastVerifiedBackupId, now: obs.now, retryMs: BACKUP_RETRY_MS,
+      });
+      switch (step.kind) {
+        case "done":
+          up = { ...at("Queueing"), backupId: step.backupId };
+          return progressing(up, `backup ${step.backupId} verified; pausing archiving and queueing tracking`);
+        case "create":
+          return { ...waiting(step.afterFailure
+            ? `no verified backup yet, nothing changed: ${step.afterFailure}; trying again with the Job ${step.job.metadata.name}`
+            : `taking backup ${step.backupId} and verifying it (Job ${step.job.metadata.name}) before anything changes`, 2_000), createJob: step.job };
+        case "running":
+          return waiting(`taking backup ${step.backupId} and verifying it (Job ${step.jobName}) before anything changes`, 5_000);
+        case "unverified":
+          return waiting(`the Job ${step.jobName} finished; waiting for backup ${step.backupId} to show as verified`, 2_000);
+        case "failed":
+          return waiting(`no verified backup yet, nothing changed: the backup Job ${step.jobName} failed: ${step.failure}; retrying every minute`, Math.max(1_000, step.retryInMs), "BackupFailed");
       }
+      break;
     }
     case "Queueing": {
       // Only when no pod writes to the database directly and nothing archives may migrations start.
-      const rolled = await deploymentsRolled(http, ns);
-      const busy = await scheduledJobsActive(http, ns, name);
+      const rolled = obs.rolled;
+      const busy = obs.scheduledActive;
       if (!rolled || busy > 0) return progressing(at("Queueing"), `waiting for ${rolled ? `${busy} running archiving job(s) to finish` : "every pod to queue tracking requests"}`);
       return progressing(at("Migrating"), `running the update Job ${attemptJobName("update", up.to, up)}`);
     }
     case "Migrating":
     case "Failed": {
-      const state = await jobState(http, ns, attemptJobName("update", up.to, up));
+      const state = jobState(attemptJobName("update", up.to, up));
       if (state === "failed") {
         const u = at("Failed", `the update Job ${attemptJobName("update", up.to, up)} failed; the ${up.from} pods keep serving and hits are queued`);
         return { rollout: rolloutFor(u), upgrade: u, requeueAfterMs: 60_000, condition: { status: "False", reason: "UpdateFailed", message: `${u.message}; ${rollbackHint(name, u)}` } };
@@ -166,15 +199,14 @@ export async function stepUpgrade(ctx: UpgradeContext): Promise<UpgradeStep> {
       return progressing(at("Migrating"), `running the update Job ${attemptJobName("update", up.to, up)}`, 3_000);
     }
     case "Rolling": {
-      if (!(await deploymentsRolled(http, ns))) return progressing(at("Rolling"), `rolling tracker and web to ${up.to}`);
+      if (!obs.rolled) return progressing(at("Rolling"), `rolling tracker and web to ${up.to}`);
       return progressing(at("Draining"), "working off the queued tracking requests");
     }
     case "Draining":
     case "RollingBack": {
       const version = up.phase === "RollingBack" ? up.from : up.to;
-      const drain = await jobState(http, ns, attemptJobName("queue-drain", version, up));
-      const rolled = await deploymentsRolled(http, ns);
-      const queued = drain === "succeeded" && rolled ? await queuedRequests(ctx.pool, ctx.database) : -1;
+      const drain = jobState(attemptJobName("queue-drain", version, up));
+      const queued = drain === "succeeded" && obs.rolled ? (obs.queued ?? -1) : -1;
       if (drain === "failed") return progressing(at(up.phase, "the queue drain Job failed; tracking requests keep processing the queue"), "the queue drain Job failed; retrying", 30_000);
       if (queued !== 0) return progressing(at(up.phase), queued > 0 ? `${queued} queued tracking request(s) left` : "working off the queued tracking requests");
       const done = at("Completed", up.phase === "RollingBack" ? `rolled back to ${up.from}` : `upgraded from ${up.from} to ${up.to}`);
@@ -183,6 +215,7 @@ export async function stepUpgrade(ctx: UpgradeContext): Promise<UpgradeStep> {
     default:
       return { rollout: undefined, upgrade: up };
   }
+  return { rollout: undefined, upgrade: up };
 }
 
 /** The old version serving, nothing archiving, hits only queued: where a failed upgrade waits. */

@@ -1,5 +1,6 @@
 // The database-pool client: gives each tenant its own database and user on a MariaDB/MySQL server,
 // with exactly the privileges Matomo needs on that database and nothing else. Every step is idempotent.
+import { createHash } from "node:crypto";
 import { createConnection } from "mysql2/promise";
 import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { toPoolError } from "./errors.ts";
@@ -23,6 +24,8 @@ export interface TenantDatabase {
   /** True when this call created the database, false when it was already there. */
   readonly created: boolean;
 }
+
+export type TenantDatabaseChange = "database" | "user" | "password" | "grants";
 
 /**
  * The privileges Matomo documents for its database user (matomo.org/faq/faq_23484 and "How do I check if
@@ -140,7 +143,11 @@ function grantsAreExact(grants: readonly GrantRow[], database: string): boolean 
  * Creates the tenant's database and user when missing, converges the user's password to `password` and
  * its privileges to exactly MATOMO_PRIVILEGES on its own database. Safe to interrupt and run again.
  */
-export async function ensureTenantDatabase(pool: PoolEndpoint, tenant: string, password: string): Promise<TenantDatabase> {
+export async function ensureTenantDatabase(
+  pool: PoolEndpoint, tenant: string, password: string,
+  /** Told each thing this call had to change (never when everything already matched and no DDL ran). */
+  opts: { onChange?: (change: TenantDatabaseChange) => void } = {},
+): Promise<TenantDatabase> {
   const name = tenantDatabaseName(tenant);
   if (typeof password !== "string" || password.length === 0) {
     throw new Error(`the database password of tenant ${tenant} must not be empty`);
@@ -148,26 +155,64 @@ export async function ensureTenantDatabase(pool: PoolEndpoint, tenant: string, p
   const db = quoteDatabase(name);
   const privileges = MATOMO_PRIVILEGES.join(", ");
   return withAdmin(pool, `provision the database of tenant ${tenant}`, async (admin) => {
+    // Everything is read first and changed only where it differs: a reconcile of a tenant whose
+    // database, user, password and grants are right issues no DDL at all.
+    const changed = { push: (c: TenantDatabaseChange) => opts.onChange?.(c) };
     // MySQL reports one affected row whether or not the database existed, MariaDB zero when it did:
     // checking first makes `created` right on both, the row count keeps MariaDB right under a race.
     const existed = await databaseExists(admin, name);
-    const header = await admin.exec(`CREATE DATABASE IF NOT EXISTS ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
-    const created = !existed && header.affectedRows > 0;
+    let created = false;
+    if (!existed) {
+      const header = await admin.exec(`CREATE DATABASE IF NOT EXISTS ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
+      created = header.affectedRows > 0;
+      changed.push("database");
+    }
 
-    await admin.exec(`CREATE USER IF NOT EXISTS ?@'${USER_HOST}' IDENTIFIED BY ?`, [name, password], { secret: password });
-    // CREATE USER IF NOT EXISTS leaves an existing account alone, so the password is set again to converge.
-    await admin.exec(`ALTER USER ?@'${USER_HOST}' IDENTIFIED BY ?`, [name, password], { secret: password });
+    const account = await userAccount(admin, name);
+    if (!account) {
+      await admin.exec(`CREATE USER IF NOT EXISTS ?@'${USER_HOST}' IDENTIFIED BY ?`, [name, password], { secret: password });
+    }
+    // An existing account whose stored hash does not provably match gets the password set again.
+    if (!account || !passwordMatches(account, password)) {
+      await admin.exec(`ALTER USER ?@'${USER_HOST}' IDENTIFIED BY ?`, [name, password], { secret: password });
+      changed.push(account ? "password" : "user");
+    }
 
     const grantTo = `${grantDatabasePattern(name)}.* TO ?@'${USER_HOST}'`;
-    await admin.exec(`GRANT ${privileges} ON ${grantTo}`, [name]);
-    if (!grantsAreExact(await currentGrants(admin, name), name)) {
-      // Something else was granted (by hand, or by an older version): start from nothing. This briefly
-      // leaves the tenant without access, which is why it only happens when the grants have drifted.
-      await admin.exec(`REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@'${USER_HOST}'`, [name]);
+    const grants = await currentGrants(admin, name);
+    if (!grantsAreExact(grants, name)) {
+      const own = grantDatabasePattern(name).slice(1, -1);
+      const foreign = grants.some((g) => !(g.level === "global" && g.privilege === "USAGE") && !(g.level === "schema" && g.schema === own && MATOMO_PRIVILEGES.includes(g.privilege)));
+      if (foreign) {
+        // Something else was granted (by hand, or by an older version): start from nothing. This briefly
+        // leaves the tenant without access, which is why it only happens when the grants have drifted.
+        await admin.exec(`REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@'${USER_HOST}'`, [name]);
+      }
       await admin.exec(`GRANT ${privileges} ON ${grantTo}`, [name]);
+      changed.push("grants");
     }
     return { database: name, user: name, created };
   });
+}
+
+interface UserAccount { readonly plugin: string; readonly hash: string }
+
+async function userAccount(admin: Admin, user: string): Promise<UserAccount | undefined> {
+  const rows = await admin.rows("SELECT plugin, authentication_string AS hash FROM mysql.user WHERE User = ? AND Host = ?", [user, USER_HOST]);
+  const r = rows[0];
+  return r ? { plugin: String(r.plugin ?? ""), hash: String(r.hash ?? "") } : undefined;
+}
+
+/**
+ * Whether the stored hash is that of `password`. Only mysql_native_password's hash (`*` + SHA1(SHA1(pw)),
+ * unsalted) can be checked without sending the password anywhere; any other plugin counts as "differs",
+ * which costs one ALTER USER per reconcile there, never a wrong password.
+ */
+export function passwordMatches(account: UserAccount, password: string): boolean {
+  if (account.plugin !== "mysql_native_password" && account.plugin !== "") return false;
+  const inner = createHash("sha1").update(password, "utf8").digest();
+  const expected = `*${createHash("sha1").update(inner).digest("hex").toUpperCase()}`;
+  return account.hash.toUpperCase() === expected;
 }
 
 export async function tenantDatabaseExists(pool: PoolEndpoint, tenant: string): Promise<boolean> {

@@ -4,13 +4,13 @@
 // salt) is created only after that, so a failed import leaves no tenant and no half-filled database.
 import { readFile } from "node:fs/promises";
 import { API_GROUP_VERSION, parseDomain, parseVersion, tenantNameProblem, tenantNamespace } from "../api/names.ts";
-import { PoolSpec, type DatabasePool } from "../api/pool.ts";
-import { DEFAULT_MATOMO_VERSION, type MatomoTenant } from "../api/tenant.ts";
+import { DEFAULT_MATOMO_VERSION } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
 import { resolvePool } from "../backup/tenant-target.ts";
 import { TABLES_PREFIX } from "../render/tenant.ts";
 import { quoteDatabase, quoteTable, tenantDatabaseName } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
+import { choosePool, listPoolRoom, seedTenantSecret } from "../db/resolve.ts";
 import { createTempDatabase, databaseLockName, dropStaleTempDatabases, dropTempDatabase, type TempDatabase } from "../db/temp-database.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { createTenant, waitReady } from "../tenants/service.ts";
@@ -23,7 +23,6 @@ import { openSource, type OpenedSource, type SourceSpec } from "./source.ts";
 import { versionProblem } from "./version.ts";
 
 const MANAGER = "mms-migrate";
-const SECRET_NAME = "matomo-secrets";
 // How long the move waits for locks on the tables involved (nothing else should be using them).
 const RENAME_LOCK_WAIT_SECONDS = 60;
 
@@ -80,23 +79,6 @@ export interface MigrationReport {
 
 
 
-/** Every pool with its free capacity: its capacity less the tenants placed (or to be placed) on it. */
-async function poolCapacities(http: KubeHttp): Promise<{ name: string; free: number }[]> {
-  const pools = await http.list<DatabasePool>(API_GROUP_VERSION, "DatabasePool");
-  const tenants = await http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant");
-  const used = new Map<string, number>();
-  for (const t of tenants.items) {
-    const p = t.status?.database?.pool ?? t.spec.database?.pool;
-    if (p) used.set(p, (used.get(p) ?? 0) + 1);
-  }
-  return pools.items.map((p) => ({ name: p.metadata.name, free: PoolSpec.parse(p.spec).capacity - (used.get(p.metadata.name) ?? 0) }));
-}
-
-/** The pool the operator would place a new tenant on: the most free capacity, then the name. */
-export async function choosePool(http: KubeHttp): Promise<{ name: string; free: number } | undefined> {
-  return (await poolCapacities(http)).filter((p) => p.free > 0).sort((a, b) => b.free - a.free || a.name.localeCompare(b.name))[0];
-}
-
 interface Checked {
   readonly domains: string[];
   readonly matomoVersion: string;
@@ -152,7 +134,7 @@ async function checkCluster(http: KubeHttp, req: MigrateRequest, c: Checked): Pr
   } catch (err) {
     throw new MigrationError("InvalidRequest", `cannot use pool ${poolName}: ${(err as Error).message}`);
   }
-  if (req.pool !== undefined && ((await poolCapacities(http)).find((p) => p.name === poolName)?.free ?? 0) <= 0) {
+  if (req.pool !== undefined && ((await listPoolRoom(http)).find((p) => p.name === poolName)?.free ?? 0) <= 0) {
     warnings.push(`pool ${poolName} is at or over its capacity; the tenant is placed there because --pool says so`);
   }
   // The API server validates the spec (domains already taken, plan, version) before anything is read.
@@ -400,5 +382,5 @@ async function seedSalt(http: KubeHttp, tenant: string, salt: string, undo: Undo
     throw err;
   }
   undo.push(`namespace ${ns}`, () => http.delete("v1", "Namespace", ns));
-  await http.create({ apiVersion: "v1", kind: "Secret", metadata: { name: SECRET_NAME, namespace: ns, labels }, type: "Opaque", stringData: { salt } } as never, { fieldManager: MANAGER });
+  await seedTenantSecret(http, tenant, { salt }, MANAGER);
 }

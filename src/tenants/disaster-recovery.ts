@@ -12,6 +12,7 @@ import { restoreBackup } from "../backup/restore.ts";
 import type { OpenStore } from "../backup/store.ts";
 import { listStoredTenants, readTenantRecord, type TenantRecord } from "../backup/tenant-backup.ts";
 import { resolvePool } from "../backup/tenant-target.ts";
+import { seedTenantSecret } from "../db/resolve.ts";
 
 const MANAGER = "mms-dr";
 
@@ -52,15 +53,7 @@ async function seedSecret(http: KubeHttp, record: TenantRecord): Promise<void> {
   if (!record.salt) return;
   const ns = tenantNamespace(record.name);
   await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "multiscale.io/tenant": record.name } } }, { fieldManager: MANAGER });
-  try {
-    await http.create({
-      apiVersion: "v1", kind: "Secret",
-      metadata: { name: "matomo-secrets", namespace: ns, labels: { "app.kubernetes.io/managed-by": "mms", "multiscale.io/tenant": record.name } },
-      type: "Opaque", stringData: { salt: record.salt },
-    }, { fieldManager: MANAGER });
-  } catch (err) {
-    if (!(err instanceof KubeApiError && err.status === 409)) throw err;
-  }
+  await seedTenantSecret(http, record.name, { salt: record.salt }, MANAGER);
 }
 
 async function recoverOne(http: KubeHttp, store: OpenStore, name: string, opts: RestoreAllOptions): Promise<TenantRecovery> {

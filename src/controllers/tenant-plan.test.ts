@@ -1,0 +1,326 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BUILT_IN_PLANS } from "../api/plan.ts";
+import { PoolSpec } from "../api/pool.ts";
+import { DATABASE_FINALIZER, TenantSpec, type MatomoTenant, type TenantStatus, type UpgradeStatus } from "../api/tenant.ts";
+import { pickPool, poolRoom } from "../db/resolve.ts";
+import { DEFAULT_PLATFORM, TEMPLATE_HASH } from "../render/tenant.ts";
+import { renderVerifiedBackupJob } from "../render/backup-jobs.ts";
+import { concludeStatus, failedAt, planTenant, rolloutQueued, type DeploymentObservation, type TenantJobObservation, type TenantSnapshot } from "./tenant-plan.ts";
+import { operatorStatus } from "./tenant-status.ts";
+import { attemptJobName, BACKUP_RETRY_MS } from "./upgrade.ts";
+import type { BackupJobObservation } from "./verified-backup.ts";
+
+const NOW = Date.parse("2026-11-30T12:00:00Z");
+const iso = (ms: number) => new Date(ms).toISOString();
+const plan = BUILT_IN_PLANS.find((p) => p.metadata.name === "small") ?? BUILT_IN_PLANS[0]!;
+const poolSpec = PoolSpec.parse({ host: "db.internal", adminSecretRef: { namespace: "mms-system", name: "pool-admin" }, capacity: 10 });
+const endpoint = { host: "db.internal", port: 3306, adminUser: "root", adminPassword: "pw" };
+const secrets = { databasePassword: "dbpw", salt: "s", adminUser: "admin", adminPassword: "apw", adminEmail: "admin@acme.example" };
+
+function tenantOf(status: TenantStatus | undefined, extra: Partial<MatomoTenant["metadata"]> = {}, spec: Record<string, unknown> = {}): MatomoTenant {
+  return {
+    apiVersion: "multiscale.io/v1alpha1", kind: "MatomoTenant",
+    metadata: { name: "acme", uid: "0a1b2c3d-4e5f-6789-abcd-ef0123456789", generation: 3, creationTimestamp: iso(NOW - 60_000), ...extra },
+    spec: TenantSpec.parse({ domains: ["acme.example"], plan: "small", ...spec }),
+    ...(status ? { status } : {}),
+  };
+}
+
+const deployment = (name: string, available: number, hash = "h"): DeploymentObservation => ({
+  metadata: { name, generation: 2, annotations: { [TEMPLATE_HASH]: hash } },
+  spec: { replicas: available },
+  status: { observedGeneration: 2, updatedReplicas: available, replicas: available, availableReplicas: available },
+});
+
+const job = (state: TenantJobObservation["state"], component?: string, active = 0): TenantJobObservation => ({ state, component, active, failed: state === "failed" ? 1 : 0 });
+
+function snapshot(tenant: MatomoTenant, over: Partial<TenantSnapshot> = {}): TenantSnapshot {
+  return {
+    now: NOW, platform: DEFAULT_PLATFORM, tenant, plan, registry: {}, rooms: undefined,
+    pool: { name: "p1", resolved: { name: "p1", spec: poolSpec, endpoint } },
+    secret: secrets, freshSecrets: { ...secrets, databasePassword: "fresh" },
+    deployments: new Map([["tracker", deployment("tracker", 2)], ["web", deployment("web", 1)]]),
+    autoscalers: ["tracker", "web"],
+    jobs: new Map([["matomo-install", job("succeeded", "install")]]),
+    backupJobs: new Map(), backupBlocked: undefined, queued: undefined,
+    ...over,
+  };
+}
+
+const placed: TenantStatus = { database: { pool: "p1", name: "mt_acme" }, namespace: "mt-acme", runningVersion: "5.2.1" };
+const cond = (s: TenantStatus | undefined, type: string) => s?.conditions?.find((c) => c.type === type);
+
+/** The snapshot once the rendered Deployments run: their template hashes are the rendered ones. */
+function settled(tenant: MatomoTenant, over: Partial<TenantSnapshot> = {}): TenantSnapshot {
+  const first = planTenant(snapshot(tenant, over));
+  const hash = (n: string) => (first.objects.find((o) => o.kind === "Deployment" && o.metadata.name === n)?.metadata.annotations as Record<string, string> | undefined)?.[TEMPLATE_HASH];
+  return snapshot(tenant, { deployments: new Map([["tracker", deployment("tracker", 2, hash("tracker"))], ["web", deployment("web", 1, hash("web"))]]), ...over });
+}
+
+test("a running tenant whose objects all exist: Ready, the database converged, no Job re-created, nothing to prune", () => {
+  const d = planTenant(settled(tenantOf(placed)));
+  assert.equal(cond(d.status, "Ready")?.status, "True");
+  assert.equal(cond(d.status, "WorkloadsReady")?.reason, "Available");
+  assert.deepEqual(d.database, { endpoint, password: "dbpw" }, "the stored password, never a fresh one");
+  assert.equal(d.seedSecret, undefined, "the Secret exists: nothing is seeded");
+  assert.ok(!d.objects.some((o) => o.kind === "Job" && o.metadata.name === "matomo-install"), "the install Job exists and is not applied again");
+  assert.deepEqual(d.pruneAutoscalers, []);
+  assert.equal(d.rolloutStarts, false);
+  assert.equal(d.requeueAfterMs, undefined, "a Ready tenant is not polled");
+  assert.equal(d.onboardedSeconds, 60, "first seen Ready 60 s after creation");
+});
+
+test("a new tenant is placed first (status only, nothing created), on the pool with the most room", () => {
+  const rooms = poolRoom(
+    [{ metadata: { name: "p1" }, spec: poolSpec }, { metadata: { name: "p2" }, spec: PoolSpec.parse({ ...poolSpec, capacity: 3 }) }],
+    [{ metadata: { name: "x" }, spec: TenantSpec.parse({ domains: ["x.example"], database: { pool: "p1" } }) }],
+  );
+  const d = planTenant(snapshot(tenantOf(undefined), { rooms, pool: undefined, secret: undefined }));
+  assert.deepEqual(d.status?.database, { pool: "p1", name: "mt_acme" });
+  assert.equal(d.objects.length + d.createJobs.length, 0);
+  assert.equal(d.database, undefined);
+  assert.equal(d.requeueAfterMs, 100);
+});
+
+test("one pool choice: placed and asked-for tenants both count, the most room wins, ties go by name, full pools never", () => {
+  const pool = (name: string, capacity: number) => ({ metadata: { name }, spec: PoolSpec.parse({ ...poolSpec, capacity }) });
+  const t = (name: string, statusPool?: string, specPool?: string) => ({
+    metadata: { name }, spec: TenantSpec.parse({ domains: [`${name}.example`], ...(specPool ? { database: { pool: specPool } } : {}) }),
+    ...(statusPool ? { status: { database: { pool: statusPool, name: `mt_${name}` } } } : {}),
+  });
+  const rooms = poolRoom([pool("a", 2), pool("b", 2), pool("c", 1)], [t("x", "a"), t("y", undefined, "a"), t("z", "b", "b")]);
+  assert.deepEqual(rooms, [{ name: "a", free: 0 }, { name: "b", free: 1 }, { name: "c", free: 1 }]);
+  assert.equal(pickPool(rooms)?.name, "b", "b and c tie on room; b comes first by name; a is full");
+  assert.equal(pickPool([{ name: "a", free: 0 }]), undefined);
+});
+
+test("no pool with room, a missing plan, a missing pool: a condition with the reason, nothing applied", () => {
+  const full = planTenant(snapshot(tenantOf(undefined), { rooms: [{ name: "p1", free: 0 }], pool: undefined }));
+  assert.equal(cond(full.status, "DatabaseReady")?.reason, "NoPoolWithCapacity");
+  const noPlan = planTenant(snapshot(tenantOf(placed), { plan: undefined }));
+  assert.equal(cond(noPlan.status, "ConfigReady")?.reason, "PlanNotFound");
+  assert.equal(cond(noPlan.status, "Ready")?.status, "False");
+  const noPool = planTenant(snapshot(tenantOf(placed), { pool: { name: "p1", problem: { reason: "PoolNotFound", message: "DatabasePool \"p1\" does not exist" } } }));
+  assert.equal(cond(noPool.status, "DatabaseReady")?.reason, "PoolNotFound");
+  for (const d of [full, noPlan, noPool]) assert.equal(d.objects.length + (d.database ? 1 : 0), 0);
+});
+
+test("a taken domain: the newer tenant waits with the owner named", () => {
+  const d = planTenant(snapshot(tenantOf(placed), { registry: { "domain.acme.example": "older" } }));
+  assert.equal(cond(d.status, "ConfigReady")?.reason, "DomainConflict");
+  assert.match(cond(d.status, "ConfigReady")?.message ?? "", /acme\.example belongs to tenant older/);
+});
+
+test("no Secret yet: the fresh values are seeded once and used for the database and the rendering", () => {
+  const d = planTenant(snapshot(tenantOf(placed), { secret: undefined }));
+  assert.equal(d.seedSecret?.databasePassword, "fresh");
+  assert.equal(d.database?.password, "fresh");
+});
+
+test("deletionPolicy Delete: the finalizer is added before anything else", () => {
+  const d = planTenant(snapshot(tenantOf(placed, {}, { deletionPolicy: "Delete" })));
+  assert.deepEqual(d.finalizers, [DATABASE_FINALIZER]);
+  assert.equal(d.status, undefined);
+  assert.equal(d.objects.length, 0);
+});
+
+test("a changed pod template starts a rollout; held back by the gate, every other object still applies", () => {
+  const snap = snapshot(tenantOf(placed), { deployments: new Map([["tracker", deployment("tracker", 2, "old")], ["web", deployment("web", 1, "old")]]) });
+  const d = planTenant(snap);
+  assert.equal(d.rolloutStarts, true);
+  const q = rolloutQueued(snap, d, 10);
+  assert.ok(!q.objects.some((o) => o.kind === "Deployment"));
+  assert.ok(q.objects.some((o) => o.kind === "ConfigMap"));
+  assert.equal(cond(q.status, "ConfigReady")?.reason, "RolloutQueued");
+  assert.ok((q.requeueAfterMs ?? Infinity) <= 3_000);
+});
+
+test("a suspended tenant: its autoscalers are pruned, and it counts as Ready with no pods", () => {
+  const d = planTenant(snapshot(tenantOf(placed, {}, { suspended: true }), { deployments: new Map() }));
+  assert.deepEqual(d.pruneAutoscalers, ["tracker", "web"]);
+  assert.equal(cond(d.status, "WorkloadsReady")?.reason, "Suspended");
+});
+
+test("a failed provisioning step stops everything after it and says why", () => {
+  const snap = snapshot(tenantOf(placed));
+  const d = failedAt(snap, planTenant(snap), "DatabaseReady", "PoolUnreachable", "cannot reach pool p1", 10_000);
+  assert.equal(d.objects.length, 0);
+  assert.equal(cond(d.status, "DatabaseReady")?.reason, "PoolUnreachable");
+  assert.equal(cond(d.status, "Ready")?.status, "False");
+  assert.equal(cond(d.status, "Ready")?.reason, "PoolUnreachable");
+});
+
+test("the operator never sends the backup's fields: BackupHealthy and status.backup.* but the final backup id", () => {
+  const s: TenantStatus = {
+    ...placed,
+    backup: { lastBackupId: "b1", lastVerifiedBackupId: "b1", finalBackupId: "final-x" },
+    conditions: [
+      { type: "Ready", status: "True", reason: "Ready", message: "", lastTransitionTime: iso(NOW) },
+      { type: "BackupHealthy", status: "True", reason: "Verified", message: "", lastTransitionTime: iso(NOW) },
+    ],
+  };
+  const own = operatorStatus(s);
+  assert.deepEqual(own.backup, { finalBackupId: "final-x" });
+  assert.deepEqual(own.conditions?.map((c) => c.type), ["Ready"]);
+  const d = concludeStatus(snapshot(tenantOf(s)), s, s.conditions ?? []);
+  assert.equal(cond(d.status, "BackupHealthy")?.reason, "Verified", "kept as read, never rewritten by the operator");
+});
+
+// ---- upgrades: each phase's move on, a failed backup Job, a failed update Job, rollback ----
+
+const FROM = "5.2.1";
+const TO = "5.3.0";
+const upgrading = (phase: UpgradeStatus["phase"], extra: Partial<UpgradeStatus> = {}): TenantStatus => ({
+  ...placed, runningVersion: FROM,
+  upgrade: { from: FROM, to: TO, phase, startedAt: iso(NOW - 600_000), phaseStartedAt: iso(NOW - 60_000), generation: 3, ...extra },
+});
+const up = (status: TenantStatus, over: Partial<TenantSnapshot> = {}, version = TO) => planTenant(snapshot(tenantOf(status, {}, { matomoVersion: version }), over));
+const preUpgrade = (key: string) => renderVerifiedBackupJob({ tenant: "acme", purpose: "pre-upgrade", key, platform: DEFAULT_PLATFORM });
+const backupJob = (key: string, state: BackupJobObservation["state"], failedAt?: number): [string, BackupJobObservation] => {
+  const name = preUpgrade(key).job.metadata.name;
+  return [name, { name, state, failedAt: failedAt === undefined ? undefined : iso(failedAt), failure: state === "failed" ? "BackupStore default: access denied" : undefined }];
+};
+
+test("upgrade: raising the version starts it in BackingUp, recorded before anything is taken", () => {
+  const d = up(placed);
+  assert.equal(d.status?.upgrade?.phase, "BackingUp");
+  assert.equal(d.status?.upgrade?.generation, 3);
+  assert.equal(cond(d.status, "Upgrading")?.reason, "BackingUp");
+  assert.equal(d.createJobs.length, 0);
+});
+
+test("upgrade: BackingUp creates the verified-backup Job when absent, waits while it runs, never blocks", () => {
+  const created = up(upgrading("BackingUp"));
+  assert.equal(created.createJobs.length, 1);
+  assert.equal(created.createJobs[0]?.metadata.name, preUpgrade("g3").job.metadata.name, "named after the upgrade's generation");
+  const running = up(upgrading("BackingUp"), { backupJobs: new Map([backupJob("g3", "running")]) });
+  assert.equal(running.createJobs.length, 0);
+  assert.equal(running.status?.upgrade?.phase, "BackingUp");
+  assert.ok((running.requeueAfterMs ?? 0) > 0);
+});
+
+test("upgrade: a succeeded backup Job moves on only once the status shows its backup verified", () => {
+  const id = preUpgrade("g3").backupId;
+  const jobs = new Map([backupJob("g3", "succeeded")]);
+  const unverified = up(upgrading("BackingUp"), { backupJobs: jobs });
+  assert.equal(unverified.status?.upgrade?.phase, "BackingUp");
+  const verified = up({ ...upgrading("BackingUp"), backup: { lastVerifiedBackupId: id } }, { backupJobs: jobs });
+  assert.equal(verified.status?.upgrade?.phase, "Queueing");
+  assert.equal(verified.status?.upgrade?.backupId, id);
+});
+
+test("upgrade: a failed backup Job halts it in BackingUp with the reason; the next attempt is a new Job a minute later", () => {
+  const soon = up(upgrading("BackingUp"), { backupJobs: new Map([backupJob("g3", "failed", NOW - 10_000)]) });
+  assert.equal(soon.status?.upgrade?.phase, "BackingUp");
+  assert.equal(cond(soon.status, "Upgrading")?.reason, "BackupFailed");
+  assert.match(cond(soon.status, "Upgrading")?.message ?? "", /nothing changed: .*access denied/);
+  assert.equal(soon.createJobs.length, 0);
+  assert.ok((soon.requeueAfterMs ?? 0) <= BACKUP_RETRY_MS);
+  const later = up(upgrading("BackingUp"), { backupJobs: new Map([backupJob("g3", "failed", NOW - BACKUP_RETRY_MS - 1)]) });
+  assert.equal(later.createJobs[0]?.metadata.name, preUpgrade("g3-2").job.metadata.name);
+  assert.equal(later.status?.upgrade?.phase, "BackingUp");
+});
+
+test("upgrade: no usable BackupStore: no Job, the reason in the condition, nothing changed", () => {
+  const d = up(upgrading("BackingUp"), { backupBlocked: { reason: "StoreNotFound", message: "BackupStore default does not exist" } });
+  assert.equal(d.createJobs.length, 0);
+  assert.match(cond(d.status, "Upgrading")?.message ?? "", /nothing changed: BackupStore default does not exist/);
+});
+
+test("upgrade: Queueing waits for every pod to queue and archiving to stop, then Migrating", () => {
+  const notRolled = new Map([["tracker", { ...deployment("tracker", 2), status: { ...deployment("tracker", 2).status, updatedReplicas: 1 } }], ["web", deployment("web", 1)]]);
+  assert.equal(up(upgrading("Queueing"), { deployments: notRolled }).status?.upgrade?.phase, "Queueing");
+  const archiving = new Map([["matomo-install", job("succeeded", "install")], ["archiver-1", job("running", "archiver", 1)]]);
+  assert.equal(up(upgrading("Queueing"), { jobs: archiving }).status?.upgrade?.phase, "Queueing");
+  const d = up(upgrading("Queueing"));
+  assert.equal(d.status?.upgrade?.phase, "Migrating");
+  const rendered = up(upgrading("Migrating"));
+  assert.ok(rendered.objects.some((o) => o.kind === "Job" && o.metadata.name === attemptJobName("update", TO, { generation: 3 })), "the update Job is created");
+});
+
+test("upgrade: Migrating → Rolling when the update Job succeeded; Failed with a rollback hint when it failed", () => {
+  const update = attemptJobName("update", TO, { generation: 3 });
+  const ok = up(upgrading("Migrating"), { jobs: new Map([["matomo-install", job("succeeded")], [update, job("succeeded", "update")]]) });
+  assert.equal(ok.status?.upgrade?.phase, "Rolling");
+  const failed = up(upgrading("Migrating"), { jobs: new Map([["matomo-install", job("succeeded")], [update, job("failed", "update")]]) });
+  assert.equal(failed.status?.upgrade?.phase, "Failed");
+  assert.equal(cond(failed.status, "Upgrading")?.reason, "UpdateFailed");
+  assert.match(cond(failed.status, "Upgrading")?.message ?? "", /mms tenant rollback acme/);
+  const tracker = failed.objects.find((o) => o.kind === "Deployment" && o.metadata.name === "tracker") as { spec: { template: { spec: { containers: { image: string }[] } } } } | undefined;
+  assert.match(tracker?.spec.template.spec.containers[0]?.image ?? "", new RegExp(`:${FROM}$`), "the old pods keep serving");
+});
+
+test("upgrade: Rolling → Draining once rolled; Draining → Completed when the drain Job succeeded and the queue is empty", () => {
+  assert.equal(up(upgrading("Rolling")).status?.upgrade?.phase, "Draining");
+  const drain = attemptJobName("queue-drain", TO, { generation: 3 });
+  const jobs = new Map([["matomo-install", job("succeeded")], [drain, job("succeeded", "queue-drain")]]);
+  assert.equal(up(upgrading("Draining"), { jobs, queued: 4 }).status?.upgrade?.phase, "Draining");
+  const done = up(upgrading("Draining"), { jobs, queued: 0 });
+  assert.equal(done.status?.upgrade?.phase, "Completed");
+  assert.equal(done.status?.runningVersion, TO);
+  assert.equal(cond(done.status, "Upgrading")?.reason, "Completed");
+});
+
+test("upgrade: rollback (spec back to from) after Failed goes RollingBack, then Completed on the old version", () => {
+  const rb = up(upgrading("Failed"), {}, FROM);
+  assert.equal(rb.status?.upgrade?.phase, "RollingBack");
+  const drain = attemptJobName("queue-drain", FROM, { generation: 3 });
+  const done = up(upgrading("RollingBack"), { jobs: new Map([["matomo-install", job("succeeded")], [drain, job("succeeded", "queue-drain")]]), queued: 0 }, FROM);
+  assert.equal(done.status?.upgrade?.phase, "Completed");
+  assert.equal(done.status?.runningVersion, FROM);
+  assert.equal(cond(done.status, "Upgrading")?.reason, "RolledBack");
+  const notFailed = up(upgrading("Migrating"), {}, FROM);
+  assert.equal(notFailed.status?.upgrade?.phase, "Migrating", "going back mid-upgrade is refused with a hint");
+});
+
+// ---- deletion ----
+
+const deleting = (status: TenantStatus, policy: "Delete" | "Retain" = "Delete") =>
+  tenantOf(status, { deletionTimestamp: iso(NOW - 1000), finalizers: [DATABASE_FINALIZER] }, { deletionPolicy: policy });
+const finalJob = (attempt = 1) => renderVerifiedBackupJob({ tenant: "acme", purpose: "final", key: attempt === 1 ? "0a1b2c3d" : `0a1b2c3d-${attempt}`, platform: DEFAULT_PLATFORM });
+
+test("deletion: lock the user out and start the final backup Job; drop only after it is verified", () => {
+  const start = planTenant(snapshot(deleting(placed), { databaseExists: true }));
+  assert.deepEqual(start.dropUser, endpoint);
+  assert.equal(start.createJobs[0]?.metadata.name, finalJob().job.metadata.name);
+  assert.equal(start.dropDatabase, undefined);
+  assert.equal(start.finalizers, undefined, "the tenant is held");
+  assert.equal(cond(start.status, "Deleting")?.reason, "FinalBackup");
+
+  const name = finalJob().job.metadata.name;
+  const jobs = new Map([[name, { name, state: "succeeded" as const }]]);
+  const verified = planTenant(snapshot(deleting({ ...placed, backup: { lastVerifiedBackupId: finalJob().backupId } }), { databaseExists: true, backupJobs: jobs }));
+  assert.equal(verified.status?.backup?.finalBackupId, finalJob().backupId, "recorded before the drop");
+  assert.equal(verified.dropDatabase, undefined);
+
+  const drop = planTenant(snapshot(deleting({ ...placed, backup: { finalBackupId: finalJob().backupId } }), { databaseExists: true }));
+  assert.deepEqual(drop.dropDatabase, endpoint);
+  assert.deepEqual(drop.finalizers, []);
+});
+
+test("deletion: a failed final backup Job keeps the database, says why, and retries with a new Job later", () => {
+  const name = finalJob().job.metadata.name;
+  const failed = (at: number) => new Map([[name, { name, state: "failed" as const, failedAt: iso(at), failure: "the restore drill failed" }]]);
+  const d = planTenant(snapshot(deleting(placed), { databaseExists: true, backupJobs: failed(NOW - 5_000) }));
+  assert.equal(cond(d.status, "Deleting")?.status, "False");
+  assert.match(cond(d.status, "Deleting")?.message ?? "", /database of tenant acme is kept: .*restore drill failed.*set spec.deletionPolicy to Retain/);
+  assert.equal(d.dropDatabase, undefined);
+  assert.equal(d.createJobs.length, 0);
+  const later = planTenant(snapshot(deleting(placed), { databaseExists: true, backupJobs: failed(NOW - 61_000) }));
+  assert.equal(later.createJobs[0]?.metadata.name, finalJob(2).job.metadata.name);
+});
+
+test("deletion: no store keeps the database with the store's reason; Retain, no pool or no database lets the tenant go", () => {
+  const blocked = planTenant(snapshot(deleting(placed), { databaseExists: true, backupBlocked: { reason: "StoreNotFound", message: "BackupStore s3 does not exist" } }));
+  assert.equal(cond(blocked.status, "Deleting")?.reason, "StoreNotFound");
+  assert.match(cond(blocked.status, "Deleting")?.message ?? "", /is kept: BackupStore s3 does not exist/);
+  for (const d of [
+    planTenant(snapshot(deleting(placed, "Retain"), { databaseExists: true })),
+    planTenant(snapshot(deleting({}), {})),
+    planTenant(snapshot(deleting(placed), { databaseExists: false })),
+  ]) {
+    assert.deepEqual(d.finalizers, []);
+    assert.equal(d.dropDatabase, undefined);
+  }
+});

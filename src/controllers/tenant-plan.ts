@@ -1,0 +1,343 @@
+// The tenant reconciler's decisions, pure: from a snapshot of everything one reconcile reads
+// (tenant-snapshot.ts) to what to change and the status to report. No I/O, so every decision (placement,
+// provisioning, rollout, upgrade phases, deletion) is unit-tested in tenant-plan.test.ts; tenant.ts
+// reads the snapshot, applies what this returns and writes the status once.
+import { conflictingDomains } from "../api/admission.ts";
+import { conditionTrue, setCondition } from "../api/conditions.ts";
+import { tenantNamespace } from "../api/names.ts";
+import type { TenantPlan } from "../api/plan.ts";
+import { DATABASE_FINALIZER, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
+import type { PoolEndpoint } from "../db/pool.ts";
+import { tenantDatabaseName } from "../db/naming.ts";
+import { pickPool, type PoolRoom, type ResolvedPool, type TenantSecretValues } from "../db/resolve.ts";
+import type { KubeObject } from "../kube/http.ts";
+import { renderTenant, TEMPLATE_HASH, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
+import { decideUpgrade, deploymentsRolled } from "./upgrade.ts";
+import { stepVerifiedBackup, type BackupJobObservation, type JobState } from "./verified-backup.ts";
+
+/** A Deployment as the snapshot read it. */
+export interface DeploymentObservation {
+  metadata: { name: string; generation?: number; annotations?: Record<string, string> };
+  spec?: { replicas?: number };
+  status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number; availableReplicas?: number };
+}
+
+/** A Job of the tenant's namespace as the snapshot read it. */
+export interface TenantJobObservation {
+  readonly state: JobState;
+  readonly component: string | undefined;
+  readonly active: number;
+  readonly failed: number;
+}
+
+/** Something the snapshot could not read, as a condition would say it. */
+export interface ReadProblem {
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface TenantSnapshot {
+  readonly now: number;
+  readonly platform: PlatformSettings;
+  /** The tenant with its spec parsed (defaults filled in). */
+  readonly tenant: MatomoTenant;
+  readonly plan: TenantPlan | undefined;
+  /** The domain registry (domain → owning tenant). */
+  readonly registry: Readonly<Record<string, string>>;
+  /** Every pool's free room; read only while the tenant has no pool yet. */
+  readonly rooms: readonly PoolRoom[] | undefined;
+  /** The pool the tenant is (to be) placed on, resolved, or why that failed. */
+  readonly pool: { readonly name: string; readonly resolved?: ResolvedPool | undefined; readonly problem?: ReadProblem | undefined } | undefined;
+  /** The tenant Secret's values; undefined when the Secret does not exist yet. */
+  readonly secret: TenantSecretValues | undefined;
+  /** Values for a Secret not made yet (random, made by the snapshot's reader so that planning stays pure). */
+  readonly freshSecrets: TenantSecrets;
+  readonly deployments: ReadonlyMap<string, DeploymentObservation>;
+  /** Names of the autoscalers in the tenant's namespace that we manage. */
+  readonly autoscalers: readonly string[];
+  /** Jobs of the tenant's namespace, by name. */
+  readonly jobs: ReadonlyMap<string, TenantJobObservation>;
+  /** The tenant's verified-backup Jobs (platform namespace), by name. */
+  readonly backupJobs: ReadonlyMap<string, BackupJobObservation>;
+  /** Why no verified backup can be taken now (the pool's BackupStore is unusable), when one is needed. */
+  readonly backupBlocked: ReadProblem | undefined;
+  /** Requests in the tracking queue, when an upgrade's drain needs the count. */
+  readonly queued: number | undefined;
+  /** Deleting only: whether the tenant's database still exists, or why that is unknown. */
+  readonly databaseExists?: boolean | ReadProblem | undefined;
+}
+
+export interface TenantDecision {
+  /** The tenant's finalizers to patch to, when they must change. */
+  readonly finalizers?: readonly string[] | undefined;
+  /** Create the tenant Secret with these values unless it exists (namespace first). */
+  readonly seedSecret?: TenantSecretValues | undefined;
+  /** Converge the tenant's database and user (no DDL when they already match). */
+  readonly database?: { readonly endpoint: PoolEndpoint; readonly password: string } | undefined;
+  /** Deletion: lock the tenant's user out before its final backup. */
+  readonly dropUser?: PoolEndpoint | undefined;
+  /** Deletion: the final backup is verified; drop the database. */
+  readonly dropDatabase?: PoolEndpoint | undefined;
+  /** Objects for server-side apply, in order (Namespace first); Jobs among them are created when absent. */
+  readonly objects: readonly KubeObject[];
+  /** Verified-backup Jobs to create. */
+  readonly createJobs: readonly KubeObject[];
+  /** Autoscalers no longer rendered (a suspended tenant), to delete. */
+  readonly pruneAutoscalers: readonly string[];
+  /** The status to report; undefined when there is nothing to report (a tenant about to go). */
+  readonly status: TenantStatus | undefined;
+  readonly requeueAfterMs?: number | undefined;
+  /** Set on the decision that sees the tenant Ready for the first time. */
+  readonly onboardedSeconds?: number | undefined;
+  /** Applying the Deployments changes the pod template of one that exists: a rollout starts. */
+  readonly rolloutStarts: boolean;
+  /** Tracker and web run their current template everywhere. */
+  readonly rolled: boolean;
+}
+
+const NEEDED = ["DatabaseReady", "ConfigReady", "WorkloadsReady"];
+
+/** Conditions and Ready, observedGeneration and the first-Ready fields, from the conditions so far. */
+export function concludeStatus(snap: TenantSnapshot, status: TenantStatus, conditions: Condition[]): { status: TenantStatus; onboardedSeconds?: number | undefined } {
+  const { tenant } = snap;
+  const generation = tenant.metadata.generation;
+  const nowIso = new Date(snap.now).toISOString();
+  const ready = NEEDED.every((t) => conditionTrue(conditions, t));
+  const failing = conditions.find((c) => NEEDED.includes(c.type) && c.status !== "True");
+  const all = setCondition(conditions, "Ready", ready ? "True" : "False", ready ? "Ready" : (failing?.reason ?? "Reconciling"),
+    ready ? `Matomo answers on https://${tenant.spec.domains[0]}` : (failing?.message ?? "reconciling"), generation, nowIso);
+  const out: TenantStatus = { ...status, observedGeneration: generation, conditions: all };
+  let onboardedSeconds: number | undefined;
+  if (ready && !out.readyAt) {
+    out.readyAt = nowIso;
+    const created = Date.parse(tenant.metadata.creationTimestamp ?? nowIso);
+    out.onboardingSeconds = Math.max(0, Math.round((snap.now - created) / 100) / 10);
+    onboardedSeconds = out.onboardingSeconds;
+  }
+  return { status: out, onboardedSeconds };
+}
+
+/** Sets one condition in a decided status and concludes Ready again (an apply step that failed). */
+export function withCondition(snap: TenantSnapshot, status: TenantStatus | undefined, type: string, ok: boolean, reason: string, message: string): TenantStatus {
+  const base = status ?? snap.tenant.status ?? {};
+  const conditions = setCondition(base.conditions ?? [], type, ok ? "True" : "False", reason, message, snap.tenant.metadata.generation, new Date(snap.now).toISOString());
+  return concludeStatus(snap, base, conditions).status;
+}
+
+/**
+ * A decision whose step `type` failed when applied: nothing after that step happens, the condition
+ * says why, and the reconcile comes back after `requeueAfterMs`.
+ */
+export function failedAt(snap: TenantSnapshot, d: TenantDecision, type: string, reason: string, message: string, requeueAfterMs: number): TenantDecision {
+  return { ...d, database: undefined, objects: [], createJobs: [], pruneAutoscalers: [], status: withCondition(snap, d.status, type, false, reason, message), requeueAfterMs, onboardedSeconds: undefined };
+}
+
+/** The Deployments held back: every other object applies, the pods roll once a slot of the rollout gate frees. */
+export function rolloutQueued(snap: TenantSnapshot, d: TenantDecision, limit: number): TenantDecision {
+  const status = withCondition(snap, d.status, "ConfigReady", true, "RolloutQueued", `configuration applied; the pods roll once fewer than ${limit} tenants are rolling`);
+  return { ...d, objects: d.objects.filter((o) => o.kind !== "Deployment"), status, requeueAfterMs: Math.min(d.requeueAfterMs ?? 3_000, 3_000), onboardedSeconds: undefined };
+}
+
+const none = { objects: [], createJobs: [], pruneAutoscalers: [], rolloutStarts: false } as const;
+
+function secretsFrom(stored: TenantSecretValues | undefined, fresh: TenantSecrets): TenantSecrets {
+  if (!stored) return fresh;
+  return {
+    databasePassword: stored.databasePassword ?? fresh.databasePassword,
+    salt: stored.salt ?? fresh.salt,
+    adminUser: stored.adminUser ?? fresh.adminUser,
+    adminPassword: stored.adminPassword ?? fresh.adminPassword,
+    adminEmail: stored.adminEmail ?? fresh.adminEmail,
+  };
+}
+
+/** Jobs of the tenant's namespace as states, for the upgrade's decisions. */
+function jobStates(snap: TenantSnapshot): Map<string, JobState> {
+  return new Map([...snap.jobs].map(([n, j]) => [n, j.state]));
+}
+
+/** The one decision of one reconcile of a live tenant (see planDeletion for a deleted one). */
+export function planTenant(snap: TenantSnapshot): TenantDecision {
+  const { tenant } = snap;
+  if (tenant.metadata.deletionTimestamp) return planDeletion(snap);
+  const name = tenant.metadata.name;
+  const generation = tenant.metadata.generation;
+  const nowIso = new Date(snap.now).toISOString();
+  const rolled = deploymentsRolled(snap.deployments);
+
+  const wantFinalizer = tenant.spec.deletionPolicy === "Delete";
+  const current = tenant.metadata.finalizers ?? [];
+  if (current.includes(DATABASE_FINALIZER) !== wantFinalizer) {
+    // The finalizer is in place before anything that would need it exists.
+    return { ...none, rolled, finalizers: wantFinalizer ? [...current, DATABASE_FINALIZER] : current.filter((f) => f !== DATABASE_FINALIZER), status: undefined, requeueAfterMs: 100 };
+  }
+
+  let status: TenantStatus = { ...(tenant.status ?? {}) };
+  let conditions: Condition[] = [...(status.conditions ?? [])];
+  const set = (type: string, ok: boolean, reason: string, message: string) => {
+    conditions = setCondition(conditions, type, ok ? "True" : "False", reason, message, generation, nowIso);
+  };
+  const finish = (extra: Partial<TenantDecision>, requeueAfterMs?: number): TenantDecision => {
+    const concluded = concludeStatus(snap, status, conditions);
+    const ready = conditionTrue(concluded.status.conditions, "Ready");
+    return {
+      ...none, rolled, ...extra, status: concluded.status, onboardedSeconds: concluded.onboardedSeconds,
+      requeueAfterMs: ready ? requeueAfterMs : (requeueAfterMs ?? 5_000),
+    };
+  };
+
+  const plan = snap.plan;
+  if (!plan) {
+    set("ConfigReady", false, "PlanNotFound", `TenantPlan "${tenant.spec.plan}" does not exist`);
+    return finish({}, 30_000);
+  }
+  // Admission refuses a taken domain, but two creates racing the registry update can both pass:
+  // the older claim keeps the domain and the newer tenant waits with a clear reason.
+  const conflicts = conflictingDomains({ ...snap.registry }, name, tenant.spec.domains);
+  if (conflicts.length > 0) {
+    set("ConfigReady", false, "DomainConflict", conflicts.map((c) => `${c.domain} belongs to tenant ${c.owner}`).join("; "));
+    return finish({}, 30_000);
+  }
+
+  // Placement is recorded (status written) before anything is created, so a crash never places a tenant twice.
+  const database = tenantDatabaseName(name);
+  const placed = status.database?.pool ?? tenant.spec.database.pool;
+  const poolName = placed ?? (snap.rooms ? pickPool(snap.rooms)?.name : undefined);
+  if (!poolName) {
+    set("DatabaseReady", false, "NoPoolWithCapacity", "no DatabasePool has free capacity; add a pool or raise a pool's capacity");
+    return finish({}, 30_000);
+  }
+  if (status.database?.pool !== poolName || status.database.name !== database) {
+    status = { ...status, database: { pool: poolName, name: database }, namespace: tenantNamespace(name) };
+    return { ...finish({}), requeueAfterMs: 100 };
+  }
+  const pool = snap.pool?.name === poolName ? snap.pool : undefined;
+  if (!pool?.resolved) {
+    const problem = pool?.problem ?? { reason: "PoolNotFound", message: `DatabasePool "${poolName}" does not exist` };
+    set("DatabaseReady", false, problem.reason, problem.message);
+    return finish({}, 30_000);
+  }
+  const { spec: poolSpec, endpoint } = pool.resolved;
+  const secrets = secretsFrom(snap.secret, snap.freshSecrets);
+  set("DatabaseReady", true, "DatabaseProvisioned", `database ${database} on pool ${poolName}`);
+
+  // An upgrade under way decides what runs (upgrade.ts).
+  const step = decideUpgrade({
+    tenant: { ...tenant, status }, now: snap.now, jobs: jobStates(snap), rolled,
+    scheduledActive: [...snap.jobs.values()].filter((j) => j.component === "archiver" || j.component === "scheduled-tasks").reduce((n, j) => n + j.active, 0),
+    queued: snap.queued, backupJobs: snap.backupJobs, backupBlocked: snap.backupBlocked?.message, platform: snap.platform,
+  });
+  status = { ...status, upgrade: step.upgrade, ...(step.runningVersion ? { runningVersion: step.runningVersion } : {}) };
+  if (step.condition) set("Upgrading", step.condition.status === "True", step.condition.reason, step.condition.message);
+
+  const placement = { name: poolName, host: poolSpec.host, port: poolSpec.port, reader: poolSpec.reader };
+  const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: snap.platform, rollout: step.rollout });
+  // Jobs run once by name: one that exists is never applied again.
+  const toApply = objects.filter((o) => !(o.kind === "Job" && snap.jobs.has(o.metadata.name)));
+  const rolloutStarts = objects.some((o) => {
+    if (o.kind !== "Deployment") return false;
+    const existing = snap.deployments.get(o.metadata.name);
+    return existing !== undefined && existing.metadata.annotations?.[TEMPLATE_HASH] !== (o.metadata.annotations as Record<string, string> | undefined)?.[TEMPLATE_HASH];
+  });
+  const wantedHpas = new Set(objects.filter((o) => o.kind === "HorizontalPodAutoscaler").map((o) => o.metadata.name));
+  set("ConfigReady", true, "Applied", `${objects.length} objects applied`);
+
+  const workloads = workloadsReady(snap, plan);
+  set("WorkloadsReady", workloads.ok, workloads.reason, workloads.message);
+  status = { ...status, url: `https://${tenant.spec.domains[0]}` };
+  // The first install sets the running version; after that only a completed upgrade changes it.
+  if (workloads.ok && !status.runningVersion) status.runningVersion = tenant.spec.matomoVersion;
+  return finish({
+    ...(snap.secret ? {} : { seedSecret: { ...secrets } }),
+    database: { endpoint, password: secrets.databasePassword },
+    objects: toApply,
+    createJobs: step.createJob ? [step.createJob] : [],
+    pruneAutoscalers: snap.autoscalers.filter((n) => !wantedHpas.has(n)),
+    rolloutStarts,
+  }, step.requeueAfterMs);
+}
+
+function workloadsReady(snap: TenantSnapshot, plan: TenantPlan): { ok: boolean; reason: string; message: string } {
+  if (snap.tenant.spec.suspended) return { ok: true, reason: "Suspended", message: "tenant is suspended: no pods run, data is kept" };
+  const job = snap.jobs.get("matomo-install");
+  const waiting: string[] = [];
+  for (const [component, min] of [["tracker", plan.spec.tracker.minReplicas], ["web", plan.spec.web.minReplicas]] as const) {
+    const available = snap.deployments.get(component)?.status?.availableReplicas ?? 0;
+    if (available < min) waiting.push(`${component} ${available}/${min} available`);
+  }
+  if (job?.state !== "succeeded") waiting.push(job && job.failed > 0 ? `install job failed ${job.failed} time(s)` : "install job running");
+  return waiting.length === 0
+    ? { ok: true, reason: "Available", message: "tracker and web available, Matomo installed" }
+    : { ok: false, reason: "Progressing", message: waiting.join("; ") };
+}
+
+/** After a failed final backup, the next attempt (and the Deleting condition's promise) comes this much later. */
+export const DELETION_RETRY_MS = 60_000;
+
+/**
+ * A deleted tenant with deletionPolicy Delete: lock its database user out, have a Job take the final
+ * backup and prove it by a restore drill, and only then drop the database and let the tenant go.
+ * Without a verified final backup the database is kept and the Deleting condition says why.
+ */
+export function planDeletion(snap: TenantSnapshot): TenantDecision {
+  const { tenant } = snap;
+  const name = tenant.metadata.name;
+  const finalizers = tenant.metadata.finalizers ?? [];
+  const rolled = false;
+  if (!finalizers.includes(DATABASE_FINALIZER)) return { ...none, rolled, status: undefined };
+  const release: TenantDecision = { ...none, rolled, finalizers: finalizers.filter((f) => f !== DATABASE_FINALIZER), status: undefined };
+  // Switching to Retain while the deletion waits is how a person keeps the database after all.
+  if (tenant.spec.deletionPolicy !== "Delete") return release;
+  const poolName = tenant.status?.database?.pool;
+  if (!poolName) return release; // never placed: there is no database
+
+  const status: TenantStatus = { ...(tenant.status ?? {}) };
+  const say = (value: "True" | "False" | "Unknown", reason: string, message: string, extra: Partial<TenantDecision>, requeueAfterMs?: number, backup?: TenantStatus["backup"]): TenantDecision => ({
+    ...none, rolled, ...extra, requeueAfterMs,
+    status: { ...status, ...(backup ? { backup } : {}), conditions: setCondition(status.conditions ?? [], "Deleting", value, reason, message, undefined, new Date(snap.now).toISOString()) },
+  });
+  const kept = (reason: string, why: string) => deletionKept(snap, reason, why);
+
+  const pool = snap.pool?.name === poolName ? snap.pool : undefined;
+  if (!pool?.resolved) {
+    const p = pool?.problem ?? { reason: "PoolNotFound", message: `DatabasePool "${poolName}" does not exist` };
+    return kept(p.reason, p.message);
+  }
+  const exists = snap.databaseExists;
+  if (exists === false) return release;
+  if (exists === undefined || typeof exists !== "boolean") return kept(exists?.reason ?? "PoolError", exists?.message ?? "whether its database exists is unknown");
+
+  const endpoint = pool.resolved.endpoint;
+  const finalId = status.backup?.finalBackupId;
+  if (finalId) return say("Unknown", "DroppingDatabase", `final backup ${finalId} verified; dropping the database`, { dropDatabase: endpoint, finalizers: release.finalizers });
+  if (snap.backupBlocked) return kept(snap.backupBlocked.reason, snap.backupBlocked.message);
+
+  const step = stepVerifiedBackup({
+    tenant: name, purpose: "final", key: (tenant.metadata.uid ?? "nouid").replaceAll("-", "").slice(0, 8), platform: snap.platform,
+    jobs: snap.backupJobs, lastVerifiedBackupId: status.backup?.lastVerifiedBackupId, now: snap.now, retryMs: DELETION_RETRY_MS,
+  });
+  const taking = "locking the tenant's database user out, then taking and verifying the final backup";
+  switch (step.kind) {
+    case "create":
+      // Nothing may write after the final backup: the user goes first (the data stays).
+      return say("Unknown", "FinalBackup", `${taking} (Job ${step.job.metadata.name})`, { dropUser: endpoint, createJobs: [step.job] }, 2_000);
+    case "running":
+    case "unverified":
+      return say("Unknown", "FinalBackup", `${taking} (Job ${step.jobName})`, {}, 5_000);
+    case "failed":
+      return { ...kept("FinalBackupFailed", `the final backup Job ${step.jobName} failed: ${step.failure}`), requeueAfterMs: Math.max(1_000, step.retryInMs) };
+    case "done":
+      // Recorded first: once the database is gone the backup is what is left of the tenant.
+      return say("Unknown", "DroppingDatabase", `final backup ${step.backupId} verified; dropping the database`, {}, 100, { ...status.backup, finalBackupId: step.backupId });
+  }
+}
+
+/** A deletion that cannot go on: the database is kept, the Deleting condition says why, retried later. */
+export function deletionKept(snap: TenantSnapshot, reason: string, why: string): TenantDecision {
+  const status: TenantStatus = { ...(snap.tenant.status ?? {}) };
+  const message = `the database of tenant ${snap.tenant.metadata.name} is kept: ${why.replace(/[.\s]+$/, "")}. It is retried every ${DELETION_RETRY_MS / 1000} s; to delete the tenant and keep its database, set spec.deletionPolicy to Retain`;
+  return {
+    ...none, rolled: false, requeueAfterMs: DELETION_RETRY_MS,
+    status: { ...status, conditions: setCondition(status.conditions ?? [], "Deleting", "False", reason, message, undefined, new Date(snap.now).toISOString()) },
+  };
+}

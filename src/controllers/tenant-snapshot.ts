@@ -1,0 +1,148 @@
+// Reads everything one reconcile of a tenant looks at, once: the tenant, its plan, the domain registry,
+// its pool and endpoint, its Secret, Deployments, autoscalers and Jobs, its verified-backup Jobs, and
+// what an upgrade or a deletion needs from the database. Decisions are made on this (tenant-plan.ts).
+import { randomBytes } from "node:crypto";
+import { REGISTRY_NAME, SYSTEM_NAMESPACE } from "../api/admission.ts";
+import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
+import type { TenantPlan } from "../api/plan.ts";
+import { TenantSpec, type MatomoTenant } from "../api/tenant.ts";
+import { BackupError } from "../backup/errors.ts";
+import { resolveStoreOfPool } from "../backup/store.ts";
+import { PoolError, tenantDatabaseExists, tenantDatabaseName } from "../db/pool.ts";
+import { listPoolRoom, PoolLookupError, readTenantSecret, resolvePool } from "../db/resolve.ts";
+import type { KubeHttp } from "../kube/http.ts";
+import type { PlatformSettings, TenantSecrets } from "../render/tenant.ts";
+import type { DeploymentObservation, ReadProblem, TenantJobObservation, TenantSnapshot } from "./tenant-plan.ts";
+import { deploymentsRolled, needsQueueCount, queuedRequests, upgradeBackingUp } from "./upgrade.ts";
+import { jobFailedAt, jobStateOf, type BackupJobObservation } from "./verified-backup.ts";
+
+export function newSecrets(tenant: MatomoTenant): TenantSecrets {
+  const token = (n: number) => randomBytes(n).toString("base64url");
+  return {
+    databasePassword: token(24),
+    // Matomo's salt signs tokens and sessions: made once, identical on every pod, never rotated.
+    salt: randomBytes(32).toString("hex"),
+    adminUser: "admin",
+    adminPassword: token(18),
+    adminEmail: `admin@${tenant.spec.domains[0] ?? "example.invalid"}`,
+  };
+}
+
+interface JobObject {
+  metadata: { name: string; labels?: Record<string, string> };
+  status?: { active?: number; succeeded?: number; failed?: number; conditions?: { type: string; status: string; lastTransitionTime?: string; message?: string }[] };
+}
+
+interface PodObject {
+  status?: { containerStatuses?: { state?: { terminated?: { message?: string; exitCode?: number } } }[] };
+}
+
+/** The tenant, its spec parsed; undefined when it does not exist. */
+export async function readTenant(http: KubeHttp, name: string): Promise<MatomoTenant | undefined> {
+  const raw = await http.getOrUndefined<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
+  return raw ? { ...raw, spec: TenantSpec.parse(raw.spec) } : undefined;
+}
+
+function problemOf(err: unknown): ReadProblem {
+  if (err instanceof PoolLookupError || err instanceof PoolError || err instanceof BackupError) return { reason: err.reason, message: err.message };
+  throw err;
+}
+
+/** Why the final or pre-upgrade backup Job failed: the last lines its pod left, else the Job's condition. */
+async function failureOf(http: KubeHttp, job: JobObject): Promise<string | undefined> {
+  const pods = await http.list<PodObject>("v1", "Pod", SYSTEM_NAMESPACE, `job-name=${job.metadata.name}`);
+  for (const p of pods.items) {
+    for (const c of p.status?.containerStatuses ?? []) {
+      const m = c.state?.terminated?.message?.trim();
+      if (m) return m.split("\n").filter((l) => l.trim()).slice(-3).join(" ").replace(/^error:\s*/, "");
+    }
+  }
+  return job.status?.conditions?.find((c) => c.type === "Failed" && c.status === "True")?.message;
+}
+
+async function backupJobs(http: KubeHttp, tenant: string, purpose: "pre-upgrade" | "final"): Promise<Map<string, BackupJobObservation>> {
+  const list = await http.list<JobObject>("batch/v1", "Job", SYSTEM_NAMESPACE, `multiscale.io/tenant=${tenant},multiscale.io/purpose=${purpose}`);
+  const out = new Map<string, BackupJobObservation>();
+  for (const j of list.items) {
+    const state = jobStateOf(j);
+    out.set(j.metadata.name, { name: j.metadata.name, state, failedAt: jobFailedAt(j), failure: state === "failed" ? await failureOf(http, j) : undefined });
+  }
+  return out;
+}
+
+/** Whether a verified backup could be taken now: the pool's BackupStore and its credentials resolve. */
+async function backupBlocked(http: KubeHttp, poolName: string): Promise<ReadProblem | undefined> {
+  try {
+    await resolveStoreOfPool(http, poolName);
+    return undefined;
+  } catch (err) {
+    return problemOf(err);
+  }
+}
+
+export async function readSnapshot(http: KubeHttp, tenant: MatomoTenant, platform: PlatformSettings, now: number): Promise<TenantSnapshot> {
+  const name = tenant.metadata.name;
+  const ns = tenantNamespace(name);
+  const deleting = tenant.metadata.deletionTimestamp !== undefined;
+  const poolName = tenant.status?.database?.pool ?? tenant.spec.database.pool;
+  const resolvePoolOf = async (n: string | undefined) => {
+    if (!n) return undefined;
+    try {
+      return { name: n, resolved: await resolvePool(http, n) };
+    } catch (err) {
+      return { name: n, problem: problemOf(err) };
+    }
+  };
+
+  if (deleting) {
+    const pool = await resolvePoolOf(tenant.status?.database?.pool);
+    let databaseExists: boolean | ReadProblem | undefined;
+    if (pool?.resolved) {
+      try {
+        databaseExists = await tenantDatabaseExists(pool.resolved.endpoint, name);
+      } catch (err) {
+        databaseExists = problemOf(err);
+      }
+    }
+    const wantsBackup = databaseExists === true && !tenant.status?.backup?.finalBackupId && tenant.spec.deletionPolicy === "Delete";
+    return {
+      now, platform, tenant, plan: undefined, registry: {}, rooms: undefined, pool, secret: undefined, freshSecrets: newSecrets(tenant),
+      deployments: new Map(), autoscalers: [], jobs: new Map(),
+      backupJobs: wantsBackup ? await backupJobs(http, name, "final") : new Map(),
+      backupBlocked: wantsBackup && pool ? await backupBlocked(http, pool.name) : undefined,
+      queued: undefined, databaseExists,
+    };
+  }
+
+  const [plan, registry, rooms, pool, secret, deployments, hpas, jobs] = await Promise.all([
+    http.getOrUndefined<TenantPlan>(API_GROUP_VERSION, "TenantPlan", tenant.spec.plan),
+    http.getOrUndefined<{ data?: Record<string, string> }>("v1", "ConfigMap", REGISTRY_NAME, SYSTEM_NAMESPACE),
+    poolName ? Promise.resolve(undefined) : listPoolRoom(http),
+    resolvePoolOf(poolName),
+    readTenantSecret(http, name),
+    http.list<DeploymentObservation>("apps/v1", "Deployment", ns, `multiscale.io/tenant=${name}`),
+    http.list<{ metadata: { name: string } }>("autoscaling/v2", "HorizontalPodAutoscaler", ns, "app.kubernetes.io/managed-by=mms"),
+    http.list<JobObject>("batch/v1", "Job", ns, `multiscale.io/tenant=${name}`),
+  ]);
+  const deploymentMap = new Map(deployments.items.map((d) => [d.metadata.name, d]));
+  const jobMap = new Map<string, TenantJobObservation>(jobs.items.map((j) => [j.metadata.name, {
+    state: jobStateOf(j), component: j.metadata.labels?.["app.kubernetes.io/component"], active: j.status?.active ?? 0, failed: j.status?.failed ?? 0,
+  }]));
+  const backingUp = upgradeBackingUp(tenant) && pool?.resolved !== undefined;
+  let queued: number | undefined;
+  const up = tenant.status?.upgrade;
+  if (pool?.resolved && needsQueueCount(up, new Map([...jobMap].map(([n, j]) => [n, j.state])), deploymentsRolled(deploymentMap))) {
+    try {
+      queued = await queuedRequests(pool.resolved.endpoint, tenantDatabaseName(name));
+    } catch (err) {
+      if (!(err instanceof PoolError || err instanceof BackupError)) throw err;
+    }
+  }
+  return {
+    now, platform, tenant, plan, registry: registry?.data ?? {}, rooms, pool, secret, freshSecrets: newSecrets(tenant),
+    deployments: deploymentMap, autoscalers: hpas.items.map((h) => h.metadata.name), jobs: jobMap,
+    backupJobs: backingUp ? await backupJobs(http, name, "pre-upgrade") : new Map(),
+    backupBlocked: backingUp && pool ? await backupBlocked(http, pool.name) : undefined,
+    queued,
+  };
+}
