@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { detectMatomo, planTables, privacySummary, schemaNote } from "./detect.ts";
+import { detectMatomo, planTables, privacyFromOptions, privacySummary, schemaNote } from "./detect.ts";
 import type { ScannedTable } from "./dump-scanner.ts";
 import { MigrationError } from "./errors.ts";
 
@@ -11,6 +11,13 @@ const versions = (entries: Record<string, string>) => new Map(Object.entries(ent
 function refusal(reason: string, pattern: RegExp): (err: unknown) => boolean {
   return (err) => err instanceof MigrationError && err.reason === reason && pattern.test(err.message);
 }
+
+test("Piwik's option tables (piwik_ prefix, old version strings) are found as they are", () => {
+  for (const version of ["2.16.0", "3.0.0-b1", "1.12"]) {
+    const tables = [table("piwik_option", OPTION_COLUMNS), table("piwik_log_visit")];
+    assert.deepEqual(detectMatomo(tables, versions({ piwik_option: version })), { prefix: "piwik_", version, optionTable: "piwik_option" });
+  }
+});
 
 test("the prefix is whatever precedes `option` in the option table's name", () => {
   for (const prefix of ["", "matomo_", "piwik_", "analytics2024_"]) {
@@ -29,7 +36,11 @@ test("a table merely named like the option table does not count; two installatio
 
 test("a source that is not Matomo, or has no version, is refused with a sentence", () => {
   assert.throws(() => detectMatomo([table("customers"), table("orders")], new Map()), refusal("NotMatomo", /not a Matomo database: it has no option table/));
-  assert.throws(() => detectMatomo([], new Map()), refusal("NotMatomo", /not a Matomo database/));
+  assert.throws(() => detectMatomo([], new Map()), refusal("EmptySource", /the source holds no tables: the database is empty/));
+  const noOption = [table("piwik_access"), table("piwik_log_visit"), table("piwik_archive_numeric_2016_01"), table("piwik_site")];
+  assert.throws(() => detectMatomo(noOption, new Map()),
+    refusal("IncompleteSource", /has Matomo's tables \(piwik_access, piwik_log_visit, piwik_archive_numeric_2016_01, …\) but not its option table piwik_option.*dump the whole database/));
+  assert.throws(() => detectMatomo([table("archive_blob_2024_03")], new Map()), refusal("IncompleteSource", /not its option table option,/));
   assert.throws(() => detectMatomo([table("option", OPTION_COLUMNS)], new Map()), refusal("NotMatomo", /option table option has no version_core row/));
 });
 
@@ -51,4 +62,12 @@ test("privacy settings and the schema step are reported as found", () => {
   assert.match(privacySummary(undefined), /IP anonymisation not set.*Do Not Track not set/);
   assert.equal(schemaNote("5.2.1", "5.2.1"), undefined);
   assert.match(schemaNote("4.16.1", "5.2.1") ?? "", /schema is at Matomo 4\.16\.1 and the tenant runs 5\.2\.1/);
+});
+
+test("the imported tenant's spec.privacy is the source's own privacy settings, Matomo's defaults where unset", () => {
+  const opts = (o: Record<string, string>) => new Map(Object.entries(o).map(([k, v]) => [`PrivacyManager.${k}`, v]));
+  assert.deepEqual(privacyFromOptions(opts({ ipAnonymizerEnabled: "1", ipAddressMaskLength: "3", doNotTrackEnabled: "1" })), { anonymizeIpBytes: 3, respectDoNotTrack: true });
+  assert.deepEqual(privacyFromOptions(opts({ ipAnonymizerEnabled: "0", ipAddressMaskLength: "2", doNotTrackEnabled: "0" })), { anonymizeIpBytes: 0, respectDoNotTrack: false });
+  assert.deepEqual(privacyFromOptions(undefined), { anonymizeIpBytes: 2, respectDoNotTrack: false }, "Matomo's defaults: 2 bytes, Do Not Track ignored");
+  assert.deepEqual(privacyFromOptions(opts({ ipAddressMaskLength: "4" })), { anonymizeIpBytes: 3, respectDoNotTrack: false });
 });

@@ -3,7 +3,7 @@
 import { TABLES_PREFIX } from "../render/tenant.ts";
 import type { ScannedTable } from "./dump-scanner.ts";
 import { MigrationError } from "./errors.ts";
-import { compareMatomoVersions, parseMatomoVersion } from "./version.ts";
+import { compareMatomoVersions, parseMatomoVersion, parseSourceVersion } from "./version.ts";
 
 /** MySQL's and MariaDB's limit on a table name. */
 const MAX_TABLE_NAME = 64;
@@ -40,8 +40,19 @@ export function showPrefix(prefix: string): string {
  * columns. Its name without `option` is the prefix; its version_core row the version.
  */
 export function detectMatomo(tables: readonly ScannedTable[], options: ReadonlyMap<string, ReadonlyMap<string, string>>): Detection {
+  if (tables.length === 0) {
+    throw new MigrationError("EmptySource",
+      "the source holds no tables: the database is empty (or the dump is of another, empty database); dump the database the old Matomo writes to");
+  }
   const candidates = tables.filter((t) => t.name.endsWith("option") && t.columns.includes("option_name") && t.columns.includes("option_value"));
   if (candidates.length === 0) {
+    const prefix = matomoShapedPrefix(tables);
+    if (prefix !== undefined) {
+      const seen = tables.filter((t) => t.name.startsWith(prefix)).slice(0, 3).map((t) => t.name).join(", ");
+      throw new MigrationError("IncompleteSource",
+        `the source has Matomo's tables (${seen}, …) but not its option table ${prefix}option, which holds the version and settings: ` +
+        "the dump is incomplete (made with a list of tables or --ignore-table?); dump the whole database");
+    }
     throw new MigrationError("NotMatomo",
       "the source is not a Matomo database: it has no option table (a table named like `matomo_option` with option_name and option_value columns); " +
       "check that the dump or URL is the Matomo database");
@@ -59,6 +70,18 @@ export function detectMatomo(tables: readonly ScannedTable[], options: ReadonlyM
       "dump the database of a working Matomo instance");
   }
   return { prefix: prefixOf(found.name), version: options.get(found.name)?.get("version_core") ?? "", optionTable: found.name };
+}
+
+// Tables every Matomo (and Piwik) has, by their name after the prefix; archive tables are per month.
+const CORE_TABLES = /^(.*?)(log_visit|log_link_visit_action|log_action|archive_(?:numeric|blob)_\d{4}_\d{2})$/;
+
+/** The prefix of tables that are Matomo's by their names, when the option table itself is missing. */
+function matomoShapedPrefix(tables: readonly ScannedTable[]): string | undefined {
+  for (const t of tables) {
+    const m = CORE_TABLES.exec(t.name);
+    if (m) return m[1];
+  }
+  return undefined;
 }
 
 function prefixOf(optionTable: string): string {
@@ -91,16 +114,28 @@ export function detectionWarnings(detection: Detection, plan: TablePlan): string
     const shown = plan.skipped.slice(0, 8).join(", ") + (plan.skipped.length > 8 ? `, and ${plan.skipped.length - 8} more` : "");
     out.push(`${plan.skipped.length} table(s) without the prefix ${showPrefix(detection.prefix)} are not Matomo's and are not imported: ${shown}`);
   }
-  if (parseMatomoVersion(detection.version)?.pre !== undefined) out.push(`the source runs a pre-release of Matomo (${detection.version})`);
+  if (parseSourceVersion(detection.version)?.pre !== undefined) out.push(`the source runs a pre-release of Matomo (${detection.version})`);
   return out;
 }
 
 /** The schema step between the source's Matomo and the tenant's, as a note; undefined when they match. */
 export function schemaNote(sourceVersion: string, tenantVersion: string): string | undefined {
-  const s = parseMatomoVersion(sourceVersion);
+  const s = parseSourceVersion(sourceVersion);
   const t = parseMatomoVersion(tenantVersion);
   if (!s || !t || compareMatomoVersions(s, t) === 0) return undefined;
   return `the database schema is at Matomo ${sourceVersion} and the tenant runs ${tenantVersion}: Matomo's \`core:update --yes\` must run once against it (see docs/migration.md)`;
+}
+
+/**
+ * The tenant's spec.privacy that keeps the source's privacy settings as they are: the tenant's Jobs apply
+ * spec.privacy to the database, so an imported tenant starts from what the old instance did. Unset options
+ * are Matomo's defaults (plugins/PrivacyManager/Config.php: anonymiser on, 2 bytes, Do Not Track ignored).
+ */
+export function privacyFromOptions(options: ReadonlyMap<string, string> | undefined): { anonymizeIpBytes: number; respectDoNotTrack: boolean } {
+  const get = (k: string) => options?.get(`PrivacyManager.${k}`);
+  const length = Number.parseInt(get("ipAddressMaskLength") ?? "2", 10);
+  const bytes = Number.isInteger(length) ? Math.min(3, Math.max(1, length)) : 2;
+  return { anonymizeIpBytes: (get("ipAnonymizerEnabled") ?? "1") === "0" ? 0 : bytes, respectDoNotTrack: get("doNotTrackEnabled") === "1" };
 }
 
 /** The privacy settings the database carries with it (PrivacyManager's options), as one sentence. */

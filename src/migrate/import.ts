@@ -14,7 +14,7 @@ import { choosePool, listPoolRoom, seedTenantSecret } from "../db/resolve.ts";
 import { createTempDatabase, databaseLockName, dropStaleTempDatabases, dropTempDatabase, type TempDatabase } from "../db/temp-database.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { createTenant, waitReady } from "../tenants/service.ts";
-import { detectionWarnings, detectMatomo, planTables, privacySummary, schemaNote, showPrefix, type TableMove } from "./detect.ts";
+import { detectionWarnings, detectMatomo, planTables, privacyFromOptions, privacySummary, schemaNote, showPrefix, type TableMove } from "./detect.ts";
 import { MigrationError } from "./errors.ts";
 import { humanBytes } from "./units.ts";
 import { inspectSource, loadIntoStaging, type Inspection } from "./load.ts";
@@ -147,7 +147,7 @@ async function checkCluster(http: KubeHttp, req: MigrateRequest, c: Checked): Pr
 }
 
 /** Everything the source says, checked: refuses what cannot be carried over. */
-function understand(inspection: Inspection, c: Checked): { prefix: string; version: string; moves: readonly TableMove[]; warnings: string[]; notes: string[] } {
+function understand(inspection: Inspection, c: Checked): { prefix: string; version: string; moves: readonly TableMove[]; warnings: string[]; notes: string[]; privacy: ReturnType<typeof privacyFromOptions> } {
   const { inspector, scanner } = inspection;
   const later = scanner.databaseStatements.filter((s) => !s.beforeFirstTable);
   const named = new Set(scanner.databaseStatements.map((s) => s.database ?? s.text));
@@ -167,7 +167,8 @@ function understand(inspection: Inspection, c: Checked): { prefix: string; versi
   const schema = schemaNote(detection.version, c.matomoVersion);
   if (schema) notes.push(schema);
   if (named.size === 1) notes.push(`the dump's own CREATE DATABASE/USE statements for ${[...named][0]} are left out; its tables go to the tenant's database`);
-  return { prefix: detection.prefix, version: detection.version, moves: plan.moves, warnings, notes };
+  // The tenant's Jobs write spec.privacy into the database: it starts as the source's own settings.
+  return { prefix: detection.prefix, version: detection.version, moves: plan.moves, warnings, notes, privacy: privacyFromOptions(scanner.options.get(detection.optionTable)) };
 }
 
 /**
@@ -214,7 +215,7 @@ export async function migrateTenant(http: KubeHttp, req: MigrateRequest): Promis
         step(`creating tenant ${req.tenant} on pool ${cluster.poolName}`);
         if (c.config?.salt !== undefined) await seedSalt(http, req.tenant, c.config.salt, undo);
         req.signal?.throwIfAborted();
-        await createTenant(http, { name: req.tenant, domains: c.domains, plan: req.plan, matomoVersion: c.matomoVersion, pool: cluster.poolName });
+        await createTenant(http, { name: req.tenant, domains: c.domains, plan: req.plan, matomoVersion: c.matomoVersion, pool: cluster.poolName, privacy: found.privacy });
       } catch (err) {
         throw failure(err, req, await undo.run());
       }

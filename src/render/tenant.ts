@@ -7,6 +7,7 @@ import type { PlanSpec } from "../api/plan.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import { renderTenantBackupCronJob } from "./backup-jobs.ts";
 import { renderCommonConfig, renderSecretConfig, type MatomoConfigInput } from "./matomo-config.ts";
+import { privacySettingsSql } from "./privacy.ts";
 
 export const FIELD_MANAGER = "mms-operator";
 export const TABLES_PREFIX = "matomo_";
@@ -85,7 +86,7 @@ export const TRACKING_PATHS = [
   { path: "/js/", pathType: "Prefix" },
 ] as const;
 
-type Component = "tracker" | "web" | "archiver" | "scheduled-tasks" | "install" | "update" | "queue-drain";
+type Component = "tracker" | "web" | "archiver" | "scheduled-tasks" | "install" | "update" | "queue-drain" | "settings";
 
 /** `matomo-update-5-3-0`: one update Job per tenant and target version. */
 export function upgradeJobName(kind: "update" | "queue-drain", version: string): string {
@@ -251,6 +252,22 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     metadata: meta(component, component),
     spec: { selector: selector(name, component), ports: [{ name: "http", port: 80, targetPort: "http" }] },
   });
+  // spec.privacy lives in Matomo's database: the install and update Jobs set it once their schema work is
+  // done, and every later spec change gets a settings Job of its own (named by the generation, so that
+  // going back to an earlier value runs again; a fresh tenant's install Job covers generation 1).
+  const settingsEnv = [{ name: "MMS_SETTINGS_SQL", value: privacySettingsSql(tenant.spec.privacy, TABLES_PREFIX) }];
+  const generation = tenant.metadata.generation ?? 1;
+  const settingsJob = () => generation <= 1 ? [] : [{
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: meta(`matomo-settings-${generation}`, "settings"),
+    spec: {
+      backoffLimit: 6,
+      activeDeadlineSeconds: 6 * 3600,
+      ttlSecondsAfterFinished: 24 * 3600,
+      template: { metadata: { labels: labels(name, "settings") }, spec: withEnv(podSpec("settings", plan.jobs, { restartPolicy: "Never" }), settingsEnv) },
+    },
+  }];
   const cronJob = (component: "archiver" | "scheduled-tasks", schedule: string) => ({
     apiVersion: "batch/v1",
     kind: "CronJob",
@@ -389,8 +406,9 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     },
     cronJob("archiver", plan.archiving.schedule),
     cronJob("scheduled-tasks", "*/15 * * * *"),
-    installJob(input, podSpec),
+    installJob(input, podSpec, settingsEnv),
     renderTenantBackupCronJob(tenant, plan, platform),
+    ...settingsJob(),
     ...(rollout?.jobs ?? []).map((j) => ({
       apiVersion: "batch/v1",
       kind: "Job",
@@ -400,15 +418,22 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         backoffLimit: j.kind === "update" ? 0 : 2,
         activeDeadlineSeconds: 6 * 3600,
         ttlSecondsAfterFinished: 30 * 24 * 3600,
-        template: { metadata: { labels: labels(name, j.kind) }, spec: podSpec(j.kind, plan.jobs, { restartPolicy: "Never" }, `${platform.image}:${j.version}`) },
+        template: { metadata: { labels: labels(name, j.kind) }, spec: withEnv(podSpec(j.kind, plan.jobs, { restartPolicy: "Never" }, `${platform.image}:${j.version}`), j.kind === "update" ? settingsEnv : []) },
       },
     })),
   ];
   return objects;
 }
 
+/** A pod spec whose (only) container also gets these environment variables. */
+function withEnv<T extends Record<string, unknown>>(spec: T, env: readonly { name: string; value: string }[]): T {
+  const containers = (spec as { containers?: { env?: unknown[] }[] }).containers ?? [];
+  return { ...spec, containers: containers.map((c) => ({ ...c, env: [...(c.env ?? []), ...env] })) };
+}
+
 /** The one-time install Job; its name is fixed so it runs once per tenant, never at pod start. */
-function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["jobs"], extra?: Record<string, unknown>) => Record<string, unknown>): KubeObject {
+function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["jobs"], extra?: Record<string, unknown>) => Record<string, unknown>,
+  settingsEnv: readonly { name: string; value: string }[]): KubeObject {
   const name = input.tenant.metadata.name;
   const spec = podSpec("install", input.plan.jobs, { restartPolicy: "Never" }) as { containers: { env: unknown[] }[] };
   const fromSecret = (env: string, key: string) => ({ name: env, valueFrom: { secretKeyRef: { name: "matomo-secrets", key } } });
@@ -421,6 +446,7 @@ function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["
       fromSecret("MATOMO_ADMIN_EMAIL", "admin-email"),
       { name: "MATOMO_FIRST_SITE_NAME", value: name },
       { name: "MATOMO_FIRST_SITE_URL", value: `https://${input.tenant.spec.domains[0] ?? ""}` },
+      ...settingsEnv,
     ];
   }
   return {

@@ -17,6 +17,8 @@ export interface CreateTenantInput {
   readonly pool?: string | undefined;
   readonly queuedTracking?: boolean | undefined;
   readonly deletionPolicy?: "Retain" | "Delete" | undefined;
+  /** spec.privacy; the API's defaults without it. */
+  readonly privacy?: { readonly anonymizeIpBytes: number; readonly respectDoNotTrack: boolean } | undefined;
 }
 
 /** The API server's refusal as one sentence, without the Kubernetes boilerplate around it. */
@@ -47,6 +49,7 @@ export async function createTenant(http: KubeHttp, input: CreateTenantInput, dry
     ...(input.pool ? { database: { pool: input.pool } } : {}),
     ...(input.queuedTracking ? { tracking: { queuedTracking: true } } : {}),
     ...(input.deletionPolicy ? { deletionPolicy: input.deletionPolicy } : {}),
+    ...(input.privacy ? { privacy: { ...input.privacy } } : {}),
   };
   try {
     return await http.create({ apiVersion: API_GROUP_VERSION, kind: KIND, metadata: { name: input.name }, spec }, { fieldManager: MANAGER, dryRun }) as unknown as MatomoTenant;

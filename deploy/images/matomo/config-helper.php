@@ -10,6 +10,8 @@
  *   db-env                print NAME=value lines of [database] for ExtraTools' matomo:install
  *   work-config MODE DEST write the writable config.ini.php copy for the install or update job
  *   drift DEST            print the config keys a job changed in DEST (names only, never values)
+ *   apply-settings        run $MMS_SETTINGS_SQL, the operator's upsert of the tenant's settings into the
+ *                         option table (spec.privacy: src/render/privacy.ts); refuses any other statement
  *
  * Nothing here prints a secret except db-env, whose output the entrypoint exports and never logs.
  */
@@ -223,6 +225,21 @@ switch ($command) {
         }
         break;
 
+    case 'apply-settings':
+        $db = database();
+        $prefix = (string) ($db['tables_prefix'] ?? '');
+        $sql = (string) getenv('MMS_SETTINGS_SQL');
+        // Only the statement the operator renders: one upsert into this tenant's option table.
+        if (!str_starts_with($sql, "INSERT INTO `{$prefix}option` (option_name, option_value, autoload) VALUES ") || str_contains($sql, ';')) {
+            fail('MMS_SETTINGS_SQL is not an upsert into the option table');
+        }
+        $pdo = connect($db);
+        if (installState($pdo, $prefix) === 'absent') {
+            fail('Matomo is not installed in this database yet');
+        }
+        $pdo->exec($sql);
+        break;
+
     case 'work-config':
         writeWorkConfig($argv[2] ?? '', $argv[3] ?? fail('work-config needs a destination'));
         break;
@@ -232,5 +249,5 @@ switch ($command) {
         break;
 
     default:
-        fail('usage: config-helper.php state|verify COMPONENT...|db-env|work-config MODE DEST|drift DEST');
+        fail('usage: config-helper.php state|verify COMPONENT...|db-env|apply-settings|work-config MODE DEST|drift DEST');
 }

@@ -11,7 +11,7 @@ readonly HELPER=/usr/local/lib/matomo-multiscale/config-helper.php
 # Private writable copy of config.ini.php for the install and update jobs (see bootstrap.php).
 readonly WORK_DIR=/tmp/matomo-config
 readonly WORK_CONFIG="$WORK_DIR/config.ini.php"
-readonly ROLES="web tracker archiver scheduled-tasks install update queue-worker queue-drain"
+readonly ROLES="web tracker archiver scheduled-tasks install update settings queue-worker queue-drain"
 
 ROLE="${MATOMO_ROLE:-}"
 CHILD=
@@ -128,6 +128,14 @@ matomo_install() {
     console --ignore-warn matomo:install --force --do-not-drop-db --silent
 }
 
+# The tenant's settings that Matomo keeps in its database (spec.privacy: IP anonymisation, Do Not Track),
+# as one upsert the operator renders into MMS_SETTINGS_SQL. Idempotent; run after every schema step.
+apply_settings() {
+    [[ -n "${MMS_SETTINGS_SQL:-}" ]] || return 0
+    log "applying the tenant's privacy settings"
+    php "$HELPER" apply-settings || die "applying the privacy settings failed"
+}
+
 role_install() {
     require_config
     require_env MATOMO_URL MATOMO_ADMIN_USER MATOMO_ADMIN_PASSWORD MATOMO_ADMIN_EMAIL \
@@ -146,6 +154,7 @@ role_install() {
             console --ignore-warn core:update --yes || die "core:update failed" $?
             console --ignore-warn scheduled-tasks:run || die "installing the activated plugins failed" $?
             php "$HELPER" verify ExtraTools QueuedTracking || die "the installation is incomplete"
+            apply_settings
             report_drift
             log "installed (existing database)"
             exit 0 ;;
@@ -178,6 +187,7 @@ role_install() {
     fi
 
     php "$HELPER" verify ExtraTools QueuedTracking || die "the installation is incomplete"
+    apply_settings
     report_drift
     log "installed"
 }
@@ -193,8 +203,29 @@ role_update() {
     log "updating the database schema to Matomo $(matomo_version) (core:update)"
     local status
     console core:update --yes && status=0 || status=$?
+    # The update's job is the schema: a failed settings write only warns (the spec change that started
+    # the upgrade has its own settings Job, which retries).
+    if ((status == 0)) && [[ -n "${MMS_SETTINGS_SQL:-}" ]]; then
+        php "$HELPER" apply-settings || log "warning: the privacy settings were not applied; the settings Job retries them"
+    fi
     report_drift
     exit "$status"
+}
+
+# A spec change after the install: the settings Job of that generation. It may start while the install
+# Job still runs, so it waits (MATOMO_SETTINGS_WAIT seconds at most) for a complete installation.
+role_settings() {
+    require_config
+    require_env MMS_SETTINGS_SQL
+    local waited=0 limit=${MATOMO_SETTINGS_WAIT:-3600}
+    until [[ "$(install_state)" == complete ]]; do
+        ((waited < limit)) || die "Matomo is still not installed after ${limit}s"
+        ((waited > 0)) || log "waiting for the install Job to finish"
+        sleep 10
+        waited=$((waited + 10))
+    done
+    apply_settings
+    log "settings applied"
 }
 
 # One pass of QueuedTracking's queuedtracking:process at a time, until SIGTERM. A pass that has
@@ -267,6 +298,8 @@ case "$ROLE" in
         role_install ;;
     update)
         role_update ;;
+    settings)
+        role_settings ;;
     queue-worker)
         role_queue_worker ;;
     queue-drain)
