@@ -11,6 +11,7 @@ import { createConnection } from "mysql2/promise";
 import { runBackup } from "../src/backup/backup.ts";
 import { restoreBackup } from "../src/backup/restore.ts";
 import { createS3Client } from "../src/backup/storage.ts";
+import { ObjectStore } from "../src/backup/store.ts";
 import { createProgress } from "../src/util/progress.ts";
 import { DEV_BACKUP_BUCKET, down, endpoints, up } from "../src/devcluster/environment.ts";
 
@@ -69,7 +70,7 @@ try {
       FROM mysql.seq_1_to_${actions}`);
 
   const s3 = createS3Client({ endpoint: e.s3.endpoint, region: e.s3.region, forcePathStyle: true, accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey });
-  const common = { pool, s3, bucket: DEV_BACKUP_BUCKET };
+  const common = { pool, store: new ObjectStore(s3, DEV_BACKUP_BUCKET) };
 
   progress.step("backup: ours (dump, gzip, sha256, multipart upload, manifest)");
   const [result, oursBackup] = await timed(() => runBackup({ ...common, tenant: "bench", database: "mt_bench", tableChecksums: false }));

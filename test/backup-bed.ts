@@ -12,6 +12,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
 import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "../src/backup/client-tools.ts";
+import { ObjectStore } from "../src/backup/store.ts";
 import { tenantDatabaseName, type PoolEndpoint } from "../src/db/pool.ts";
 import { endpoints, type Endpoints } from "../src/devcluster/environment.ts";
 import { uniqueName } from "./helpers.ts";
@@ -26,6 +27,8 @@ export interface Bed {
   readonly admin: Connection;
   /** Made by openBed, emptied and deleted by closeBed. */
   readonly bucket: string;
+  /** The bucket as the backup code sees it (no key prefix). */
+  readonly store: ObjectStore;
   /** For checking that no error message gives it away. */
   readonly s3Secret: string;
 }
@@ -54,7 +57,7 @@ export async function openBed(bucketPrefix: string): Promise<Bed> {
   const s3 = devS3(e);
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const admin = await createConnection({ ...e.mariadb });
-  return { pool: devPool(e), s3, admin, bucket, s3Secret: e.s3.secretAccessKey };
+  return { pool: devPool(e), s3, admin, bucket, store: new ObjectStore(s3, bucket), s3Secret: e.s3.secretAccessKey };
 }
 
 /** Drops the databases (in this order), closes the connection, and aborts, empties and deletes the bucket. */

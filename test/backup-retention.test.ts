@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Connection } from "mysql2/promise";
 import { runBackup } from "../src/backup/backup.ts";
+import { ObjectStore } from "../src/backup/store.ts";
 import { BackupError } from "../src/backup/errors.ts";
 import { backupKeys, newBackupId, tenantPrefix } from "../src/backup/layout.ts";
 import { listBackups } from "../src/backup/list.ts";
@@ -27,6 +28,7 @@ let s3: S3Client;
 let admin: Connection;
 let secret = "";
 let bucket: string;
+let store: ObjectStore;
 const databases = new Set<string>();
 
 /** `hour` o'clock UTC, `daysAgo` days before today. */
@@ -140,7 +142,7 @@ const isListing = (req: IncomingMessage, url: URL) => req.method === "GET" && ur
 
 before(async () => {
   bed = await openBed("mms-retention");
-  ({ pool, s3, admin, bucket, s3Secret: secret } = bed);
+  ({ pool, s3, admin, bucket, store, s3Secret: secret } = bed);
 });
 
 after(() => closeBed(bed, databases));
@@ -154,7 +156,7 @@ describe("backup retention", () => {
     const at = [daysAgo(10), daysAgo(9), daysAgo(3), daysAgo(2, 8), daysAgo(2, 20), daysAgo(1)];
     const ids: string[] = [];
     for (const when of at) {
-      const b = await runBackup({ pool, s3, bucket, tenant, database, tableChecksums: false, now: () => when });
+      const b = await runBackup({ pool, store, tenant, database, tableChecksums: false, now: () => when });
       ids.push(b.manifest.backupId);
     }
     const [d10, d9, d3, d2early, d2late, d1] = ids as [string, string, string, string, string, string];
@@ -162,7 +164,7 @@ describe("backup retention", () => {
     await writeVerification(tenant, d3, false);
 
     const policy: RetentionPolicy = { keepLast: 1, daily: 2, weekly: 0, monthly: 0 };
-    const report = await applyRetention(s3, bucket, tenant, policy);
+    const report = await applyRetention(store, tenant, policy);
     assert.deepEqual(report.kept, [
       { backupId: d1, reasons: ["newest", "last 1", `daily ${daysAgo(1).toISOString().slice(0, 10)}`] },
       { backupId: d2late, reasons: [`daily ${daysAgo(2).toISOString().slice(0, 10)}`] },
@@ -171,7 +173,7 @@ describe("backup retention", () => {
     assert.deepEqual(report.removed, [d2early, d3, d10]);
     assert.deepEqual([report.errors, report.incompleteRemoved, report.uploadsAborted, report.dryRun], [[], [], 0, false]);
 
-    const listing = await listBackups(s3, bucket, tenant);
+    const listing = await listBackups(store, tenant);
     assert.deepEqual(listing.backups.map((b) => [b.backupId, b.verified?.ok ?? null]), [[d1, null], [d2late, null], [d9, true]]);
     assert.deepEqual(listing.incomplete, []);
     for (const gone of [d2early, d3, d10]) {
@@ -179,7 +181,7 @@ describe("backup retention", () => {
     }
     assert.equal((await allKeys(tenantPrefix(tenant))).length, 2 + 2 + 3, "two backups and one verified backup with its record");
 
-    const again = await applyRetention(s3, bucket, tenant, policy);
+    const again = await applyRetention(store, tenant, policy);
     assert.deepEqual([again.kept, again.removed], [report.kept, []], "a second run changes nothing");
   });
 
@@ -195,7 +197,7 @@ describe("backup retention", () => {
     let listings = 0;
     const outright = await s3Proxy((req, url) => (isListing(req, url) ? (listings++, 503) : "pass"));
     try {
-      await assert.rejects(applyRetention(outright.s3, bucket, tenant, policy, { now: later }), (e: unknown) => {
+      await assert.rejects(applyRetention(new ObjectStore(outright.s3, bucket), tenant, policy, { now: later }), (e: unknown) => {
         t.diagnostic(`error: ${(e as Error).message}`);
         return e instanceof BackupError && e.reason === "DownloadFailed" && /nothing was deleted/.test(e.message) && !e.message.includes(secret);
       });
@@ -212,7 +214,7 @@ describe("backup retention", () => {
       return url.searchParams.get("prefix") === tenantPrefix(tenant) ? "truncate" : "pass";
     });
     try {
-      await assert.rejects(applyRetention(secondPage.s3, bucket, tenant, policy, { now: later }), (e: unknown) => {
+      await assert.rejects(applyRetention(new ObjectStore(secondPage.s3, bucket), tenant, policy, { now: later }), (e: unknown) => {
         t.diagnostic(`error: ${(e as Error).message}`);
         return e instanceof BackupError && e.reason === "DownloadFailed" && /nothing was deleted/.test(e.message);
       });
@@ -221,7 +223,7 @@ describe("backup retention", () => {
     }
     assert.equal(continued, 1, "the first page was answered and the second one failed");
     assert.deepEqual(await allKeys(tenantPrefix(tenant)), before, "every object is still there");
-    assert.equal((await listBackups(s3, bucket, tenant)).backups.length, 8);
+    assert.equal((await listBackups(store, tenant)).backups.length, 8);
   });
 
   test("old interrupted backups and abandoned uploads are cleaned; young ones, other tenants' and damaged backups are left", async () => {
@@ -248,7 +250,7 @@ describe("backup retention", () => {
     await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: youngUpload }));
 
     // "Now" is just under 24 h after the young folder and upload were written, as the S3 server's clock tells it.
-    const listing = await listBackups(s3, bucket, tenant);
+    const listing = await listBackups(store, tenant);
     const written = (f: string) => Date.parse(listing.incomplete.find((i) => `${root}${i.backupId}/` === f)?.lastModified ?? "");
     const uploads = (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
     const initiated = (key: string) => uploads.find((u) => u.Key === key)?.Initiated?.getTime() ?? Number.NaN;
@@ -258,11 +260,11 @@ describe("backup retention", () => {
     const now = () => new Date(youngest + DAY - 1);
     const policy: RetentionPolicy = { keepLast: 1, daily: 0, weekly: 0, monthly: 0 };
 
-    const dry = await applyRetention(s3, bucket, tenant, policy, { now, dryRun: true });
+    const dry = await applyRetention(store, tenant, policy, { now, dryRun: true });
     assert.deepEqual([dry.incompleteRemoved, dry.uploadsAborted], [[oldFolder.slice(root.length, -1)], 1]);
     assert.deepEqual(await uploadKeys(root), [oldUpload, youngUpload].sort(), "the dry run aborted nothing");
 
-    const report = await applyRetention(s3, bucket, tenant, policy, { now });
+    const report = await applyRetention(store, tenant, policy, { now });
     assert.deepEqual(report.kept.map((k) => k.backupId), [kept]);
     assert.deepEqual(report.incompleteRemoved, [oldFolder.slice(root.length, -1)]);
     assert.equal(report.uploadsAborted, 1);
@@ -285,16 +287,16 @@ describe("backup retention", () => {
     const policy: RetentionPolicy = { keepLast: 2, daily: 3, weekly: 2, monthly: 1 };
     const now = () => new Date(Date.now() + 2 * DAY);
 
-    const dry = await applyRetention(s3, bucket, tenant, policy, { now, dryRun: true });
+    const dry = await applyRetention(store, tenant, policy, { now, dryRun: true });
     assert.equal(dry.dryRun, true);
     assert.deepEqual(await allKeys(tenantPrefix(tenant)), before, "nothing was deleted");
-    const planned = planRetention((await listBackups(s3, bucket, tenant)).backups, policy, now());
+    const planned = planRetention((await listBackups(store, tenant)).backups, policy, now());
     assert.deepEqual(dry.removed, planned.remove);
     assert.ok(dry.removed.length > 0 && dry.incompleteRemoved.length === 1);
 
-    const real = await applyRetention(s3, bucket, tenant, policy, { now });
+    const real = await applyRetention(store, tenant, policy, { now });
     assert.deepEqual({ ...real, dryRun: true }, dry);
-    assert.deepEqual((await listBackups(s3, bucket, tenant)).backups.map((b) => b.backupId), dry.kept.map((k) => k.backupId));
+    assert.deepEqual((await listBackups(store, tenant)).backups.map((b) => b.backupId), dry.kept.map((k) => k.backupId));
   });
 
   test("a backup that cannot be deleted is reported, the others are deleted, and the run fails at the end", async (t) => {
@@ -310,7 +312,7 @@ describe("backup retention", () => {
     });
     let report;
     try {
-      await assert.rejects(applyRetention(proxy.s3, bucket, tenant, { keepLast: 1, daily: 0, weekly: 0, monthly: 0 }), (e: unknown) => {
+      await assert.rejects(applyRetention(new ObjectStore(proxy.s3, bucket), tenant, { keepLast: 1, daily: 0, weekly: 0, monthly: 0 }), (e: unknown) => {
         t.diagnostic(`error: ${(e as Error).message}`);
         if (!(e instanceof RetentionError && e.reason === "DeleteFailed")) return false;
         report = e.report;
@@ -326,12 +328,12 @@ describe("backup retention", () => {
     assert.ok(r.errors.some((m) => m.includes(`cannot delete backup ${stuck}`) && /still complete/.test(m)), r.errors.join("\n"));
     assert.ok(r.errors.some((m) => m.includes(`backup ${halfDeleted} was deleted but 1 of its objects remain`)), r.errors.join("\n"));
 
-    const listing = await listBackups(s3, bucket, tenant);
+    const listing = await listBackups(store, tenant);
     assert.deepEqual(listing.backups.map((b) => b.backupId), [newest, stuck], "the backup whose manifest could not be deleted is still whole");
     assert.deepEqual(listing.incomplete.map((i) => [i.backupId, i.reason]), [[halfDeleted, "no manifest"]]);
 
     // The next run, a day later, finishes the job.
-    const next = await applyRetention(s3, bucket, tenant, { keepLast: 1, daily: 0, weekly: 0, monthly: 0 }, { now: () => new Date(Date.now() + 2 * DAY) });
+    const next = await applyRetention(store, tenant, { keepLast: 1, daily: 0, weekly: 0, monthly: 0 }, { now: () => new Date(Date.now() + 2 * DAY) });
     assert.deepEqual([next.removed, next.incompleteRemoved, next.errors], [[stuck], [halfDeleted], []]);
     assert.deepEqual((await allKeys(tenantPrefix(tenant))).length, 2);
   });

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
 import { runBackup, type BackupResult } from "../src/backup/backup.ts";
+import type { ObjectStore } from "../src/backup/store.ts";
 import { BackupError } from "../src/backup/errors.ts";
 import { backupKeys } from "../src/backup/layout.ts";
 import { listBackups } from "../src/backup/list.ts";
@@ -23,6 +24,7 @@ let pool: PoolEndpoint;
 let s3: S3Client;
 let admin: Connection;
 let bucket: string;
+let store: ObjectStore;
 // Databases and tenant users made by this file, dropped at the end even when a test fails half-way.
 const databases = new Set<string>();
 const users = new Set<string>();
@@ -54,7 +56,7 @@ async function corrupt(backup: BackupResult): Promise<void> {
 
 before(async () => {
   bed = await openBed("mms-verify");
-  ({ pool, s3, admin, bucket } = bed);
+  ({ pool, s3, admin, bucket, store } = bed);
 });
 
 after(async () => {
@@ -70,12 +72,12 @@ describe("restore drills", () => {
 
   before(async () => {
     await loadGzip(bed, source.database, FIXTURE);
-    good = await runBackup({ pool, s3, bucket, tenant: source.tenant, database: source.database });
+    good = await runBackup({ pool, store, tenant: source.tenant, database: source.database });
   });
 
   test("a good backup of the Matomo fixture passes its drill, the record is written beside it, and no scratch database is left", async () => {
     const at = new Date("2026-12-01T10:00:00Z");
-    const r = await verifyBackup({ pool, s3, bucket, tenant: source.tenant, now: () => at });
+    const r = await verifyBackup({ pool, store, tenant: source.tenant, now: () => at });
     const v = r.verification;
     assert.equal(v.backupId, good.manifest.backupId, "the newest backup is verified by default");
     assert.equal(v.ok, true, v.message);
@@ -86,23 +88,23 @@ describe("restore drills", () => {
     assert.equal(typeof v.timings.loadMs, "number");
     assert.equal(r.key, backupKeys(source.tenant, good.manifest.backupId).verification);
     assert.deepEqual(parseVerification((await readText(r.key)) ?? ""), v, "the stored record is the one returned");
-    const listed = (await listBackups(s3, bucket, source.tenant)).backups;
+    const listed = (await listBackups(store, source.tenant)).backups;
     assert.deepEqual(listed.map((b) => b.verified), [{ at: at.toISOString(), ok: true }]);
     assert.deepEqual(await scratchOf(source.database), []);
   });
 
   test("a backup whose dump was overwritten fails its drill with ChecksumMismatch, recorded, and no scratch database is left", async () => {
     const owner = newTenant(databases, "vc");
-    const backup = await runBackup({ pool, s3, bucket, tenant: owner.tenant, database: source.database, tableChecksums: false });
+    const backup = await runBackup({ pool, store, tenant: owner.tenant, database: source.database, tableChecksums: false });
     await corrupt(backup);
-    const r = await verifyBackup({ pool, s3, bucket, tenant: owner.tenant, backupId: backup.manifest.backupId });
+    const r = await verifyBackup({ pool, store, tenant: owner.tenant, backupId: backup.manifest.backupId });
     const v = r.verification;
     assert.equal(v.ok, false);
     assert.equal(v.reason, "ChecksumMismatch");
     assert.match(v.message ?? "", /corrupted/);
     assert.equal(v.tablesChecked, 0);
     assert.deepEqual(parseVerification((await readText(backup.keys.verification)) ?? ""), v);
-    assert.deepEqual((await listBackups(s3, bucket, owner.tenant)).backups.map((b) => b.verified?.ok), [false]);
+    assert.deepEqual((await listBackups(store, owner.tenant)).backups.map((b) => b.verified?.ok), [false]);
     assert.deepEqual(await scratchOf(owner.database), []);
   });
 
@@ -120,7 +122,7 @@ describe("restore drills", () => {
       const [lock] = await holder.query<RowDataPacket[]>("SELECT GET_LOCK(?, 0) AS got", [`mms-restore-${running}`]);
       assert.equal(Number(lock[0]?.got), 1);
 
-      const r = await verifyBackup({ pool, s3, bucket, tenant: source.tenant, backupId: good.manifest.backupId });
+      const r = await verifyBackup({ pool, store, tenant: source.tenant, backupId: good.manifest.backupId });
       assert.equal(r.verification.ok, true, r.verification.message);
       assert.deepEqual(r.staleDropped, [crashed]);
       assert.equal(await databaseExists(admin, crashed), false);
@@ -134,12 +136,12 @@ describe("restore drills", () => {
 
   test("a tenant without backups, or an unreachable pool, is an error, not a verdict", async () => {
     await assert.rejects(
-      verifyBackup({ pool, s3, bucket, tenant: `vn-${randomBytes(3).toString("hex")}` }),
+      verifyBackup({ pool, store, tenant: `vn-${randomBytes(3).toString("hex")}` }),
       (e: unknown) => e instanceof BackupError && e.reason === "BackupNotFound" && /has no backups in s3:\/\/.*nothing to verify/.test(e.message),
     );
     const before = await readText(good.keys.verification);
     await assert.rejects(
-      verifyBackup({ pool: { ...pool, port: 1 }, s3, bucket, tenant: source.tenant, backupId: good.manifest.backupId }),
+      verifyBackup({ pool: { ...pool, port: 1 }, store, tenant: source.tenant, backupId: good.manifest.backupId }),
       (e: unknown) => e instanceof PoolError && e.reason === "PoolUnreachable",
     );
     assert.equal(await readText(good.keys.verification), before, "the last verdict stands");
@@ -162,13 +164,13 @@ describe("restoring over a tenant's own database", () => {
     await ensureTenantDatabase(pool, live.tenant, password);
     await loadGzip(bed, live.database, FIXTURE);
     original = await tableState(admin, live.database);
-    base = await runBackup({ pool, s3, bucket, tenant: live.tenant, database: live.database });
+    base = await runBackup({ pool, store, tenant: live.tenant, database: live.database });
     grants = await showGrants();
   });
 
   test("without replace, a non-empty database is refused and left as it was", async () => {
     await assert.rejects(
-      restoreBackup({ pool, s3, bucket, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database }),
+      restoreBackup({ pool, store, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database }),
       (e: unknown) => e instanceof BackupError && e.reason === "TargetNotEmpty" && /--replace/.test(e.message),
     );
     assert.deepEqual(await tableState(admin, live.database), original);
@@ -176,12 +178,12 @@ describe("restoring over a tenant's own database", () => {
 
   test("a corrupted backup is refused before any safety backup, and the database is left as it was", async () => {
     const owner = newTenant(databases, "vx");
-    const backup = await runBackup({ pool, s3, bucket, tenant: owner.tenant, database: live.database, tableChecksums: false });
+    const backup = await runBackup({ pool, store, tenant: owner.tenant, database: live.database, tableChecksums: false });
     await corrupt(backup);
     let safetyBackups = 0;
     await assert.rejects(
       restoreBackup({
-        pool, s3, bucket, tenant: owner.tenant, backupId: backup.manifest.backupId, database: live.database,
+        pool, store, tenant: owner.tenant, backupId: backup.manifest.backupId, database: live.database,
         replace: { safetyBackup: () => Promise.resolve(String(++safetyBackups)) },
       }),
       (e: unknown) => e instanceof BackupError && e.reason === "ChecksumMismatch",
@@ -195,7 +197,7 @@ describe("restoring over a tenant's own database", () => {
     const controller = new AbortController();
     const staging = `mms!_restore!_${live.database.slice("mt_".length).replaceAll("_", "!_")}!_%`;
     const outcome = restoreBackup({
-      pool, s3, bucket, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database, signal: controller.signal,
+      pool, store, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database, signal: controller.signal,
       replace: { safetyBackup: () => Promise.resolve("20200101T000000Z-0000") },
     }).then(() => undefined, (e: unknown) => e);
     let settled = false;
@@ -220,8 +222,8 @@ describe("restoring over a tenant's own database", () => {
     assert.notDeepEqual(changed, original);
 
     const result = await restoreBackup({
-      pool, s3, bucket, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database,
-      replace: { safetyBackup: async (database) => (await runBackup({ pool, s3, bucket, tenant: live.tenant, database })).manifest.backupId },
+      pool, store, tenant: live.tenant, backupId: base.manifest.backupId, database: live.database,
+      replace: { safetyBackup: async (database) => (await runBackup({ pool, store, tenant: live.tenant, database })).manifest.backupId },
     });
     assert.equal(result.replaced, true);
     assert.equal(result.created, false);
@@ -231,7 +233,7 @@ describe("restoring over a tenant's own database", () => {
 
     const safetyId = result.safetyBackupId;
     assert.ok(safetyId !== null && safetyId !== base.manifest.backupId);
-    const safety = await readManifest(s3, bucket, live.tenant, safetyId);
+    const safety = await readManifest(store, live.tenant, safetyId);
     assert.deepEqual(Object.fromEntries(safety.tables.map((t) => [t.name, { rows: t.rows, checksum: String(t.checksum) }])), changed,
       "the safety backup holds the database as it was just before");
     assert.deepEqual(await scratchOf(live.database), [], "no staging or replaced-tables database is left");

@@ -8,6 +8,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Connection } from "mysql2/promise";
 import { runBackup } from "../src/backup/backup.ts";
+import { ObjectStore } from "../src/backup/store.ts";
 import { BackupError } from "../src/backup/errors.ts";
 import { listBackups } from "../src/backup/list.ts";
 import { restoreBackup } from "../src/backup/restore.ts";
@@ -22,6 +23,7 @@ let pool: PoolEndpoint;
 let s3: S3Client;
 let admin: Connection;
 let bucket: string;
+let store: ObjectStore;
 // Databases made by this file, dropped at the end even when a test fails half-way.
 const databases = new Set<string>();
 
@@ -74,7 +76,7 @@ async function s3Relay(target: URL): Promise<{ endpoint: string; stop: () => voi
 
 before(async () => {
   bed = await openBed("mms-backups");
-  ({ pool, s3, admin, bucket } = bed);
+  ({ pool, s3, admin, bucket, store } = bed);
 });
 
 after(() => closeBed(bed, databases));
@@ -91,7 +93,7 @@ describe("tenant backups", () => {
   test("the Matomo fixture, backed up and restored into a new database, matches table for table", async (t) => {
     let commandLine = "";
     const backup = await runBackup({
-      pool, s3, bucket, tenant: source.tenant, database: source.database,
+      pool, store, tenant: source.tenant, database: source.database,
       onDumpStarted: (pid) => (commandLine = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")),
     });
     assert.match(commandLine, /--single-transaction/);
@@ -112,12 +114,12 @@ describe("tenant backups", () => {
     const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: backup.keys.manifest }));
     assert.deepEqual(JSON.parse(await stored.Body!.transformToString()), m);
 
-    const listing = await listBackups(s3, bucket, source.tenant);
+    const listing = await listBackups(store, source.tenant);
     assert.deepEqual(listing.backups.map((b) => [b.backupId, b.bytes, b.matomoVersion]), [[m.backupId, m.object.bytes, "5.1.0-b2"]]);
     assert.deepEqual(listing.incomplete, []);
 
     const target = newTenant(databases, "itbr");
-    const restored = await restoreBackup({ pool, s3, bucket, tenant: source.tenant, backupId: m.backupId, database: target.database });
+    const restored = await restoreBackup({ pool, store, tenant: source.tenant, backupId: m.backupId, database: target.database });
     assert.equal(restored.created, true);
     assert.equal(restored.tables.length, 42);
     assert.ok(restored.tables.every((x) => x.ok));
@@ -130,9 +132,9 @@ describe("tenant backups", () => {
   });
 
   test("a corrupted dump object is refused before any database is created", async () => {
-    const backup = await runBackup({ pool, s3, bucket, tenant: source.tenant, database: source.database, tableChecksums: false });
+    const backup = await runBackup({ pool, store, tenant: source.tenant, database: source.database, tableChecksums: false });
     await assert.rejects(
-      restoreBackup({ pool, s3, bucket, tenant: source.tenant, backupId: backup.manifest.backupId, database: source.database }),
+      restoreBackup({ pool, store, tenant: source.tenant, backupId: backup.manifest.backupId, database: source.database }),
       (e: unknown) => e instanceof BackupError && e.reason === "TargetNotEmpty",
       "a restore never writes into a database that holds data",
     );
@@ -144,13 +146,13 @@ describe("tenant backups", () => {
 
     const target = newTenant(databases, "itbx");
     await assert.rejects(
-      restoreBackup({ pool, s3, bucket, tenant: source.tenant, backupId: backup.manifest.backupId, database: target.database }),
+      restoreBackup({ pool, store, tenant: source.tenant, backupId: backup.manifest.backupId, database: target.database }),
       (e: unknown) => e instanceof BackupError && e.reason === "ChecksumMismatch" && /corrupted, refusing to restore/.test(e.message),
     );
     assert.equal(await databaseExists(admin, target.database), false, "no database was created");
 
     await assert.rejects(
-      restoreBackup({ pool, s3, bucket, tenant: source.tenant, backupId: "20200101T000000Z-0000", database: target.database }),
+      restoreBackup({ pool, store, tenant: source.tenant, backupId: "20200101T000000Z-0000", database: target.database }),
       (e: unknown) => e instanceof BackupError && e.reason === "ManifestMissing",
     );
     assert.equal(await databaseExists(admin, target.database), false);
@@ -159,8 +161,8 @@ describe("tenant backups", () => {
   test("two backups of the same tenant started at once: one runs, the other is refused", async () => {
     const twin = { tenant: `itbc-${randomBytes(3).toString("hex")}`, database: source.database };
     const results = await Promise.allSettled([
-      runBackup({ pool, s3, bucket, ...twin }),
-      runBackup({ pool, s3, bucket, ...twin }),
+      runBackup({ pool, store, ...twin }),
+      runBackup({ pool, store, ...twin }),
     ]);
     const ok = results.filter((r) => r.status === "fulfilled");
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -169,7 +171,7 @@ describe("tenant backups", () => {
     assert.ok(refused[0]?.reason instanceof BackupError && refused[0].reason.reason === "BackupInProgress", String(refused[0]?.reason));
     const manifests = (await keysUnder(`tenants/${twin.tenant}/`)).filter((k) => k.endsWith("/manifest.json"));
     assert.equal(manifests.length, 1);
-    assert.equal((await listBackups(s3, bucket, twin.tenant)).backups.length, 1);
+    assert.equal((await listBackups(store, twin.tenant)).backups.length, 1);
   });
 });
 
@@ -183,7 +185,7 @@ describe("interrupted backups", () => {
     let killed = false;
     await assert.rejects(
       runBackup({
-        pool, s3, bucket, ...big, partSize: 5 * MiB, queueSize: 1,
+        pool, store, ...big, partSize: 5 * MiB, queueSize: 1,
         onProgress: (p) => {
           if (killed || p.uploadedBytes === 0) return;
           killed = true;
@@ -198,7 +200,7 @@ describe("interrupted backups", () => {
       },
     );
     assert.ok(killed, "the dump was interrupted after at least one part had been uploaded");
-    const listing = await listBackups(s3, bucket, big.tenant);
+    const listing = await listBackups(store, big.tenant);
     assert.deepEqual(listing, { backups: [], incomplete: [] });
     assert.deepEqual(await keysUnder(`tenants/${big.tenant}/`), []);
     assert.equal(await pendingUploads(`tenants/${big.tenant}/`), 0, "the multipart upload was aborted");
@@ -211,7 +213,7 @@ describe("interrupted backups", () => {
     try {
       await assert.rejects(
         runBackup({
-          pool, s3: viaRelay, bucket, ...big, partSize: 5 * MiB, queueSize: 1,
+          pool, store: new ObjectStore(viaRelay, bucket), ...big, partSize: 5 * MiB, queueSize: 1,
           onProgress: (p) => { if (p.uploadedBytes > 0) relay.stop(); },
         }),
         (err: unknown) => {
@@ -226,7 +228,7 @@ describe("interrupted backups", () => {
     // The server could not be told to drop the parts already sent; they are an unfinished multipart
     // upload, never an object, and never a backup.
     assert.deepEqual(await keysUnder(`tenants/${big.tenant}/`), []);
-    assert.deepEqual(await listBackups(s3, bucket, big.tenant), { backups: [], incomplete: [] });
+    assert.deepEqual(await listBackups(store, big.tenant), { backups: [], incomplete: [] });
     assert.equal(await dumpSession(big.database), undefined, "the dump was stopped");
   });
 
@@ -234,7 +236,7 @@ describe("interrupted backups", () => {
     const controller = new AbortController();
     await assert.rejects(
       runBackup({
-        pool, s3, bucket, ...big, partSize: 5 * MiB, queueSize: 1, signal: controller.signal,
+        pool, store, ...big, partSize: 5 * MiB, queueSize: 1, signal: controller.signal,
         onProgress: (p) => { if (p.uploadedBytes > 0) controller.abort(); },
       }),
       (e: unknown) => e instanceof BackupError && e.reason === "Aborted",
@@ -242,12 +244,12 @@ describe("interrupted backups", () => {
     assert.deepEqual(await keysUnder(`tenants/${big.tenant}/`), []);
     assert.equal(await pendingUploads(`tenants/${big.tenant}/`), 0);
 
-    const backup = await runBackup({ pool, s3, bucket, ...big, partSize: 5 * MiB });
+    const backup = await runBackup({ pool, store, ...big, partSize: 5 * MiB });
     assert.deepEqual(backup.manifest.tables.map((x) => [x.name, x.rows]), [["blobs", 40000]]);
     assert.ok(backup.manifest.object.bytes > 10 * MiB, `a multipart upload (${backup.manifest.object.bytes} bytes)`);
     const m = backup.manifest;
     t.diagnostic(`dump ${(m.object.uncompressedBytes / MiB).toFixed(1)} MiB -> ${(m.object.bytes / MiB).toFixed(1)} MiB gzip in ${m.timings.dumpMs} ms ` +
       `(${(m.object.uncompressedBytes / MiB / (m.timings.dumpMs / 1000)).toFixed(1)} MiB/s), writes held ${m.timings.writesBlockedMs} ms`);
-    assert.deepEqual((await listBackups(s3, bucket, big.tenant)).backups.map((b) => b.backupId), [backup.manifest.backupId]);
+    assert.deepEqual((await listBackups(store, big.tenant)).backups.map((b) => b.backupId), [backup.manifest.backupId]);
   });
 });

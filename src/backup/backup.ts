@@ -3,7 +3,7 @@
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { PoolError } from "../db/errors.ts";
 import { quoteTable, TENANT_DATABASE_PATTERN } from "../db/naming.ts";
@@ -13,8 +13,9 @@ import { Digest } from "./digest.ts";
 import { connectionArgs, describeExit, MARIADB_DUMP, start, toolVersion, writeCredentials, type Exit } from "./client-tools.ts";
 import { DumpInspector } from "./dump-inspector.ts";
 import { BackupError, detail } from "./errors.ts";
-import { backupKeys, newBackupId, type BackupKeys } from "./layout.ts";
+import { newBackupId, type BackupKeys } from "./layout.ts";
 import { MANIFEST_FORMAT, serializeManifest, type Manifest } from "./manifest.ts";
+import type { ObjectStore } from "./store.ts";
 
 const MiB = 1024 * 1024;
 
@@ -30,10 +31,7 @@ export interface BackupOptions {
   readonly tenant: string;
   /** The tenant's database on the pool (normally tenantDatabaseName(tenant)). */
   readonly database: string;
-  readonly s3: S3Client;
-  readonly bucket: string;
-  /** Key prefix inside the bucket, e.g. "prod/". */
-  readonly prefix?: string;
+  readonly store: ObjectStore;
   /**
    * Take CHECKSUM TABLE of every table at the dump's snapshot (default true). This holds off writes to
    * the tenant's tables while the checksums are computed, roughly one full read of the database.
@@ -101,7 +99,6 @@ function validate(opts: BackupOptions): void {
   if (!TENANT_DATABASE_PATTERN.test(opts.database)) {
     throw new BackupError("InvalidRequest", `${JSON.stringify(opts.database)} is not a tenant database name`);
   }
-  if (!opts.bucket) throw new BackupError("InvalidRequest", "a bucket is required");
   if (opts.partSize !== undefined && opts.partSize < 5 * MiB) throw new BackupError("InvalidRequest", "the part size must be at least 5 MiB");
   if (opts.queueSize !== undefined && !(Number.isInteger(opts.queueSize) && opts.queueSize >= 1)) {
     throw new BackupError("InvalidRequest", "the upload queue size must be a whole number of at least 1");
@@ -118,7 +115,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
   const started = now();
   const t0 = Date.now();
   const backupId = newBackupId(started);
-  const keys = backupKeys(opts.tenant, backupId, opts.prefix);
+  const keys = opts.store.backupKeys(opts.tenant, backupId);
   const db = opts.database;
   const secrets = [opts.pool.adminPassword];
   const lock = backupLockName(db);
@@ -189,8 +186,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     let uploaded = 0;
     const report = () => opts.onProgress?.({ dumpBytes: inspector.bytes, uploadedBytes: uploaded });
     const upload = new Upload({
-      client: opts.s3,
-      params: { Bucket: opts.bucket, Key: keys.dump, Body: digest, ContentType: "application/gzip" },
+      client: opts.store.s3,
+      params: { Bucket: opts.store.bucket, Key: keys.dump, Body: digest, ContentType: "application/gzip" },
       partSize: opts.partSize ?? 8 * MiB,
       queueSize: opts.queueSize ?? 4,
       leavePartsOnError: false,
@@ -251,12 +248,12 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     const cleanUp = async () => {
       // The multipart upload was aborted by Upload itself; the object can exist only if the failure
       // came after it completed. Deleting a missing key is harmless.
-      await opts.s3.send(new DeleteObjectCommand({ Bucket: opts.bucket, Key: keys.dump })).catch(() => undefined);
+      await opts.store.s3.send(new DeleteObjectCommand({ Bucket: opts.store.bucket, Key: keys.dump })).catch(() => undefined);
     };
 
     if (failure === undefined) {
       try {
-        const head = await opts.s3.send(new HeadObjectCommand({ Bucket: opts.bucket, Key: keys.dump }));
+        const head = await opts.store.s3.send(new HeadObjectCommand({ Bucket: opts.store.bucket, Key: keys.dump }));
         if (head.ContentLength !== digest.bytes) {
           failure = new BackupError("UploadFailed", `the stored dump of backup ${backupId} has ${head.ContentLength} bytes, not the ${digest.bytes} sent`);
         } else if (!(await admin.holdsLock(lock))) {
@@ -291,13 +288,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       tools: { mariadbDump, server, node: process.version },
     };
     try {
-      await opts.s3.send(new PutObjectCommand({
-        Bucket: opts.bucket, Key: keys.manifest, Body: serializeManifest(manifest), ContentType: "application/json",
+      await opts.store.s3.send(new PutObjectCommand({
+        Bucket: opts.store.bucket, Key: keys.manifest, Body: serializeManifest(manifest), ContentType: "application/json",
       }));
     } catch (err) {
       await cleanUp();
-      await opts.s3.send(new DeleteObjectCommand({ Bucket: opts.bucket, Key: keys.manifest })).catch(() => undefined);
-      throw new BackupError("UploadFailed", `cannot write the manifest of backup ${backupId} to s3://${opts.bucket}/${keys.manifest}: ${detail(err, secrets)}`, { cause: err });
+      await opts.store.s3.send(new DeleteObjectCommand({ Bucket: opts.store.bucket, Key: keys.manifest })).catch(() => undefined);
+      throw new BackupError("UploadFailed", `cannot write the manifest of backup ${backupId} to ${opts.store.url(keys.manifest)}: ${detail(err, secrets)}`, { cause: err });
     }
     report();
     return { manifest, keys };
@@ -341,5 +338,5 @@ function explain(o: Outcome, opts: BackupOptions, keys: BackupKeys, secrets: rea
     return new BackupError("DumpFailed", `the dump of database ${opts.database} failed: ${detail(o.failure, secrets)}; no backup was recorded`, { cause: o.failure });
   }
   const cause = s3Error ?? o.failure;
-  return new BackupError("UploadFailed", `cannot upload the dump of database ${opts.database} to s3://${opts.bucket}/${keys.dump}: ${detail(cause, secrets)}; no backup was recorded`, { cause });
+  return new BackupError("UploadFailed", `cannot upload the dump of database ${opts.database} to ${opts.store.url(keys.dump)}: ${detail(cause, secrets)}; no backup was recorded`, { cause });
 }

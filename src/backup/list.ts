@@ -1,9 +1,10 @@
 // Lists a tenant's backups in object storage. Only a folder with a valid manifest is a backup; anything
 // else (an interrupted run, a damaged manifest) is reported apart, as incomplete, for clean-up.
-import { GetObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type _Object } from "@aws-sdk/client-s3";
 import { BackupError, detail } from "./errors.ts";
-import { DUMP_FILE, isBackupId, MANIFEST_FILE, tenantPrefix, VERIFICATION_FILE } from "./layout.ts";
+import { DUMP_FILE, isBackupId, MANIFEST_FILE, VERIFICATION_FILE } from "./layout.ts";
 import { readManifest } from "./restore.ts";
+import type { ObjectStore } from "./store.ts";
 import { parseVerification } from "./verification.ts";
 
 const MANIFEST_READS_AT_ONCE = 8;
@@ -36,13 +37,10 @@ export interface BackupListing {
   readonly incomplete: readonly IncompleteBackup[];
 }
 
-export interface ListOptions {
-  readonly prefix?: string;
-}
-
 /** Fails as a whole when listing fails: a partial listing must never look like "these are all the backups". */
-export async function listBackups(s3: S3Client, bucket: string, tenant: string, opts: ListOptions = {}): Promise<BackupListing> {
-  const root = tenantPrefix(tenant, opts.prefix);
+export async function listBackups(store: ObjectStore, tenant: string): Promise<BackupListing> {
+  const { s3, bucket } = store;
+  const root = store.tenantFolder(tenant);
   const folders = new Map<string, _Object[]>();
   let token: string | undefined;
   try {
@@ -60,13 +58,13 @@ export async function listBackups(s3: S3Client, bucket: string, tenant: string, 
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   } catch (err) {
-    throw new BackupError("DownloadFailed", `cannot list the backups of tenant ${tenant} in s3://${bucket}/${root}: ${detail(err)}`, { cause: err });
+    throw new BackupError("DownloadFailed", `cannot list the backups of tenant ${tenant} in ${store.url(root)}: ${detail(err)}`, { cause: err });
   }
 
   const entries = [...folders.entries()];
   const results: (BackupSummary | IncompleteBackup)[] = [];
   for (let i = 0; i < entries.length; i += MANIFEST_READS_AT_ONCE) {
-    results.push(...await Promise.all(entries.slice(i, i + MANIFEST_READS_AT_ONCE).map(([folder, objects]) => classify(s3, bucket, tenant, folder, objects, opts.prefix))));
+    results.push(...await Promise.all(entries.slice(i, i + MANIFEST_READS_AT_ONCE).map(([folder, objects]) => classify(store, tenant, folder, objects))));
   }
   // Ids sort by the second; createdAt orders backups started within the same second.
   const backups = results.filter((r): r is BackupSummary => "sha256" in r)
@@ -75,7 +73,7 @@ export async function listBackups(s3: S3Client, bucket: string, tenant: string, 
   return { backups, incomplete };
 }
 
-async function classify(s3: S3Client, bucket: string, tenant: string, folder: string, objects: readonly _Object[], prefix?: string): Promise<BackupSummary | IncompleteBackup> {
+async function classify(store: ObjectStore, tenant: string, folder: string, objects: readonly _Object[]): Promise<BackupSummary | IncompleteBackup> {
   const names = new Set(objects.map((o) => (o.Key ?? "").split("/").at(-1)));
   const lastModified = objects.map((o) => o.LastModified?.getTime() ?? 0).reduce((a, b) => Math.max(a, b), 0);
   const incomplete = (reason: string): IncompleteBackup => ({
@@ -86,10 +84,10 @@ async function classify(s3: S3Client, bucket: string, tenant: string, folder: st
   if (!names.has(MANIFEST_FILE)) return incomplete("no manifest");
   if (!names.has(DUMP_FILE)) return incomplete("manifest without its dump");
   try {
-    const m = await readManifest(s3, bucket, tenant, folder, prefix);
+    const m = await readManifest(store, tenant, folder);
     const dump = objects.find((o) => o.Key === m.object.key);
     if (dump?.Size !== m.object.bytes) return incomplete(`the dump has ${dump?.Size} bytes, the manifest says ${m.object.bytes}`);
-    const verified = names.has(VERIFICATION_FILE) ? await readVerification(s3, bucket, m.object.key.replace(/[^/]+$/, VERIFICATION_FILE), m.backupId) : null;
+    const verified = names.has(VERIFICATION_FILE) ? await readVerification(store, m.object.key.replace(/[^/]+$/, VERIFICATION_FILE), m.backupId) : null;
     return {
       backupId: folder, createdAt: m.createdAt, bytes: m.object.bytes, matomoVersion: m.matomo.version, sha256: m.object.sha256,
       tables: m.tables.length, rows: m.tables.reduce((n, t) => n + t.rows, 0), verified,
@@ -101,13 +99,13 @@ async function classify(s3: S3Client, bucket: string, tenant: string, folder: st
 }
 
 /** A damaged or foreign record counts as "not verified"; a failed read fails the listing. */
-async function readVerification(s3: S3Client, bucket: string, key: string, backupId: string): Promise<BackupSummary["verified"]> {
+async function readVerification(store: ObjectStore, key: string, backupId: string): Promise<BackupSummary["verified"]> {
   let text: string;
   try {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const got = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key }));
     text = await got.Body!.transformToString("utf8");
   } catch (err) {
-    throw new BackupError("DownloadFailed", `cannot read the verification record of backup ${backupId} from s3://${bucket}/${key}: ${detail(err)}`, { cause: err });
+    throw new BackupError("DownloadFailed", `cannot read the verification record of backup ${backupId} from ${store.url(key)}: ${detail(err)}`, { cause: err });
   }
   const v = parseVerification(text);
   return v && v.backupId === backupId ? { at: v.verifiedAt, ok: v.ok } : null;

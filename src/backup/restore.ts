@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { isTempDatabase, quoteDatabase, quoteTable, TENANT_DATABASE_PATTERN } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
 import { createTempDatabase, databaseLockName, dropStaleTempDatabases, dropTempDatabase } from "../db/temp-database.ts";
@@ -17,8 +17,8 @@ import { Digest } from "./digest.ts";
 import { AdminSession } from "./admin.ts";
 import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "./client-tools.ts";
 import { BackupError, detail } from "./errors.ts";
-import { backupKeys } from "./layout.ts";
 import { parseManifest, type Manifest } from "./manifest.ts";
+import type { ObjectStore } from "./store.ts";
 
 // How long the swap waits for the tenant's running statements to let go of its tables.
 const SWAP_LOCK_WAIT_SECONDS = 60;
@@ -39,9 +39,7 @@ export interface ReplaceOptions {
 
 export interface RestoreOptions {
   readonly pool: PoolEndpoint;
-  readonly s3: S3Client;
-  readonly bucket: string;
-  readonly prefix?: string;
+  readonly store: ObjectStore;
   /** The tenant the backup belongs to. */
   readonly tenant: string;
   readonly backupId: string;
@@ -104,17 +102,17 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Reads and validates the manifest of a backup; a backup without one does not exist. */
-export async function readManifest(s3: S3Client, bucket: string, tenant: string, backupId: string, prefix?: string): Promise<Manifest> {
-  const keys = backupKeys(tenant, backupId, prefix);
+export async function readManifest(store: ObjectStore, tenant: string, backupId: string): Promise<Manifest> {
+  const keys = store.backupKeys(tenant, backupId);
   let text: string;
   try {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: keys.manifest }));
+    const got = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: keys.manifest }));
     text = await got.Body!.transformToString("utf8");
   } catch (err) {
     if (isNotFound(err)) {
-      throw new BackupError("ManifestMissing", `backup ${backupId} of tenant ${tenant} has no manifest in s3://${bucket}/${keys.folder}, so it is incomplete or does not exist`);
+      throw new BackupError("ManifestMissing", `backup ${backupId} of tenant ${tenant} has no manifest in ${store.url(keys.folder)}, so it is incomplete or does not exist`);
     }
-    throw new BackupError("DownloadFailed", `cannot read the manifest of backup ${backupId} from s3://${bucket}/${keys.manifest}: ${detail(err)}`, { cause: err });
+    throw new BackupError("DownloadFailed", `cannot read the manifest of backup ${backupId} from ${store.url(keys.manifest)}: ${detail(err)}`, { cause: err });
   }
   let manifest: Manifest;
   try {
@@ -136,14 +134,14 @@ export async function readManifest(s3: S3Client, bucket: string, tenant: string,
 async function download(opts: RestoreOptions, manifest: Manifest, file: string): Promise<void> {
   const digest = new Digest();
   try {
-    const got = await opts.s3.send(new GetObjectCommand({ Bucket: opts.bucket, Key: manifest.object.key }), { abortSignal: opts.signal });
+    const got = await opts.store.s3.send(new GetObjectCommand({ Bucket: opts.store.bucket, Key: manifest.object.key }), { abortSignal: opts.signal });
     await pipeline(got.Body as Readable, digest, createWriteStream(file, { flags: "wx", mode: 0o600 }), { signal: opts.signal });
   } catch (err) {
     if (isNotFound(err)) {
-      throw new BackupError("ChecksumMismatch", `the dump of backup ${manifest.backupId} is missing from s3://${opts.bucket}/${manifest.object.key}; refusing to restore`);
+      throw new BackupError("ChecksumMismatch", `the dump of backup ${manifest.backupId} is missing from ${opts.store.url(manifest.object.key)}; refusing to restore`);
     }
     if (opts.signal?.aborted) throw cancelled(opts, "no database was touched");
-    throw new BackupError("DownloadFailed", `cannot download the dump of backup ${manifest.backupId} from s3://${opts.bucket}/${manifest.object.key}: ${detail(err)}`, { cause: err });
+    throw new BackupError("DownloadFailed", `cannot download the dump of backup ${manifest.backupId} from ${opts.store.url(manifest.object.key)}: ${detail(err)}`, { cause: err });
   }
   const sha256 = digest.hash.digest("hex");
   if (digest.bytes !== manifest.object.bytes || sha256 !== manifest.object.sha256) {
@@ -188,7 +186,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   if (!TENANT_DATABASE_PATTERN.test(db) && !isTempDatabase(db)) throw new BackupError("InvalidRequest", `${JSON.stringify(db)} is not a tenant database name`);
   if (opts.replace && !TENANT_DATABASE_PATTERN.test(db)) throw new BackupError("InvalidRequest", `only a tenant database can be replaced, not ${db}`);
   const t0 = Date.now();
-  const manifest = await readManifest(opts.s3, opts.bucket, opts.tenant, opts.backupId, opts.prefix);
+  const manifest = await readManifest(opts.store, opts.tenant, opts.backupId);
   const dir = await mkdtemp(join(tmpdir(), "mms-restore-"));
   try {
     const file = join(dir, "dump.sql.gz");

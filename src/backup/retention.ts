@@ -1,11 +1,12 @@
 // Retention of a tenant's backups: which backups a grandfather-father-son policy keeps (a pure plan),
 // and applying it to object storage, with the clean-up of interrupted backups and abandoned uploads.
 import {
-  AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client,
+  AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
 } from "@aws-sdk/client-s3";
 import { BackupError, detail } from "./errors.ts";
-import { backupKeys, isBackupId, MANIFEST_FILE, tenantPrefix } from "./layout.ts";
+import { isBackupId, MANIFEST_FILE } from "./layout.ts";
 import { listBackups, type BackupListing, type BackupSummary } from "./list.ts";
+import type { ObjectStore } from "./store.ts";
 
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
@@ -131,8 +132,6 @@ export function planRetention(backups: readonly RetentionCandidate[], policy: Re
 }
 
 export interface RetentionOptions {
-  /** Key prefix inside the bucket, e.g. "prod/". */
-  readonly prefix?: string;
   readonly now?: () => Date;
   /** Plan and report, delete nothing. */
   readonly dryRun?: boolean;
@@ -178,18 +177,18 @@ export class RetentionError extends BackupError {
  * the next run removes. A failed step is recorded and the run goes on with the others; at the end a
  * RetentionError carrying the full report is thrown, so a caller cannot mistake a partial run for success.
  */
-export async function applyRetention(s3: S3Client, bucket: string, tenant: string, policy: RetentionPolicy, opts: RetentionOptions = {}): Promise<RetentionReport> {
+export async function applyRetention(store: ObjectStore, tenant: string, policy: RetentionPolicy, opts: RetentionOptions = {}): Promise<RetentionReport> {
   checkRetentionPolicy(policy);
   const minAgeMs = opts.incompleteMinAgeMs ?? DAY_MS;
   if (!(Number.isFinite(minAgeMs) && minAgeMs >= 0)) throw new BackupError("InvalidRequest", "the minimum age of incomplete backups must be 0 or more milliseconds");
-  const root = tenantPrefix(tenant, opts.prefix);
+  const root = store.tenantFolder(tenant);
   const now = (opts.now ?? (() => new Date()))();
   const cutoff = now.getTime() - minAgeMs;
   const dryRun = opts.dryRun ?? false;
 
   let listing: BackupListing;
   try {
-    listing = await listBackups(s3, bucket, tenant, { prefix: opts.prefix });
+    listing = await listBackups(store, tenant);
   } catch (err) {
     const reason = err instanceof BackupError ? err.reason : "DownloadFailed";
     throw new BackupError(reason, `${err instanceof BackupError ? err.message : detail(err)}; nothing was deleted`, { cause: err });
@@ -206,7 +205,7 @@ export async function applyRetention(s3: S3Client, bucket: string, tenant: strin
   } else {
     const done = new Set<string>();
     await eachLimited(plan.remove, DELETIONS_AT_ONCE, async (backupId) => {
-      if (await removeBackup(s3, bucket, tenant, backupId, opts.prefix, errors)) done.add(backupId);
+      if (await removeBackup(store, tenant, backupId, errors)) done.add(backupId);
     });
     removed.push(...plan.remove.filter((id) => done.has(id)));
   }
@@ -222,12 +221,12 @@ export async function applyRetention(s3: S3Client, bucket: string, tenant: strin
       incompleteKept.push({ backupId: inc.backupId, reason: "written to recently, so possibly a backup still running" });
     } else if (dryRun) {
       incompleteRemoved.push(inc.backupId);
-    } else if (await removeIncomplete(s3, bucket, folder, inc.backupId, cutoff, errors, incompleteKept)) {
+    } else if (await removeIncomplete(store, folder, inc.backupId, cutoff, errors, incompleteKept)) {
       incompleteRemoved.push(inc.backupId);
     }
   }
 
-  const uploadsAborted = await abortUploads(s3, bucket, root, cutoff, dryRun, errors);
+  const uploadsAborted = await abortUploads(store, root, cutoff, dryRun, errors);
   const report: RetentionReport = { tenant, dryRun, kept: plan.keep, removed, incompleteRemoved, incompleteKept, uploadsAborted, errors };
   if (errors.length > 0) throw new RetentionError(report);
   return report;
@@ -242,7 +241,7 @@ async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-async function listFolder(s3: S3Client, bucket: string, folder: string): Promise<{ key: string; lastModified: number }[]> {
+async function listFolder({ s3, bucket }: ObjectStore, folder: string): Promise<{ key: string; lastModified: number }[]> {
   const out: { key: string; lastModified: number }[] = [];
   let token: string | undefined;
   do {
@@ -257,7 +256,7 @@ async function listFolder(s3: S3Client, bucket: string, folder: string): Promise
  * Deletes key by key (DeleteObject, not DeleteObjects): a folder holds two or three objects, and single
  * deletes work on every S3-compatible store whatever its stance on the batch call's checksum headers.
  */
-async function deleteKeys(s3: S3Client, bucket: string, keys: readonly string[]): Promise<{ key: string; err: unknown }[]> {
+async function deleteKeys({ s3, bucket }: ObjectStore, keys: readonly string[]): Promise<{ key: string; err: unknown }[]> {
   const failed: { key: string; err: unknown }[] = [];
   for (const key of keys) {
     try {
@@ -270,8 +269,9 @@ async function deleteKeys(s3: S3Client, bucket: string, keys: readonly string[])
 }
 
 /** True once the backup no longer exists (its manifest is gone), even if some of its other objects remain. */
-async function removeBackup(s3: S3Client, bucket: string, tenant: string, backupId: string, prefix: string | undefined, errors: string[]): Promise<boolean> {
-  const keys = backupKeys(tenant, backupId, prefix);
+async function removeBackup(store: ObjectStore, tenant: string, backupId: string, errors: string[]): Promise<boolean> {
+  const { s3, bucket } = store;
+  const keys = store.backupKeys(tenant, backupId);
   try {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: keys.manifest }));
   } catch (err) {
@@ -280,12 +280,12 @@ async function removeBackup(s3: S3Client, bucket: string, tenant: string, backup
   }
   let rest: string[];
   try {
-    rest = (await listFolder(s3, bucket, keys.folder)).map((o) => o.key).filter((k) => k !== keys.manifest);
+    rest = (await listFolder(store, keys.folder)).map((o) => o.key).filter((k) => k !== keys.manifest);
   } catch (err) {
     errors.push(`backup ${backupId} was deleted but its other objects could not be listed in s3://${bucket}/${keys.folder}: ${detail(err)}; a later run removes them`);
     return true;
   }
-  const failed = await deleteKeys(s3, bucket, rest);
+  const failed = await deleteKeys(store, rest);
   if (failed[0]) {
     errors.push(`backup ${backupId} was deleted but ${failed.length} of its objects remain in s3://${bucket}/${keys.folder} (${detail(failed[0].err)}); a later run removes them`);
   }
@@ -294,11 +294,12 @@ async function removeBackup(s3: S3Client, bucket: string, tenant: string, backup
 
 /** Lists the folder again just before deleting, so that an object written since the listing spares it. */
 async function removeIncomplete(
-  s3: S3Client, bucket: string, folder: string, backupId: string, cutoff: number, errors: string[], kept: { backupId: string; reason: string }[],
+  store: ObjectStore, folder: string, backupId: string, cutoff: number, errors: string[], kept: { backupId: string; reason: string }[],
 ): Promise<boolean> {
+  const { bucket } = store;
   let objects: { key: string; lastModified: number }[];
   try {
-    objects = await listFolder(s3, bucket, folder);
+    objects = await listFolder(store, folder);
   } catch (err) {
     errors.push(`cannot list the incomplete backup ${backupId} in s3://${bucket}/${folder}: ${detail(err)}; nothing of it was deleted`);
     return false;
@@ -307,7 +308,7 @@ async function removeIncomplete(
     kept.push({ backupId, reason: "written to since the listing, so possibly a backup still running" });
     return false;
   }
-  const failed = await deleteKeys(s3, bucket, objects.map((o) => o.key));
+  const failed = await deleteKeys(store, objects.map((o) => o.key));
   if (failed[0]) {
     errors.push(`cannot delete ${failed.length} of the ${objects.length} objects of the incomplete backup ${backupId} in s3://${bucket}/${folder}: ${detail(failed[0].err)}`);
     return false;
@@ -320,7 +321,8 @@ async function removeIncomplete(
  * behind, invisible to object listings but stored and billed. The whole bucket's uploads are listed and
  * filtered here, because some stores (MinIO) match the Prefix of this call only against whole keys.
  */
-async function abortUploads(s3: S3Client, bucket: string, root: string, cutoff: number, dryRun: boolean, errors: string[]): Promise<number> {
+async function abortUploads(store: ObjectStore, root: string, cutoff: number, dryRun: boolean, errors: string[]): Promise<number> {
+  const { s3, bucket } = store;
   const stale: { key: string; uploadId: string }[] = [];
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;

@@ -6,6 +6,7 @@ import { API_GROUP_VERSION } from "../api/names.ts";
 import { PoolSpec, type DatabasePool } from "../api/pool.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { BackupError } from "./errors.ts";
+import { backupKeys, normalizePrefix, TENANT_RECORD_FILE, tenantPrefix, type BackupKeys } from "./layout.ts";
 import { createS3Client, type StorageSettings } from "./storage.ts";
 import { secretValue } from "../kube/secrets.ts";
 
@@ -17,12 +18,48 @@ export interface ResolvedStore {
   readonly prefix: string;
 }
 
-export interface OpenStore extends ResolvedStore {
+/**
+ * Where backups are kept: one S3 client, bucket and key prefix, passed around as one value that gives
+ * every key under it.
+ */
+export class ObjectStore {
   readonly s3: S3Client;
+  readonly bucket: string;
+  /** "" or a path of plain segments ending in "/", e.g. "prod/". */
+  readonly prefix: string;
+  /** The BackupStore's name, or "flags" when given on the command line. */
+  readonly name: string;
+
+  constructor(s3: S3Client, bucket: string, prefix?: string, name = "flags") {
+    if (!bucket) throw new BackupError("InvalidRequest", "a bucket is required");
+    this.s3 = s3;
+    this.bucket = bucket;
+    this.prefix = normalizePrefix(prefix);
+    this.name = name;
+  }
+
+  /** The folder of a tenant's backups and record, e.g. `prod/tenants/acme/`. */
+  tenantFolder(tenant: string): string {
+    return tenantPrefix(tenant, this.prefix);
+  }
+
+  backupKeys(tenant: string, backupId: string): BackupKeys {
+    return backupKeys(tenant, backupId, this.prefix);
+  }
+
+  /** The tenant's spec as last backed up, beside its backup folders. */
+  tenantRecordKey(tenant: string): string {
+    return `${this.tenantFolder(tenant)}${TENANT_RECORD_FILE}`;
+  }
+
+  /** `s3://bucket/key`, for messages. */
+  url(key = ""): string {
+    return `s3://${this.bucket}/${key}`;
+  }
 }
 
-export function openStore(store: ResolvedStore): OpenStore {
-  return { ...store, s3: createS3Client(store.settings) };
+export function openStore(store: ResolvedStore): ObjectStore {
+  return new ObjectStore(createS3Client(store.settings), store.bucket, store.prefix, store.name);
 }
 
 function unreadable(what: string, err: unknown): BackupError {

@@ -9,8 +9,8 @@ import { setCondition } from "../api/conditions.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { runBackup, type BackupProgress, type BackupResult } from "./backup.ts";
 import { BackupError, detail } from "./errors.ts";
-import { normalizePrefix, TENANT_RECORD_FILE, tenantPrefix } from "./layout.ts";
-import { openStore, resolveStoreOfPool, type OpenStore } from "./store.ts";
+import { normalizePrefix } from "./layout.ts";
+import { openStore, resolveStoreOfPool, type ObjectStore } from "./store.ts";
 import { resolveTenantTarget, type TenantTarget } from "./tenant-target.ts";
 import type { Verification } from "./verification.ts";
 import { verifyBackup } from "./verify.ts";
@@ -47,12 +47,8 @@ function userAnnotations(a: Record<string, string> | undefined): Record<string, 
   return Object.fromEntries(Object.entries(a ?? {}).filter(([k]) => k !== "kubectl.kubernetes.io/last-applied-configuration"));
 }
 
-export function tenantRecordKey(tenant: string, prefix?: string): string {
-  return `${tenantPrefix(tenant, prefix)}${TENANT_RECORD_FILE}`;
-}
-
 /** Writes the tenant's spec (and salt) beside its backups; overwritten by every backup. */
-export async function writeTenantRecord(http: KubeHttp, store: OpenStore, tenant: MatomoTenant, now = new Date()): Promise<TenantRecord> {
+export async function writeTenantRecord(http: KubeHttp, store: ObjectStore, tenant: MatomoTenant, now = new Date()): Promise<TenantRecord> {
   const name = tenant.metadata.name;
   const secret = await readTenantSecret(http, name);
   const record: TenantRecord = {
@@ -64,7 +60,7 @@ export async function writeTenantRecord(http: KubeHttp, store: OpenStore, tenant
     salt: secret?.salt ?? null,
     writtenAt: now.toISOString(),
   };
-  const key = tenantRecordKey(name, store.prefix);
+  const key = store.tenantRecordKey(name);
   try {
     await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: JSON.stringify(record, null, 2) + "\n", ContentType: "application/json" }));
   } catch (err) {
@@ -73,8 +69,8 @@ export async function writeTenantRecord(http: KubeHttp, store: OpenStore, tenant
   return record;
 }
 
-export async function readTenantRecord(store: OpenStore, tenant: string): Promise<TenantRecord> {
-  const key = tenantRecordKey(tenant, store.prefix);
+export async function readTenantRecord(store: ObjectStore, tenant: string): Promise<TenantRecord> {
+  const key = store.tenantRecordKey(tenant);
   let text: string;
   try {
     const got = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key }));
@@ -90,7 +86,7 @@ export async function readTenantRecord(store: OpenStore, tenant: string): Promis
 }
 
 /** Names of the tenants that have a folder in the store, sorted. Fails as a whole when listing fails. */
-export async function listStoredTenants(store: OpenStore): Promise<string[]> {
+export async function listStoredTenants(store: ObjectStore): Promise<string[]> {
   const root = `${normalizePrefix(store.prefix)}tenants/`;
   const names: string[] = [];
   let token: string | undefined;
@@ -133,7 +129,7 @@ export function withCondition(status: TenantStatus, type: string, value: Conditi
 }
 
 export interface TenantBackupOptions {
-  readonly store: OpenStore;
+  readonly store: ObjectStore;
   readonly tableChecksums?: boolean;
   readonly onProgress?: (p: BackupProgress) => void;
   readonly onStart?: (target: TenantTarget) => void;
@@ -153,7 +149,7 @@ export async function backupTenant(http: KubeHttp, name: string, opts: TenantBac
   let result: BackupResult;
   try {
     result = await runBackup({
-      pool: target.pool, tenant: name, database: target.database, s3: opts.store.s3, bucket: opts.store.bucket, prefix: opts.store.prefix,
+      pool: target.pool, tenant: name, database: target.database, store: opts.store,
       tableChecksums: opts.tableChecksums, onProgress: opts.onProgress, signal: opts.signal, now,
     });
     await writeTenantRecord(http, opts.store, tenant, now());
@@ -181,7 +177,7 @@ export async function backupTenant(http: KubeHttp, name: string, opts: TenantBac
 }
 
 export interface VerifyTenantOptions {
-  readonly store: OpenStore;
+  readonly store: ObjectStore;
   /** Default: the newest backup. */
   readonly backupId?: string;
   readonly now?: () => Date;
@@ -196,7 +192,7 @@ export async function verifyTenant(http: KubeHttp, name: string, opts: VerifyTen
   const now = opts.now ?? (() => new Date());
   const target = await resolveTenantTarget(http, name);
   const { verification: v } = await verifyBackup({
-    pool: target.pool, s3: opts.store.s3, bucket: opts.store.bucket, prefix: opts.store.prefix, tenant: name,
+    pool: target.pool, store: opts.store, tenant: name,
     backupId: opts.backupId, now, signal: opts.signal,
   });
   await updateTenantStatus(http, name, (s) => v.ok

@@ -1,20 +1,18 @@
 // Restore drills: restores a backup into a scratch database on the tenant's pool, compares every table
 // with the manifest, drops the scratch database and records the verdict beside the backup.
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { tenantDatabaseName, type PoolEndpoint } from "../db/pool.ts";
 import { freeTempName, dropStaleTempDatabases, dropTempDatabase } from "../db/temp-database.ts";
 import { AdminSession } from "./admin.ts";
 import { BackupError, detail, type BackupErrorReason } from "./errors.ts";
-import { backupKeys, tenantPrefix } from "./layout.ts";
 import { listBackups } from "./list.ts";
 import { describeMismatch, restoreBackup, RestoreVerificationError, type RestoreTimings, type TableComparison } from "./restore.ts";
+import type { ObjectStore } from "./store.ts";
 import { serializeVerification, VERIFICATION_FORMAT, type Verification } from "./verification.ts";
 
 export interface VerifyOptions {
   readonly pool: PoolEndpoint;
-  readonly s3: S3Client;
-  readonly bucket: string;
-  readonly prefix?: string;
+  readonly store: ObjectStore;
   readonly tenant: string;
   /** Default: the tenant's newest backup. */
   readonly backupId?: string;
@@ -54,7 +52,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyResult> {
   const now = opts.now ?? (() => new Date());
   const t0 = Date.now();
   const backupId = opts.backupId ?? await newestBackup(opts);
-  const keys = backupKeys(opts.tenant, backupId, opts.prefix);
+  const keys = opts.store.backupKeys(opts.tenant, backupId);
   const database = tenantDatabaseName(opts.tenant);
   if (opts.signal?.aborted) throw cancelled(backupId);
 
@@ -92,11 +90,11 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyResult> {
     timings: { ...pick(verdict.timings), totalMs: Date.now() - t0 },
   };
   try {
-    await opts.s3.send(new PutObjectCommand({
-      Bucket: opts.bucket, Key: keys.verification, Body: serializeVerification(verification), ContentType: "application/json",
+    await opts.store.s3.send(new PutObjectCommand({
+      Bucket: opts.store.bucket, Key: keys.verification, Body: serializeVerification(verification), ContentType: "application/json",
     }));
   } catch (err) {
-    throw new BackupError("UploadFailed", `cannot write the verification record of backup ${backupId} to s3://${opts.bucket}/${keys.verification}: ${detail(err)}`, { cause: err });
+    throw new BackupError("UploadFailed", `cannot write the verification record of backup ${backupId} to ${opts.store.url(keys.verification)}: ${detail(err)}`, { cause: err });
   }
   return { verification, key: keys.verification, tables: verdict.tables, staleDropped };
 }
@@ -104,7 +102,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyResult> {
 async function drill(opts: VerifyOptions, admin: AdminSession, backupId: string, scratch: string): Promise<Verdict> {
   try {
     const r = await restoreBackup({
-      pool: opts.pool, s3: opts.s3, bucket: opts.bucket, prefix: opts.prefix, tenant: opts.tenant, backupId, database: scratch, signal: opts.signal,
+      pool: opts.pool, store: opts.store, tenant: opts.tenant, backupId, database: scratch, signal: opts.signal,
     });
     return { ok: true, tables: r.tables, timings: r.timings };
   } catch (err) {
@@ -120,11 +118,11 @@ async function drill(opts: VerifyOptions, admin: AdminSession, backupId: string,
 }
 
 async function newestBackup(opts: VerifyOptions): Promise<string> {
-  const listing = await listBackups(opts.s3, opts.bucket, opts.tenant, { prefix: opts.prefix });
+  const listing = await listBackups(opts.store, opts.tenant);
   const newest = listing.backups[0];
   if (!newest) {
     throw new BackupError("BackupNotFound",
-      `tenant ${opts.tenant} has no backups in s3://${opts.bucket}/${tenantPrefix(opts.tenant, opts.prefix)}, so there is nothing to verify`);
+      `tenant ${opts.tenant} has no backups in ${opts.store.url(opts.store.tenantFolder(opts.tenant))}, so there is nothing to verify`);
   }
   return newest.backupId;
 }

@@ -10,7 +10,7 @@ import { listBackups } from "../backup/list.ts";
 import { restoreBackup } from "../backup/restore.ts";
 import { applyRetention, RetentionError, type RetentionReport } from "../backup/retention.ts";
 import { createS3Client } from "../backup/storage.ts";
-import { openStore, resolveStore, resolveStoreOfPool, type OpenStore } from "../backup/store.ts";
+import { ObjectStore, openStore, resolveStore, resolveStoreOfPool } from "../backup/store.ts";
 import { backupTenant, verifyTenant } from "../backup/tenant-backup.ts";
 import { resolveTenantTarget } from "../backup/tenant-target.ts";
 import { DEFAULT_BACKUP_STORE } from "../api/backup-store.ts";
@@ -51,13 +51,13 @@ export function tenantName(value: string): string {
  * Where backups are: --bucket (and the --s3-* flags, credentials from MMS_S3_* or the AWS SDK's usual
  * sources) when given; otherwise --store, the store of the given pool, or the store "default".
  */
-export async function storeFromFlags(flags: StorageFlags, http: KubeHttp, poolName?: string): Promise<OpenStore> {
+export async function storeFromFlags(flags: StorageFlags, http: KubeHttp, poolName?: string): Promise<ObjectStore> {
   if (flags.bucket) {
     const settings = {
       endpoint: flags.s3Endpoint, region: flags.s3Region, forcePathStyle: flags.s3PathStyle,
       accessKeyId: process.env.MMS_S3_ACCESS_KEY_ID, secretAccessKey: process.env.MMS_S3_SECRET_ACCESS_KEY,
     };
-    return { name: "flags", settings, bucket: flags.bucket, prefix: flags.prefix ?? "", s3: createS3Client(settings) };
+    return new ObjectStore(createS3Client(settings), flags.bucket, flags.prefix);
   }
   if (flags.store) return openStore(await resolveStore(http, flags.store));
   if (poolName) return openStore(await resolveStoreOfPool(http, poolName));
@@ -109,7 +109,7 @@ export function registerBackup(program: Command): void {
       try {
         const { manifest } = await backupTenant(http, opts.tenant, {
           store, tableChecksums: opts.checksums,
-          onStart: (target) => progress.step(`backing up database ${target.database} of tenant ${opts.tenant} (pool ${target.poolName}) to s3://${store.bucket}/${store.prefix}`),
+          onStart: (target) => progress.step(`backing up database ${target.database} of tenant ${opts.tenant} (pool ${target.poolName}) to ${store.url(store.prefix)}`),
           onProgress: (p) => progress.update(`${mib(p.dumpBytes)} dumped, ${mib(p.uploadedBytes)} uploaded`),
         });
         progress.done();
@@ -117,7 +117,7 @@ export function registerBackup(program: Command): void {
         let retention: RetentionReport | undefined;
         if (opts.retention) {
           try {
-            retention = await applyRetention(store.s3, store.bucket, opts.tenant, await retentionOf(http, opts.tenant), { prefix: store.prefix });
+            retention = await applyRetention(store, opts.tenant, await retentionOf(http, opts.tenant));
           } catch (err) {
             // The backup stands; the failed clean-up still fails the command so a scheduler notices.
             throw new UserError(`backup ${manifest.backupId} was written, but ${err instanceof RetentionError ? err.message : `retention failed: ${(err as Error).message}`}`);
@@ -143,7 +143,7 @@ export function registerBackup(program: Command): void {
       const http = kubeFromFlags(cmd);
       const store = await storeFromFlags(opts, http, opts.bucket ? undefined : await poolOfTenant(http, opts.tenant));
       try {
-        const listing = await listBackups(store.s3, store.bucket, opts.tenant, { prefix: store.prefix });
+        const listing = await listBackups(store, opts.tenant);
         print(listing, opts.output, () => {
           let out = renderTable(
             ["backup", "created", "size", "tables", "rows", "matomo", "verified"],
@@ -183,12 +183,12 @@ export function registerBackup(program: Command): void {
       progress.step(`restoring backup ${opts.backup} of tenant ${opts.tenant} into database ${database} (pool ${source.poolName})`);
       try {
         const result = await restoreBackup({
-          pool: source.pool, s3: store.s3, bucket: store.bucket, prefix: store.prefix, tenant: opts.tenant, backupId: opts.backup, database,
+          pool: source.pool, store, tenant: opts.tenant, backupId: opts.backup, database,
           ...(opts.replace ? {
             replace: {
               safetyBackup: async (db: string) => {
                 progress.step(`taking a safety backup of database ${db} before replacing it`);
-                const { manifest } = await runBackup({ pool: source.pool, tenant: opts.tenant, database: db, s3: store.s3, bucket: store.bucket, prefix: store.prefix });
+                const { manifest } = await runBackup({ pool: source.pool, tenant: opts.tenant, database: db, store });
                 progress.info(`safety backup ${manifest.backupId} written; restore it the same way to undo this`);
                 progress.step(`loading backup ${opts.backup} into a staging database`);
                 return manifest.backupId;
@@ -240,7 +240,7 @@ export function registerBackup(program: Command): void {
       for (const name of names) {
         const started = Date.now();
         progress.step(`restore drill of tenant ${name}${opts.backup ? ` (backup ${opts.backup})` : ""}`);
-        let store: OpenStore | undefined;
+        let store: ObjectStore | undefined;
         try {
           store = await storeFromFlags(opts, http, await poolOfTenant(http, name));
           const v = await verifyTenant(http, name, { store, backupId: opts.backup });
@@ -275,7 +275,7 @@ export function registerBackup(program: Command): void {
       const http = kubeFromFlags(cmd);
       const store = await storeFromFlags(opts, http, opts.bucket ? undefined : await poolOfTenant(http, opts.tenant));
       try {
-        const report = await applyRetention(store.s3, store.bucket, opts.tenant, await retentionOf(http, opts.tenant), { prefix: store.prefix, dryRun: opts.dryRun });
+        const report = await applyRetention(store, opts.tenant, await retentionOf(http, opts.tenant), { dryRun: opts.dryRun });
         process.stderr.write(retentionLine(report) + "\n");
         print(report, opts.output, () => renderTable(
           ["backup", opts.dryRun ? "would be" : "result", "why"],

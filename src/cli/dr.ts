@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { restoreAll } from "../tenants/disaster-recovery.ts";
 import { normalizePrefix } from "../backup/layout.ts";
+import { ObjectStore } from "../backup/store.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
 import { UserError } from "../util/errors.ts";
@@ -47,9 +48,9 @@ export function registerDr(program: Command): void {
       const base = opts.s3Endpoint
         ? await storeFromFlags({ ...opts, bucket: opts.from.bucket, prefix: opts.from.prefix }, http)
         : await storeFromFlags({ ...opts, bucket: undefined }, http);
-      const store = { ...base, bucket: opts.from.bucket, prefix: opts.from.prefix };
+      const store = new ObjectStore(base.s3, opts.from.bucket, opts.from.prefix, base.name);
       const progress = createProgress();
-      progress.step(`restoring tenants from s3://${store.bucket}/${store.prefix}`);
+      progress.step(`restoring tenants from ${store.url(store.prefix)}`);
       try {
         const report = await restoreAll(http, store, {
           pool: opts.pool, only: opts.tenant, parallel: opts.parallel, readyTimeoutMs: opts.readyTimeout,

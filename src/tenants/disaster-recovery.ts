@@ -9,7 +9,7 @@ import { waitReady } from "./service.ts";
 import { BackupError } from "../backup/errors.ts";
 import { listBackups } from "../backup/list.ts";
 import { restoreBackup } from "../backup/restore.ts";
-import type { OpenStore } from "../backup/store.ts";
+import type { ObjectStore } from "../backup/store.ts";
 import { listStoredTenants, readTenantRecord, type TenantRecord } from "../backup/tenant-backup.ts";
 import { resolvePool } from "../backup/tenant-target.ts";
 import { seedTenantSecret } from "../db/resolve.ts";
@@ -56,7 +56,7 @@ async function seedSecret(http: KubeHttp, record: TenantRecord): Promise<void> {
   await seedTenantSecret(http, record.name, { salt: record.salt }, MANAGER);
 }
 
-async function recoverOne(http: KubeHttp, store: OpenStore, name: string, opts: RestoreAllOptions): Promise<TenantRecovery> {
+async function recoverOne(http: KubeHttp, store: ObjectStore, name: string, opts: RestoreAllOptions): Promise<TenantRecovery> {
   const t0 = Date.now();
   const say = (text: string) => opts.onEvent?.(name, text);
   const result = (r: Omit<TenantRecovery, "tenant" | "totalMs">): TenantRecovery => ({ tenant: name, totalMs: Date.now() - t0, ...r });
@@ -65,7 +65,7 @@ async function recoverOne(http: KubeHttp, store: OpenStore, name: string, opts: 
       return result({ outcome: "skipped", message: "a tenant of that name already exists in the cluster" });
     }
     const record = await readTenantRecord(store, name);
-    const listing = await listBackups(store.s3, store.bucket, name, { prefix: store.prefix });
+    const listing = await listBackups(store, name);
     // The newest backup that no restore drill found broken.
     const backup = listing.backups.find((b) => b.verified?.ok !== false);
     if (!backup) return result({ outcome: "failed", message: `no restorable backup of tenant ${name} in the store` });
@@ -77,7 +77,7 @@ async function recoverOne(http: KubeHttp, store: OpenStore, name: string, opts: 
     const pool = await resolvePool(http, poolName);
     say(`restoring backup ${backup.backupId} onto pool ${poolName}`);
     const restored = await restoreBackup({
-      pool, s3: store.s3, bucket: store.bucket, prefix: store.prefix, tenant: name, backupId: backup.backupId,
+      pool, store, tenant: name, backupId: backup.backupId,
       database: tenantDatabaseName(name), signal: opts.signal,
     });
     const restoreMs = Date.now() - t0;
@@ -106,7 +106,7 @@ async function recoverOne(http: KubeHttp, store: OpenStore, name: string, opts: 
 }
 
 /** Restores every tenant of the store (or `only` those); never stops at the first failure. */
-export async function restoreAll(http: KubeHttp, store: OpenStore, opts: RestoreAllOptions = {}): Promise<RecoveryReport> {
+export async function restoreAll(http: KubeHttp, store: ObjectStore, opts: RestoreAllOptions = {}): Promise<RecoveryReport> {
   const t0 = Date.now();
   const stored = await listStoredTenants(store);
   const names = opts.only ? opts.only.filter((n) => stored.includes(n)) : stored;

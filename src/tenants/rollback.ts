@@ -6,7 +6,7 @@ import { API_GROUP_VERSION } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import { runBackup } from "../backup/backup.ts";
 import { restoreBackup, type RestoreResult } from "../backup/restore.ts";
-import type { OpenStore } from "../backup/store.ts";
+import type { ObjectStore } from "../backup/store.ts";
 import { resolveTenantTarget } from "../backup/tenant-target.ts";
 import { UserError } from "../util/errors.ts";
 import { QUEUE_TABLE_PATTERN } from "../controllers/upgrade.ts";
@@ -14,7 +14,7 @@ import type { KubeHttp } from "../kube/http.ts";
 import { setVersion } from "./upgrade.ts";
 
 export interface RollbackOptions {
-  readonly store: OpenStore;
+  readonly store: ObjectStore;
   readonly timeoutMs: number;
   readonly onEvent?: (text: string) => void;
 }
@@ -40,10 +40,10 @@ export async function rollbackTenant(http: KubeHttp, name: string, opts: Rollbac
   const target = await resolveTenantTarget(http, name);
   say(`restoring backup ${up.backupId} (taken before the upgrade to ${up.to}) over database ${target.database}, keeping the tracking queue`);
   const restore = await restoreBackup({
-    pool: target.pool, s3: opts.store.s3, bucket: opts.store.bucket, prefix: opts.store.prefix, tenant: name, backupId: up.backupId, database: target.database,
+    pool: target.pool, store: opts.store, tenant: name, backupId: up.backupId, database: target.database,
     replace: {
       safetyBackup: async (db) => {
-        const { manifest } = await runBackup({ pool: target.pool, tenant: name, database: db, s3: opts.store.s3, bucket: opts.store.bucket, prefix: opts.store.prefix });
+        const { manifest } = await runBackup({ pool: target.pool, tenant: name, database: db, store: opts.store });
         say(`safety backup ${manifest.backupId} of the half-migrated database written`);
         return manifest.backupId;
       },
