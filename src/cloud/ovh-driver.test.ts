@@ -163,4 +163,11 @@ test("credentials come from a Secret's base64 data; a missing key is named, no v
     return true;
   });
   assert.throws(() => ovhCredentialsFromSecret("s", undefined), /lacks applicationKey, applicationSecret, consumerKey/);
+  // Non-ASCII (what a value decoded once too often becomes) or a space inside: refused by name, never sent.
+  assert.throws(() => ovhCredentialsFromSecret("s", { ...data, applicationKey: b64(Buffer.from(credentials.applicationKey, "base64").toString("utf8")) }),
+    /Secret s: applicationKey holds characters an OVH key never has/);
+  assert.throws(() => ovhCredentialsFromSecret("s", { ...data, consumerKey: b64("CK with space") }), (err: Error) => {
+    assert.equal(err.message, "Secret s: consumerKey holds characters an OVH key never has (spaces or non-ASCII); put the values as OVH shows them, not base64-encoded");
+    return true;
+  });
 });

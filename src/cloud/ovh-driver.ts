@@ -42,6 +42,12 @@ export function ovhCredentialsFromSecret(secretName: string, data: Record<string
   const decoded = Object.fromEntries(OVH_SECRET_KEYS.map((k) => [k, (secretValue(data, k) ?? "").trim()]));
   const missing = OVH_SECRET_KEYS.filter((k) => !decoded[k]);
   if (missing.length) throw new Error(`Secret ${secretName} lacks ${missing.join(", ")}: it needs ${OVH_SECRET_KEYS.join(", ")}`);
+  // OVH keys are printable ASCII; anything else (a value base64-encoded twice, a stray space) would
+  // make the client throw on its headers, out of reach of any handler.
+  const malformed = OVH_SECRET_KEYS.filter((k) => !/^[\x21-\x7e]+$/.test(decoded[k] ?? ""));
+  if (malformed.length) {
+    throw new Error(`Secret ${secretName}: ${malformed.join(", ")} ${malformed.length > 1 ? "hold" : "holds"} characters an OVH key never has (spaces or non-ASCII); put the values as OVH shows them, not base64-encoded`);
+  }
   return { applicationKey: decoded.applicationKey ?? "", applicationSecret: decoded.applicationSecret ?? "", consumerKey: decoded.consumerKey ?? "" };
 }
 
