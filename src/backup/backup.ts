@@ -51,6 +51,8 @@ export interface BackupOptions {
   /** For tests and diagnostics: called with the dump's process id once it has started. */
   readonly onDumpStarted?: (pid: number) => void;
   readonly now?: () => Date;
+  /** A named id (`pre-upgrade-g7`) chosen by the caller; default a new time-stamped one. */
+  readonly backupId?: string;
 }
 
 export interface BackupResult {
@@ -114,7 +116,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
   const now = opts.now ?? (() => new Date());
   const started = now();
   const t0 = Date.now();
-  const backupId = newBackupId(started);
+  const backupId = opts.backupId ?? newBackupId(started);
   const keys = opts.store.backupKeys(opts.tenant, backupId);
   const db = opts.database;
   const secrets = [opts.pool.adminPassword];

@@ -1,7 +1,9 @@
 // Tenant-level backup operations on a cluster: what `mms backup run` and the operator do around the
 // database work in backup.ts: find the tenant's pool and store, keep the tenant record beside its
-// backups (for disaster recovery), record results in the tenant's status.
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+// backups (for disaster recovery), record results in the tenant's status. Every backup result (backup
+// run, restore drill, verified backup) reaches the status through writeBackupStatus, the one writer of
+// `status.backup` and the BackupHealthy condition.
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { z } from "zod";
 import { API_GROUP_VERSION } from "../api/names.ts";
 import { TenantSpec, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
@@ -9,8 +11,9 @@ import { setCondition } from "../api/conditions.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { runBackup, type BackupProgress, type BackupResult } from "./backup.ts";
 import { BackupError, detail } from "./errors.ts";
-import { normalizePrefix } from "./layout.ts";
-import { openStore, resolveStoreOfPool, type ObjectStore } from "./store.ts";
+import { isBackupId, normalizePrefix } from "./layout.ts";
+import { listBackups } from "./list.ts";
+import type { ObjectStore } from "./store.ts";
 import { resolveTenantTarget, type TenantTarget } from "./tenant-target.ts";
 import type { Verification } from "./verification.ts";
 import { verifyBackup } from "./verify.ts";
@@ -102,30 +105,51 @@ export async function listStoredTenants(store: ObjectStore): Promise<string[]> {
   return names.filter((n) => n.length > 0).sort();
 }
 
+/** The fields of `status.backup` the backup writer owns (finalBackupId is the deletion's). */
+const OWNED_BACKUP_FIELDS = ["lastBackupId", "lastBackupAt", "lastVerifiedBackupId", "lastVerifiedAt"] as const;
+type OwnedBackupStatus = { [K in (typeof OWNED_BACKUP_FIELDS)[number]]?: string | undefined };
+
+export interface BackupStatusChange {
+  readonly backup?: OwnedBackupStatus;
+  readonly health?: { readonly status: Condition["status"]; readonly reason: string; readonly message: string };
+}
+
 /**
- * Changes the tenant's status by read-modify-write with the resourceVersion as precondition, so a
- * concurrent write by the operator is never overwritten (retried on conflict).
+ * Writes a backup result into the tenant's status by server-side apply on the status subresource, as
+ * field manager `mms-backup`: only `status.backup`'s own fields and the BackupHealthy condition (the
+ * conditions are a list-map keyed by type, so the operator's conditions are not touched). An apply
+ * states every field its manager owns, so the writer sends its current fields with the change; the
+ * resourceVersion precondition keeps two backup writers (a run and a drill) from undoing each other.
+ * A tenant that no longer exists is left alone.
  */
-export async function updateTenantStatus(http: KubeHttp, name: string, mutate: (status: TenantStatus, tenant: MatomoTenant) => TenantStatus): Promise<void> {
+export async function writeBackupStatus(http: KubeHttp, name: string, change: (status: TenantStatus) => BackupStatusChange, now: Date = new Date()): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const t = await http.getOrUndefined<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
     if (!t) return;
-    const status = mutate(structuredClone(t.status ?? {}), t);
+    const status = t.status ?? {};
+    const c = change(status);
+    const backup: OwnedBackupStatus = {};
+    for (const f of OWNED_BACKUP_FIELDS) {
+      const v = c.backup?.[f] ?? status.backup?.[f];
+      if (v !== undefined) backup[f] = v;
+    }
+    const health = c.health
+      ? setCondition(status.conditions ?? [], "BackupHealthy", c.health.status, c.health.reason.slice(0, 128), c.health.message.slice(0, 2048), undefined, now.toISOString()).find((x) => x.type === "BackupHealthy")
+      : status.conditions?.find((x) => x.type === "BackupHealthy");
+    const body = {
+      apiVersion: API_GROUP_VERSION, kind: "MatomoTenant",
+      metadata: { name, resourceVersion: t.metadata.resourceVersion },
+      status: { backup, ...(health ? { conditions: [health] } : {}) },
+    };
     try {
-      await http.request("PATCH", `/apis/${API_GROUP_VERSION}/matomotenants/${encodeURIComponent(name)}/status`,
-        { metadata: { resourceVersion: t.metadata.resourceVersion }, status }, "application/merge-patch+json");
+      await http.apply(body, { fieldManager: BACKUP_FIELD_MANAGER, subresource: "status", force: true });
       return;
     } catch (err) {
-      if (err instanceof KubeApiError && err.status === 409 && attempt < 10) continue;
+      if (err instanceof KubeApiError && err.status === 409 && attempt < 20) continue;
       if (err instanceof KubeApiError && err.status === 404) return;
       throw err;
     }
   }
-}
-
-/** Sets one condition in a status (kept beside the operator's own conditions). */
-export function withCondition(status: TenantStatus, type: string, value: Condition["status"], reason: string, message: string, now: Date): TenantStatus {
-  return { ...status, conditions: setCondition(status.conditions ?? [], type, value, reason, message, undefined, now.toISOString()) };
 }
 
 export interface TenantBackupOptions {
@@ -135,6 +159,8 @@ export interface TenantBackupOptions {
   readonly onStart?: (target: TenantTarget) => void;
   readonly signal?: AbortSignal;
   readonly now?: () => Date;
+  /** A named id (`pre-upgrade-g7`); default a new time-stamped one. */
+  readonly backupId?: string;
 }
 
 /**
@@ -150,29 +176,33 @@ export async function backupTenant(http: KubeHttp, name: string, opts: TenantBac
   try {
     result = await runBackup({
       pool: target.pool, tenant: name, database: target.database, store: opts.store,
-      tableChecksums: opts.tableChecksums, onProgress: opts.onProgress, signal: opts.signal, now,
+      tableChecksums: opts.tableChecksums, onProgress: opts.onProgress, signal: opts.signal, now, backupId: opts.backupId,
     });
     await writeTenantRecord(http, opts.store, tenant, now());
   } catch (err) {
     // A second backup refused while one runs says nothing about the tenant's health.
     if (!(err instanceof BackupError && err.reason === "BackupInProgress")) {
       const why = err instanceof BackupError ? err.reason : "BackupFailed";
-      await updateTenantStatus(http, name, (s) => withCondition(s, "BackupHealthy", "False", why === "DumpFailed" || why === "UploadFailed" ? "BackupFailed" : why, `the last backup failed: ${err instanceof Error ? err.message : String(err)}`, now()))
-        .catch(() => undefined);
+      await writeBackupStatus(http, name, () => ({
+        health: { status: "False", reason: why === "DumpFailed" || why === "UploadFailed" ? "BackupFailed" : why, message: `the last backup failed: ${err instanceof Error ? err.message : String(err)}` },
+      }), now()).catch(() => undefined);
     }
     throw err;
   }
   const m = result.manifest;
-  await updateTenantStatus(http, name, (s) => {
-    let next: TenantStatus = { ...s, backup: { ...s.backup, lastBackupId: m.backupId, lastBackupAt: m.completedAt } };
+  await writeBackupStatus(http, name, (s) => {
+    const backup = { lastBackupId: m.backupId, lastBackupAt: m.completedAt };
     const health = s.conditions?.find((c) => c.type === "BackupHealthy");
     // A backup alone proves nothing until a drill restores it: it clears a failure, not the drill's verdict.
-    if (!health || health.reason === "BackupFailed" || health.status === "Unknown") {
-      next = withCondition(next, "BackupHealthy", s.backup?.lastVerifiedAt ? "True" : "Unknown", s.backup?.lastVerifiedAt ? "Verified" : "NotVerified",
-        s.backup?.lastVerifiedAt ? `backup ${m.backupId} taken; last verified ${s.backup.lastVerifiedAt}` : `backup ${m.backupId} taken; no backup has been verified yet`, now());
-    }
-    return next;
-  });
+    if (health && health.reason !== "BackupFailed" && health.status !== "Unknown") return { backup };
+    const verifiedAt = s.backup?.lastVerifiedAt;
+    return {
+      backup,
+      health: verifiedAt
+        ? { status: "True", reason: "Verified", message: `backup ${m.backupId} taken; last verified ${verifiedAt}` }
+        : { status: "Unknown", reason: "NotVerified", message: `backup ${m.backupId} taken; no backup has been verified yet` },
+    };
+  }, now());
   return { ...result, target };
 }
 
@@ -195,28 +225,89 @@ export async function verifyTenant(http: KubeHttp, name: string, opts: VerifyTen
     pool: target.pool, store: opts.store, tenant: name,
     backupId: opts.backupId, now, signal: opts.signal,
   });
-  await updateTenantStatus(http, name, (s) => v.ok
-    ? withCondition({ ...s, backup: { ...s.backup, lastVerifiedBackupId: v.backupId, lastVerifiedAt: v.verifiedAt } },
-      "BackupHealthy", "True", "Verified", `backup ${v.backupId} restored in a drill at ${v.verifiedAt}: ${v.tablesChecked} tables match the manifest`, now())
-    : withCondition(s, "BackupHealthy", "False", v.reason ?? "VerificationFailed", `the restore drill of backup ${v.backupId} failed: ${v.message ?? `${v.tablesMismatched.length} table(s) differ`}`, now()));
+  await writeBackupStatus(http, name, () => v.ok
+    ? {
+      backup: { lastVerifiedBackupId: v.backupId, lastVerifiedAt: v.verifiedAt },
+      health: { status: "True", reason: "Verified", message: `backup ${v.backupId} restored in a drill at ${v.verifiedAt}: ${v.tablesChecked} tables match the manifest` },
+    }
+    : { health: { status: "False", reason: v.reason ?? "VerificationFailed", message: `the restore drill of backup ${v.backupId} failed: ${v.message ?? `${v.tablesMismatched.length} table(s) differ`}` } },
+  now());
   return v;
 }
 
+export interface VerifiedBackupOptions extends TenantBackupOptions {
+  readonly backupId: string;
+  /** Called before each step: "backup", "verify", or "done" when the backup was already verified. */
+  readonly onStep?: (step: "backup" | "verify" | "done", message: string) => void;
+}
+
+export interface VerifiedBackupResult {
+  readonly backupId: string;
+  /** False when an earlier run had already taken it (and perhaps verified it). */
+  readonly taken: boolean;
+  readonly verifiedAt: string;
+  readonly tables: number;
+}
+
 /**
- * A backup of the tenant to the store of its pool, proven by a restore drill right away: what must
- * exist before anything irreversible (dropping the database, migrating it). Throws BackupError when
- * either step fails; `what` names the backup in that message ("final", "pre-upgrade").
+ * Takes the backup `backupId` of the tenant and proves it by a restore drill; safe to run again, as the
+ * Job running it may be: a backup already complete and verified is only recorded in the status again,
+ * one complete but not yet verified is only verified, and what an interrupted run left (a folder
+ * without a manifest, or a backup whose drill failed) is removed and the backup taken anew. Throws
+ * BackupError when the backup or its drill fails; the status says why (BackupHealthy False).
  */
-export async function verifiedBackup(http: KubeHttp, name: string, poolName: string, what: string, now: () => Date): Promise<string> {
-  const store = openStore(await resolveStoreOfPool(http, poolName));
+export async function takeVerifiedBackup(http: KubeHttp, name: string, opts: VerifiedBackupOptions): Promise<VerifiedBackupResult> {
+  const { store, backupId } = opts;
+  const now = opts.now ?? (() => new Date());
+  if (!isBackupId(backupId)) {
+    throw new BackupError("InvalidRequest", `${JSON.stringify(backupId)} is not a backup id (e.g. pre-upgrade-g7, final-3f2a9c1d, 20261126T151200Z-1a2b)`);
+  }
+  const listing = await listBackups(store, name);
+  const found = listing.backups.find((b) => b.backupId === backupId);
+  if (found?.verified?.ok) {
+    opts.onStep?.("done", `backup ${backupId} of tenant ${name} was already taken and verified at ${found.verified.at}`);
+    const at = found.verified.at;
+    await writeBackupStatus(http, name, () => ({
+      backup: { lastVerifiedBackupId: backupId, lastVerifiedAt: at },
+      health: { status: "True", reason: "Verified", message: `backup ${backupId} restored in a drill at ${at}: ${found.tables} tables match the manifest` },
+    }), now());
+    return { backupId, taken: false, verifiedAt: at, tables: found.tables };
+  }
+  let taken = false;
+  if (!found) {
+    if (listing.incomplete.some((i) => i.backupId === backupId)) await removeBackupFolder(store, name, backupId);
+    opts.onStep?.("backup", `backing up tenant ${name} as backup ${backupId}`);
+    await backupTenant(http, name, opts);
+    taken = true;
+  } else if (found.verified && !found.verified.ok) {
+    // The drill found the dump different from its manifest: only a new dump can be proven.
+    await removeBackupFolder(store, name, backupId);
+    opts.onStep?.("backup", `backup ${backupId} of tenant ${name} failed its restore drill at ${found.verified.at}; taking it again`);
+    await backupTenant(http, name, opts);
+    taken = true;
+  }
+  opts.onStep?.("verify", `restore drill of backup ${backupId} of tenant ${name}`);
+  const v = await verifyTenant(http, name, { store, backupId, now, signal: opts.signal });
+  if (!v.ok) {
+    throw new BackupError("VerificationFailed", `backup ${backupId} of tenant ${name} failed its restore drill (${v.reason ?? "mismatch"}: ${v.message ?? "tables differ"})`);
+  }
+  return { backupId, taken, verifiedAt: v.verifiedAt, tables: v.tablesChecked };
+}
+
+/** Deletes every object of one backup folder, manifest first so it never looks whole on the way. */
+async function removeBackupFolder(store: ObjectStore, tenant: string, backupId: string): Promise<void> {
+  const keys = store.backupKeys(tenant, backupId);
   try {
-    const { manifest } = await backupTenant(http, name, { store, now });
-    const v = await verifyTenant(http, name, { store, backupId: manifest.backupId, now });
-    if (!v.ok) {
-      throw new BackupError("VerificationFailed", `the ${what} backup ${manifest.backupId} failed its restore drill (${v.reason ?? "mismatch"}: ${v.message ?? "tables differ"})`);
-    }
-    return manifest.backupId;
-  } finally {
-    store.s3.destroy();
+    const found: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await store.s3.send(new ListObjectsV2Command({ Bucket: store.bucket, Prefix: keys.folder, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key) found.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    const ordered = [...found.filter((k) => k === keys.manifest), ...found.filter((k) => k !== keys.manifest)];
+    for (const key of ordered) await store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: key }));
+  } catch (err) {
+    throw new BackupError("UploadFailed", `cannot remove what an earlier run left of backup ${backupId} in s3://${store.bucket}/${keys.folder}: ${detail(err)}`, { cause: err });
   }
 }

@@ -11,7 +11,8 @@ import { restoreBackup } from "../backup/restore.ts";
 import { applyRetention, RetentionError, type RetentionReport } from "../backup/retention.ts";
 import { createS3Client } from "../backup/storage.ts";
 import { ObjectStore, openStore, resolveStore, resolveStoreOfPool } from "../backup/store.ts";
-import { backupTenant, verifyTenant } from "../backup/tenant-backup.ts";
+import { backupTenant, takeVerifiedBackup, verifyTenant } from "../backup/tenant-backup.ts";
+import { isBackupId, newBackupId } from "../backup/layout.ts";
 import { resolveTenantTarget } from "../backup/tenant-target.ts";
 import { DEFAULT_BACKUP_STORE } from "../api/backup-store.ts";
 import { isTenantName, tenantDatabaseName } from "../db/naming.ts";
@@ -101,11 +102,39 @@ export function registerBackup(program: Command): void {
     .requiredOption("--tenant <name>", "tenant to back up", tenantName)
     .option("--no-checksums", "skip CHECKSUM TABLE, which holds off the tenant's writes while it reads every table")
     .option("--no-retention", "do not apply the plan's retention afterwards")
+    .option("--verify", "prove the backup by a restore drill right away; fails unless it passes")
+    .option("--id <id>", "with --verify: the backup's id (e.g. pre-upgrade-g7); run again, it takes and verifies that backup only once")
     .addOption(outputOption()))
-    .action(async (opts: StorageFlags & { tenant: string; checksums: boolean; retention: boolean; output: OutputFormat }, cmd: Command) => {
+    .action(async (opts: StorageFlags & { tenant: string; checksums: boolean; retention: boolean; verify?: boolean; id?: string; output: OutputFormat }, cmd: Command) => {
+      if (opts.id && !opts.verify) throw new UserError("--id needs --verify: a backup with a chosen id is one that a step waits for, proven by a restore drill");
+      if (opts.id && !isBackupId(opts.id)) throw new UserError(`"${opts.id}" is not a backup id: use e.g. pre-upgrade-g7, final-3f2a9c1d or 20261126T151200Z-1a2b`);
       const http = kubeFromFlags(cmd);
       const store = await storeFromFlags(opts, http, await poolOfTenant(http, opts.tenant));
       const progress = createProgress();
+      if (opts.verify) {
+        try {
+          const r = await takeVerifiedBackup(http, opts.tenant, {
+            store, tableChecksums: opts.checksums, backupId: opts.id ?? newBackupId(),
+            onStep: (_step, message) => progress.step(message),
+            onProgress: (p) => progress.update(`${mib(p.dumpBytes)} dumped, ${mib(p.uploadedBytes)} uploaded`),
+          });
+          progress.done();
+          process.stderr.write(`backup ${r.backupId} of tenant ${opts.tenant} ${r.taken ? "written and" : "was already written and"} verified: ${r.tables} tables match its manifest\n`);
+          let retention: RetentionReport | undefined;
+          if (opts.retention) {
+            try {
+              retention = await applyRetention(store, opts.tenant, await retentionOf(http, opts.tenant));
+            } catch (err) {
+              throw new UserError(`backup ${r.backupId} was written and verified, but ${err instanceof RetentionError ? err.message : `retention failed: ${(err as Error).message}`}`);
+            }
+            process.stderr.write(retentionLine(retention) + "\n");
+          }
+          print({ ...r, retention }, opts.output, () => renderTable(["backup", "taken", "verified", "tables"], [[r.backupId, r.taken ? "now" : "earlier", r.verifiedAt, String(r.tables)]]));
+        } finally {
+          store.s3.destroy();
+        }
+        return;
+      }
       try {
         const { manifest } = await backupTenant(http, opts.tenant, {
           store, tableChecksums: opts.checksums,
