@@ -1,6 +1,7 @@
 // Checks that need other objects (the plan must exist, a domain may belong to one tenant only) run
 // in the API server itself as a ValidatingAdmissionPolicy. CEL cannot list objects, so the operator
 // keeps a registry ConfigMap of plan names and claimed domains that the policy reads as its params.
+import { managedLabels } from "./labels.ts";
 import { API_GROUP } from "./names.ts";
 
 export const SYSTEM_NAMESPACE = "mms-system";
@@ -41,7 +42,7 @@ export function registryConfigMap(data: Record<string, string>) {
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: REGISTRY_NAME, namespace: SYSTEM_NAMESPACE, labels: { "app.kubernetes.io/managed-by": "mms" } },
+    metadata: { name: REGISTRY_NAME, namespace: SYSTEM_NAMESPACE, labels: managedLabels() },
     data,
   };
 }
@@ -52,7 +53,7 @@ export function admissionPolicy() {
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
-    metadata: { name: POLICY_NAME, labels: { "app.kubernetes.io/managed-by": "mms" } },
+    metadata: { name: POLICY_NAME, labels: managedLabels() },
     spec: {
       failurePolicy: "Fail",
       paramKind: { apiVersion: "v1", kind: "ConfigMap" },
@@ -79,7 +80,7 @@ export function admissionPolicyBinding() {
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicyBinding",
-    metadata: { name: POLICY_NAME, labels: { "app.kubernetes.io/managed-by": "mms" } },
+    metadata: { name: POLICY_NAME, labels: managedLabels() },
     spec: {
       policyName: POLICY_NAME,
       validationActions: ["Deny"],

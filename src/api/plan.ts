@@ -1,6 +1,7 @@
 // TenantPlan: the sizes, limits and schedules a tenant gets. Plans are how cost per tenant is
 // controlled; three are built in and installed with the CRDs.
 import { z } from "zod";
+import { managedLabels } from "./labels.ts";
 import { cel } from "./schema.ts";
 
 const QUANTITY = "^[0-9]+(\\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$";
@@ -60,7 +61,7 @@ export interface TenantPlan {
 const plan = (name: string, spec: PlanSpec): TenantPlan => ({
   apiVersion: "multiscale.io/v1alpha1",
   kind: "TenantPlan",
-  metadata: { name, labels: { "app.kubernetes.io/managed-by": "mms", "multiscale.io/built-in": "true" } },
+  metadata: { name, labels: managedLabels({ "multiscale.io/built-in": "true" }) },
   spec,
 });
 

@@ -1,6 +1,7 @@
 // The one place references to database pools and tenant Secrets are resolved: a pool by name → its spec
 // and endpoint with admin credentials, the pool a new tenant goes to, and the tenant's Secret (read,
 // and seeded once). The operator, backups, imports and disaster recovery all go through here.
+import { tenantLabels } from "../api/labels.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import { PoolSpec, type DatabasePool } from "../api/pool.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
@@ -144,7 +145,7 @@ export async function seedTenantSecret(http: KubeHttp, tenant: string, values: T
   try {
     await http.create({
       apiVersion: "v1", kind: "Secret",
-      metadata: { name: TENANT_SECRET_NAME, namespace: tenantNamespace(tenant), labels: { "app.kubernetes.io/managed-by": "mms", "multiscale.io/tenant": tenant } },
+      metadata: { name: TENANT_SECRET_NAME, namespace: tenantNamespace(tenant), labels: tenantLabels(tenant) },
       type: "Opaque", stringData,
     }, { fieldManager });
     return { created: true, stored: values };

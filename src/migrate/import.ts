@@ -4,6 +4,7 @@
 // salt) is created only after that, so a failed import leaves no tenant and no half-filled database.
 import { readFile } from "node:fs/promises";
 import { API_GROUP_VERSION, parseDomain, parseVersion, tenantNameProblem, tenantNamespace } from "../api/names.ts";
+import { tenantLabels } from "../api/labels.ts";
 import { DEFAULT_MATOMO_VERSION } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
 import { resolvePool } from "../backup/tenant-target.ts";
@@ -375,7 +376,7 @@ async function verifyStaging(admin: AdminSession, staging: TempDatabase, moves: 
  */
 async function seedSalt(http: KubeHttp, tenant: string, salt: string, undo: Undo): Promise<void> {
   const ns = tenantNamespace(tenant);
-  const labels = { "app.kubernetes.io/managed-by": "mms", "multiscale.io/tenant": tenant };
+  const labels = tenantLabels(tenant);
   try {
     await http.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels } }, { fieldManager: MANAGER });
   } catch (err) {

@@ -4,9 +4,11 @@
 // They live in the platform namespace, not the tenant's: they need the pool's admin credentials,
 // which must never be readable from a tenant namespace.
 import { createHash } from "node:crypto";
+import type { V1OwnerReference } from "@kubernetes/client-node";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { namedBackupId, type VerifiedBackupPurpose } from "../api/backup-id.ts";
-import { API_GROUP, API_GROUP_VERSION } from "../api/names.ts";
+import { COMPONENT_LABEL, managedLabels, ownerReference, POOL_LABEL, TENANT_LABEL, type Labels } from "../api/labels.ts";
+import { API_GROUP } from "../api/names.ts";
 import type { PlanSpec } from "../api/plan.ts";
 import type { DatabasePool } from "../api/pool.ts";
 import { PoolSpec } from "../api/pool.ts";
@@ -28,12 +30,7 @@ export interface ControlImage {
   readonly runJobsLocally?: boolean | undefined;
 }
 
-const labels = (component: string, extra: Record<string, string>) => ({
-  "app.kubernetes.io/name": "mms",
-  "app.kubernetes.io/component": component,
-  "app.kubernetes.io/managed-by": "mms",
-  ...extra,
-});
+const labels = (component: string, extra: Labels): Labels => managedLabels({ "app.kubernetes.io/name": "mms", [COMPONENT_LABEL]: component, ...extra });
 
 function jobPod(platform: ControlImage, args: string[], component: string, extra: Record<string, string>) {
   const image = platform.controlImage;
@@ -58,7 +55,7 @@ function jobPod(platform: ControlImage, args: string[], component: string, extra
   };
 }
 
-function cronJob(name: string, schedule: string, suspend: boolean, pod: ReturnType<typeof jobPod>, owner: Record<string, unknown>, deadlineSeconds: number, extraLabels: Record<string, string>, component: string): KubeObject {
+function cronJob(name: string, schedule: string, suspend: boolean, pod: ReturnType<typeof jobPod>, owner: V1OwnerReference, deadlineSeconds: number, extraLabels: Record<string, string>, component: string): KubeObject {
   return {
     apiVersion: "batch/v1",
     kind: "CronJob",
@@ -80,8 +77,8 @@ function cronJob(name: string, schedule: string, suspend: boolean, pod: ReturnTy
 /** `backup-<tenant>`: the tenant's scheduled backup; plan-driven schedule with a per-tenant minute. */
 export function renderTenantBackupCronJob(tenant: MatomoTenant, plan: PlanSpec, platform: ControlImage): KubeObject {
   const name = tenant.metadata.name;
-  const owner = { apiVersion: API_GROUP_VERSION, kind: "MatomoTenant", name, uid: tenant.metadata.uid ?? "", controller: true, blockOwnerDeletion: false };
-  const extra = { "multiscale.io/tenant": name };
+  const owner = ownerReference("MatomoTenant", tenant, { blockOwnerDeletion: false });
+  const extra = { [TENANT_LABEL]: name };
   return cronJob(
     `backup-${name}`, spreadSchedule(plan.backup.schedule, name),
     // A suspended tenant's data does not change: the backup taken before it was suspended covers it.
@@ -95,8 +92,8 @@ export function renderTenantBackupCronJob(tenant: MatomoTenant, plan: PlanSpec, 
 export function renderPoolVerifyCronJob(pool: DatabasePool & { metadata: { uid?: string } }, platform: ControlImage): KubeObject {
   const name = pool.metadata.name;
   const spec = PoolSpec.parse(pool.spec);
-  const owner = { apiVersion: API_GROUP_VERSION, kind: "DatabasePool", name, uid: pool.metadata.uid ?? "", controller: true, blockOwnerDeletion: false };
-  const extra = { "multiscale.io/pool": name };
+  const owner = ownerReference("DatabasePool", pool, { blockOwnerDeletion: false });
+  const extra = { [POOL_LABEL]: name };
   return cronJob(
     `verify-${name}`.slice(0, 52), spreadSchedule(spec.backup.verifySchedule, name), false,
     jobPod(platform, ["backup", "verify", "--pool", name], "backup-verify", extra),
@@ -129,7 +126,7 @@ export function renderVerifiedBackupJob(input: {
     const hash = createHash("sha256").update(name).digest("hex").slice(0, 10);
     name = `vbackup-${tenant}-${purpose}-${hash}`;
   }
-  const extra = { "multiscale.io/tenant": tenant, "multiscale.io/purpose": purpose };
+  const extra = { [TENANT_LABEL]: tenant, "multiscale.io/purpose": purpose };
   const job = {
     apiVersion: "batch/v1",
     kind: "Job",

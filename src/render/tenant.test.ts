@@ -46,6 +46,10 @@ test("a tenant renders the whole topology in its own restricted namespace, owned
     const expectedNs = o.metadata.name === "backup-acme" ? "mms-system" : "mt-acme";
     if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, expectedNs, `${o.kind}/${o.metadata.name}`);
     assert.equal((o.metadata.ownerReferences as { kind: string }[] | undefined)?.[0]?.kind, "MatomoTenant", `${o.kind} is owned by the tenant`);
+    // What the operator's selectors and `kubectl get -l multiscale.io/tenant=acme` find.
+    const labels = o.metadata.labels as Record<string, string>;
+    assert.equal(labels["app.kubernetes.io/managed-by"], "mms", `${o.kind}/${o.metadata.name} is labelled as managed by mms`);
+    assert.equal(labels["multiscale.io/tenant"], "acme", `${o.kind}/${o.metadata.name} is labelled with its tenant`);
   }
 });
 

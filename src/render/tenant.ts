@@ -2,7 +2,8 @@
 // its topology (ARCHITECTURE.md, "One tenant, rendered"). No I/O: the operator applies the result.
 import { createHash } from "node:crypto";
 import type { KubeObject } from "../kube/http.ts";
-import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
+import { COMPONENT_LABEL, ownerReference, tenantLabels, type Labels } from "../api/labels.ts";
+import { tenantNamespace } from "../api/names.ts";
 import type { PlanSpec } from "../api/plan.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import { renderTenantBackupCronJob } from "./backup-jobs.ts";
@@ -93,18 +94,16 @@ export function upgradeJobName(kind: "update" | "queue-drain", version: string):
   return `matomo-${kind}-${version.replaceAll(".", "-")}`;
 }
 
-export function labels(tenant: string, component?: Component): Record<string, string> {
-  return {
+export function labels(tenant: string, component?: Component): Labels {
+  return tenantLabels(tenant, {
     "app.kubernetes.io/name": "matomo",
     "app.kubernetes.io/instance": tenant,
-    "app.kubernetes.io/managed-by": "mms",
-    "multiscale.io/tenant": tenant,
-    ...(component ? { "app.kubernetes.io/component": component } : {}),
-  };
+    ...(component ? { [COMPONENT_LABEL]: component } : {}),
+  });
 }
 
 function selector(tenant: string, component: Component): Record<string, string> {
-  return { "app.kubernetes.io/instance": tenant, "app.kubernetes.io/component": component };
+  return { "app.kubernetes.io/instance": tenant, [COMPONENT_LABEL]: component };
 }
 
 export function configInput(input: RenderInput): MatomoConfigInput {
@@ -140,10 +139,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
   const { tenant, plan, platform } = input;
   const name = tenant.metadata.name;
   const ns = tenantNamespace(name);
-  const owner = {
-    apiVersion: API_GROUP_VERSION, kind: "MatomoTenant", name, uid: tenant.metadata.uid ?? "",
-    controller: true, blockOwnerDeletion: true,
-  };
+  const owner = ownerReference("MatomoTenant", tenant);
   const meta = (objName: string, component?: Component, extra: Record<string, unknown> = {}) => ({
     name: objName, namespace: ns, labels: labels(name, component), ownerReferences: [owner], ...extra,
   });
@@ -456,7 +452,7 @@ function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["
       name: "matomo-install",
       namespace: tenantNamespace(name),
       labels: labels(name, "install"),
-      ownerReferences: [{ apiVersion: API_GROUP_VERSION, kind: "MatomoTenant", name, uid: input.tenant.metadata.uid ?? "", controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [ownerReference("MatomoTenant", input.tenant)],
     },
     spec: {
       backoffLimit: 3,

@@ -1,6 +1,7 @@
 // Rebuilds tenants on a cluster from object storage alone: for each tenant folder in the store, its
 // record (spec, pool, salt) and its newest restorable backup. The database is restored and checked
 // against the manifest first, then the tenant is created and the operator brings it to Ready.
+import { TENANT_LABEL } from "../api/labels.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { DatabasePool } from "../api/pool.ts";
 import { tenantDatabaseName } from "../db/naming.ts";
@@ -52,7 +53,7 @@ export interface RestoreAllOptions {
 async function seedSecret(http: KubeHttp, record: TenantRecord): Promise<void> {
   if (!record.salt) return;
   const ns = tenantNamespace(record.name);
-  await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "multiscale.io/tenant": record.name } } }, { fieldManager: MANAGER });
+  await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { [TENANT_LABEL]: record.name } } }, { fieldManager: MANAGER });
   await seedTenantSecret(http, record.name, { salt: record.salt }, MANAGER);
 }
 
