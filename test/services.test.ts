@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createConnection } from "mysql2/promise";
 import { createClient } from "redis";
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand,
+  HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { uniqueName } from "./helpers.ts";
@@ -98,6 +101,48 @@ describe("S3-compatible object store", () => {
       assert.equal(createHash("sha256").update(back).digest("hex"), createHash("sha256").update(body).digest("hex"));
     } finally {
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+      await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
+      s3.destroy();
+    }
+  });
+
+  // What the backup listings and retention rely on: ListObjectsV2 pages and folders, and unfinished
+  // multipart uploads that are listed (with their start time) and can be aborted.
+  test("listings come in pages and folders; an unfinished upload is listed until it is aborted", async () => {
+    const e = await endpoints();
+    const s3 = new S3Client({
+      endpoint: e.s3.endpoint, region: e.s3.region, forcePathStyle: true,
+      credentials: { accessKeyId: e.s3.accessKeyId, secretAccessKey: e.s3.secretAccessKey },
+    });
+    const bucket = uniqueName("it-bucket");
+    const keys = ["t1/a", "t1/b", "t1/c", "t1/d", "t1/e", "t2/a"];
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    try {
+      for (const k of keys) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
+      const listed: string[] = [];
+      let pages = 0;
+      let token: string | undefined;
+      do {
+        const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "t1/", MaxKeys: 2, ContinuationToken: token }));
+        pages++;
+        listed.push(...(page.Contents ?? []).map((o) => o.Key ?? ""));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      assert.deepEqual(listed, ["t1/a", "t1/b", "t1/c", "t1/d", "t1/e"]);
+      assert.equal(pages, 3);
+      const folders = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Delimiter: "/" }));
+      assert.deepEqual((folders.CommonPrefixes ?? []).map((p) => p.Prefix), ["t1/", "t2/"]);
+
+      const started = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "t1/dump.sql.gz" }));
+      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      const mine = (uploads.Uploads ?? []).find((u) => u.UploadId === started.UploadId);
+      assert.equal(mine?.Key, "t1/dump.sql.gz");
+      assert.ok(mine?.Initiated instanceof Date && Math.abs(mine.Initiated.getTime() - Date.now()) < 10 * 60_000, "the upload's start time is given");
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: "t1/dump.sql.gz", UploadId: started.UploadId }));
+      const after = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      assert.equal((after.Uploads ?? []).some((u) => u.UploadId === started.UploadId), false);
+    } finally {
+      for (const k of keys) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: k })).catch(() => undefined);
       await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
       s3.destroy();
     }

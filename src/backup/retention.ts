@@ -319,7 +319,7 @@ async function removeIncomplete(
 /**
  * Aborts the tenant's multipart uploads started before the cutoff: what a backup killed mid-upload leaves
  * behind, invisible to object listings but stored and billed. The whole bucket's uploads are listed and
- * filtered here, because some stores (MinIO) match the Prefix of this call only against whole keys.
+ * filtered here, because some S3-compatible stores match the Prefix of this call only against whole keys.
  */
 async function abortUploads(store: ObjectStore, root: string, cutoff: number, dryRun: boolean, errors: string[]): Promise<number> {
   const { s3, bucket } = store;
