@@ -210,6 +210,16 @@ test("upgrade: a succeeded backup Job moves on only once the status shows its ba
   assert.equal(verified.status?.upgrade?.backupId, id);
 });
 
+test("upgrade: a succeeded backup Job whose backup another writer overwrote in the status is run again, once a minute has passed", () => {
+  const [name] = backupJob("g3", "succeeded");
+  const done = (at: number) => new Map([[name, { name, state: "succeeded" as const, completedAt: iso(at) }]]);
+  const status = { ...upgrading("BackingUp"), backup: { lastVerifiedBackupId: "2026-11-30T03-00-00Z" } };
+  assert.equal(up(status, { backupJobs: done(NOW - 5_000) }).rerunJobs, undefined, "its status write may still be on its way");
+  const stale = up(status, { backupJobs: done(NOW - BACKUP_RETRY_MS) });
+  assert.deepEqual(stale.rerunJobs, [name], "deleted, so that a rerun records its (already verified) backup again");
+  assert.equal(stale.status?.upgrade?.phase, "BackingUp");
+});
+
 test("upgrade: a failed backup Job halts it in BackingUp with the reason; the next attempt is a new Job a minute later", () => {
   const soon = up(upgrading("BackingUp"), { backupJobs: new Map([backupJob("g3", "failed", NOW - 10_000)]) });
   assert.equal(soon.status?.upgrade?.phase, "BackingUp");

@@ -82,6 +82,8 @@ export interface TenantDecision {
   readonly objects: readonly KubeObject[];
   /** Verified-backup Jobs to create. */
   readonly createJobs: readonly KubeObject[];
+  /** Verified-backup Jobs (platform namespace) to delete, so that they run again. */
+  readonly rerunJobs?: readonly string[] | undefined;
   /** Autoscalers no longer rendered (a suspended tenant), to delete. */
   readonly pruneAutoscalers: readonly string[];
   /** The status to report; undefined when there is nothing to report (a tenant about to go). */
@@ -252,6 +254,7 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
     database: { endpoint, password: secrets.databasePassword },
     objects: toApply,
     createJobs: step.createJob ? [step.createJob] : [],
+    ...(step.rerunJob ? { rerunJobs: [step.rerunJob] } : {}),
     pruneAutoscalers: snap.autoscalers.filter((n) => !wantedHpas.has(n)),
     rolloutStarts,
   }, step.requeueAfterMs);
@@ -322,8 +325,9 @@ export function planDeletion(snap: TenantSnapshot): TenantDecision {
       // Nothing may write after the final backup: the user goes first (the data stays).
       return say("Unknown", "FinalBackup", `${taking} (Job ${step.job.metadata.name})`, { dropUser: endpoint, createJobs: [step.job] }, 2_000);
     case "running":
-    case "unverified":
       return say("Unknown", "FinalBackup", `${taking} (Job ${step.jobName})`, {}, 5_000);
+    case "unverified":
+      return say("Unknown", "FinalBackup", `${taking} (Job ${step.jobName})`, step.rerun ? { rerunJobs: [step.jobName] } : {}, 5_000);
     case "failed":
       return { ...kept("FinalBackupFailed", `the final backup Job ${step.jobName} failed: ${step.failure}`), requeueAfterMs: Math.max(1_000, step.retryInMs) };
     case "done":

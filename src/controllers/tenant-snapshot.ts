@@ -14,7 +14,7 @@ import type { KubeHttp } from "../kube/http.ts";
 import type { PlatformSettings, TenantSecrets } from "../render/tenant.ts";
 import type { DeploymentObservation, ReadProblem, TenantJobObservation, TenantSnapshot } from "./tenant-plan.ts";
 import { deploymentsRolled, needsQueueCount, queuedRequests, upgradeBackingUp } from "./upgrade.ts";
-import { jobFailedAt, jobStateOf, type BackupJobObservation } from "./verified-backup.ts";
+import { jobCompletedAt, jobFailedAt, jobStateOf, type BackupJobObservation } from "./verified-backup.ts";
 
 export function newSecrets(tenant: MatomoTenant): TenantSecrets {
   const token = (n: number) => randomBytes(n).toString("base64url");
@@ -30,7 +30,7 @@ export function newSecrets(tenant: MatomoTenant): TenantSecrets {
 
 interface JobObject {
   metadata: { name: string; labels?: Record<string, string> };
-  status?: { active?: number; succeeded?: number; failed?: number; conditions?: { type: string; status: string; lastTransitionTime?: string; message?: string }[] };
+  status?: { active?: number; succeeded?: number; failed?: number; completionTime?: string; conditions?: { type: string; status: string; lastTransitionTime?: string; message?: string }[] };
 }
 
 interface PodObject {
@@ -65,7 +65,7 @@ async function backupJobs(http: KubeHttp, tenant: string, purpose: "pre-upgrade"
   const out = new Map<string, BackupJobObservation>();
   for (const j of list.items) {
     const state = jobStateOf(j);
-    out.set(j.metadata.name, { name: j.metadata.name, state, failedAt: jobFailedAt(j), failure: state === "failed" ? await failureOf(http, j) : undefined });
+    out.set(j.metadata.name, { name: j.metadata.name, state, failedAt: jobFailedAt(j), completedAt: jobCompletedAt(j), failure: state === "failed" ? await failureOf(http, j) : undefined });
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // write the operator's part of the status once (tenant-status.ts). Every step converges from any
 // starting point, so the operator can be killed anywhere and simply run the reconcile again. Long work
 // (verified backups) runs in Jobs this only creates and observes: a reconcile never waits for minutes.
+import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import { dropTenantDatabase, dropTenantUser, ensureTenantDatabase, PoolError } from "../db/pool.ts";
@@ -106,6 +107,7 @@ export class TenantReconciler {
       try {
         for (const obj of d.objects) if (obj.kind !== "Namespace") await this.applyOne(name, obj, snap, d.objects);
         for (const job of d.createJobs) await this.createOnce(job);
+        for (const job of d.rerunJobs ?? []) await this.http.delete("batch/v1", "Job", job, SYSTEM_NAMESPACE);
         // Server-side apply never deletes: autoscalers no longer rendered (a suspended tenant) go here.
         for (const hpa of d.pruneAutoscalers) await this.http.delete("autoscaling/v2", "HorizontalPodAutoscaler", hpa, tenantNamespace(name));
       } catch (err) {

@@ -68,6 +68,8 @@ export interface UpgradeStep {
   readonly requeueAfterMs?: number;
   /** A verified-backup Job to create (in the platform namespace). */
   readonly createJob?: KubeObject;
+  /** A verified-backup Job to delete so that it runs again (platform namespace). */
+  readonly rerunJob?: string;
 }
 
 interface DeploymentLike {
@@ -175,7 +177,7 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
         case "running":
           return waiting(`taking backup ${step.backupId} and verifying it (Job ${step.jobName}) before anything changes`, 5_000);
         case "unverified":
-          return waiting(`the Job ${step.jobName} finished; waiting for backup ${step.backupId} to show as verified`, 2_000);
+          return { ...waiting(`the Job ${step.jobName} finished; waiting for backup ${step.backupId} to show as verified`, 2_000), ...(step.rerun ? { rerunJob: step.jobName } : {}) };
         case "failed":
           return waiting(`no verified backup yet, nothing changed: the backup Job ${step.jobName} failed: ${step.failure}; retrying every minute`, Math.max(1_000, step.retryInMs), "BackupFailed");
       }

@@ -19,6 +19,11 @@ export function jobStateOf(job: JobLike | undefined): JobState {
   return "running";
 }
 
+/** When a Job succeeded (its Complete condition). */
+export function jobCompletedAt(job: JobLike | undefined): string | undefined {
+  return job?.status?.completionTime ?? job?.status?.conditions?.find((x) => x.type === "Complete" && x.status === "True")?.lastTransitionTime;
+}
+
 /** When a failed Job was seen to fail (its Failed condition), for spacing retries. */
 export function jobFailedAt(job: JobLike | undefined): string | undefined {
   return job?.status?.conditions?.find((x) => x.type === "Failed" && x.status === "True")?.lastTransitionTime;
@@ -29,6 +34,7 @@ export interface BackupJobObservation {
   readonly name: string;
   readonly state: JobState;
   readonly failedAt?: string | undefined;
+  readonly completedAt?: string | undefined;
   /** Why it failed: its pod's termination message (the command's last lines), else the Job's own condition. */
   readonly failure?: string | undefined;
 }
@@ -36,8 +42,12 @@ export interface BackupJobObservation {
 export type VerifiedBackupStep =
   | { readonly kind: "create"; readonly job: KubeObject; readonly backupId: string; readonly afterFailure?: string | undefined }
   | { readonly kind: "running"; readonly jobName: string; readonly backupId: string }
-  /** The Job succeeded; its status write (`status.backup.lastVerifiedBackupId`) has not been seen yet. */
-  | { readonly kind: "unverified"; readonly jobName: string; readonly backupId: string }
+  /**
+   * The Job succeeded; its status write (`status.backup.lastVerifiedBackupId`) has not been seen yet. After
+   * `retryMs` (another writer, a restore drill, recorded its own backup meanwhile) the Job is deleted so
+   * that it runs again: a rerun finds the backup verified and only records it again.
+   */
+  | { readonly kind: "unverified"; readonly jobName: string; readonly backupId: string; readonly rerun: boolean }
   | { readonly kind: "failed"; readonly jobName: string; readonly backupId: string; readonly failure: string; readonly retryInMs: number }
   | { readonly kind: "done"; readonly backupId: string };
 
@@ -82,7 +92,9 @@ export function stepVerifiedBackup(input: VerifiedBackupInput): VerifiedBackupSt
       return { kind: "create", job, backupId };
     }
     if (seen.state === "running") return { kind: "running", jobName: seen.name, backupId };
-    return input.lastVerifiedBackupId === backupId ? { kind: "done", backupId } : { kind: "unverified", jobName: seen.name, backupId };
+    if (input.lastVerifiedBackupId === backupId) return { kind: "done", backupId };
+    const since = seen.completedAt ? input.now - Date.parse(seen.completedAt) : 0;
+    return { kind: "unverified", jobName: seen.name, backupId, rerun: since >= input.retryMs };
   }
   const last = previous ?? { job: { name: "?", state: "failed" as const }, backupId: "?" };
   return { kind: "failed", jobName: last.job.name, backupId: last.backupId, failure: `${MAX_ATTEMPTS} attempts failed`, retryInMs: input.retryMs };
