@@ -15,7 +15,7 @@ import { DEFAULT_PLATFORM, type PlatformSettings } from "../render/tenant.ts";
 import { serveHealth } from "./health.ts";
 import { createMetrics } from "./metrics.ts";
 import { reconcilePoolJobs } from "./pool-jobs.ts";
-import { RolloutGate } from "./rollout-gate.ts";
+import { clusterRolloutProbe, RolloutGate, tenantsRolling } from "./rollout-gate.ts";
 import { TenantReconciler } from "./tenant.ts";
 
 export interface OperatorOptions {
@@ -48,7 +48,10 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   log.info("acquired the leader lease; reconciling");
 
   const platform = opts.platform ?? DEFAULT_PLATFORM;
-  const reconciler = new TenantReconciler({ http, platform, rolloutGate: new RolloutGate(opts.maxRollingTenants ?? 10) });
+  // The gate asks the cluster about its holders once it is full, and starts with the rollouts under way.
+  const rolloutGate = new RolloutGate(opts.maxRollingTenants ?? 10, { probe: clusterRolloutProbe(http) });
+  rolloutGate.adopt(await tenantsRolling(http).catch(() => []));
+  const reconciler = new TenantReconciler({ http, platform, rolloutGate });
   const queue: WorkQueue = new WorkQueue(async (key) => {
     if (key === REGISTRY_KEY) {
       await syncRegistry(http, "mms-operator");
