@@ -1,7 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { wrapperGoMod } from "./build.ts";
-import { BUILDS, binaryName, cacheKey } from "./versions.ts";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { builtDir, ensureBuilt, wrapperGoMod } from "./build.ts";
+import { buildWorkDir } from "./paths.ts";
+import { BUILDS, binaryName, cacheKey, type GoBuildRecipe } from "./versions.ts";
 
 test("the Kubernetes wrapper module pins every staging module to the matching published version", () => {
   const mod = wrapperGoMod(BUILDS.kubernetes);
@@ -15,4 +21,42 @@ test("binaries are named as users expect and cached under a versioned key", () =
   assert.equal(binaryName("go.etcd.io/etcd/server/v3"), "etcd");
   assert.equal(binaryName("k8s.io/kubernetes/cmd/kube-apiserver"), "kube-apiserver");
   assert.equal(cacheKey(BUILDS.kwok), "kwok-v0.7.0-r1");
+});
+
+test("SeaweedFS's wrapper module repeats the replace directive its own go.mod needs", () => {
+  const mod = wrapperGoMod(BUILDS.seaweedfs);
+  assert.match(mod, /^go 1\.26\.6$/m);
+  assert.match(mod, /^\tgithub\.com\/tyler-smith\/go-bip39 => github\.com\/cosmos\/go-bip39 v1\.0\.0$/m);
+});
+
+test("a second build of the same program waits for the running one and builds nothing itself", async (t) => {
+  const cache = await mkdtemp(join(tmpdir(), "mms-build-"));
+  const saved = process.env.MMS_CACHE_DIR;
+  process.env.MMS_CACHE_DIR = cache;
+  const holder = spawn("sleep", ["60"], { stdio: "ignore" });
+  t.after(async () => {
+    holder.kill();
+    if (saved === undefined) delete process.env.MMS_CACHE_DIR;
+    else process.env.MMS_CACHE_DIR = saved;
+    await rm(cache, { recursive: true, force: true });
+  });
+  // A recipe that cannot build: reaching `go` would fail the test.
+  const recipe: GoBuildRecipe = {
+    name: "nothing", version: "0.0.1", recipe: 1, goDirective: "1.24.0", require: { "example.invalid/nothing": "v0.0.1" },
+    replace: {}, packages: ["example.invalid/nothing/cmd/nothing"], ldflags: "",
+  };
+  const work = join(buildWorkDir(), cacheKey(recipe));
+  await mkdir(work, { recursive: true });
+  await writeFile(join(work, "build.pid"), String(holder.pid));
+  const steps: string[] = [];
+  const progress = { step: (s: string) => steps.push(s), update: () => undefined, info: () => undefined, done: () => undefined };
+  const result = ensureBuilt(recipe, progress);
+  await sleep(300);
+  // The other process finishes its build.
+  await mkdir(builtDir(recipe), { recursive: true });
+  await writeFile(join(builtDir(recipe), "nothing"), "");
+  holder.kill();
+  assert.equal(await result, builtDir(recipe));
+  assert.match(steps.join("\n"), new RegExp(`waiting for the build of nothing v0\\.0\\.1 by process ${holder.pid}`));
+  assert.ok(!steps.some((s) => s.startsWith("resolving")), "it did not build");
 });
