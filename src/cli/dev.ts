@@ -89,9 +89,10 @@ A running component whose command line changed (these settings, a newer checkout
     .requiredOption("--kubeconfig-file <file>", "the dev environment's kubeconfig, also handed to each process")
     .requiredOption("--health-port <port>", "serve /healthz on 127.0.0.1:PORT", (v) => Number.parseInt(v, 10))
     .requiredOption("--work-dir <dir>", "scratch folders and one log per pod")
-    .action(async (opts: { kubeconfigFile: string; healthPort: number; workDir: string }) => {
+    .addOption(new Option("--scheduled <mode>", "the CronJobs' scheduled runs: run them, or hold them Pending (runs made by hand still run)").choices(["run", "hold"]).default("run"))
+    .action(async (opts: { kubeconfigFile: string; healthPort: number; workDir: string; scheduled: "run" | "hold" }) => {
       await serveLocalJobRunner({
-        kubeconfig: opts.kubeconfigFile, healthPort: opts.healthPort, workDir: opts.workDir,
+        kubeconfig: opts.kubeconfigFile, healthPort: opts.healthPort, workDir: opts.workDir, scheduled: opts.scheduled,
         log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
       });
     });

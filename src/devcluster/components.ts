@@ -17,6 +17,7 @@ import { loadSimConnection } from "../cloud/sim-driver.ts";
 import { parseDuration } from "../util/duration.ts";
 import { run } from "../util/exec.ts";
 import { KWOK_NODE_SELECTOR, kwokStages } from "./kwok.ts";
+import { parseScheduledJobs, type ScheduledJobs } from "./local-jobs.ts";
 import { NODE_POOL } from "./nodes.ts";
 import type { DevPaths } from "./paths.ts";
 import type { Pki } from "./pki.ts";
@@ -55,6 +56,13 @@ export interface DevTimings {
   readonly simReplaceDelayMs: number;
   /** MMS_DEV_NODE_DOCTOR_ARGS: extra `mms node-doctor` flags, after (and so overriding) the dev ones. */
   readonly doctorArgs: readonly string[];
+  /**
+   * MMS_DEV_SCHEDULED_JOBS: `run` (default) lets the local Job runner run the backup and drill
+   * CronJobs' scheduled runs; `hold` leaves them Pending (runs made by hand, `kubectl create job
+   * --from=cronjob/…`, and the operator's Jobs still run). The test command holds them, so a backup
+   * firing at a tenant's minute never lands in the middle of a test.
+   */
+  readonly scheduledJobs: ScheduledJobs;
 }
 
 export function devTimings(env: NodeJS.ProcessEnv = process.env): DevTimings {
@@ -71,6 +79,7 @@ export function devTimings(env: NodeJS.ProcessEnv = process.env): DevTimings {
     simRebootDelayMs: duration("MMS_DEV_SIM_REBOOT_DELAY", 60_000),
     simReplaceDelayMs: duration("MMS_DEV_SIM_REPLACE_DELAY", 60_000),
     doctorArgs: (env.MMS_DEV_NODE_DOCTOR_ARGS ?? "").split(/\s+/).filter(Boolean),
+    scheduledJobs: parseScheduledJobs(env.MMS_DEV_SCHEDULED_JOBS),
   };
 }
 
@@ -468,7 +477,7 @@ export const COMPONENTS: readonly Component[] = [
       args: [
         "--disable-warning=ExperimentalWarning", "--max-old-space-size=96", join(PROJECT_ROOT, "src", "cli", "main.ts"),
         "dev", "job-runner", `--kubeconfig-file=${ctx.paths.kubeconfig}`, `--health-port=${ctx.ports.localJobs}`,
-        `--work-dir=${join(ctx.paths.home, "local-jobs")}`,
+        `--work-dir=${join(ctx.paths.home, "local-jobs")}`, `--scheduled=${ctx.timings.scheduledJobs}`,
       ],
     }),
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.localJobs}/healthz`),

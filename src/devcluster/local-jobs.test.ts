@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decide, localCommand, terminationMessage, type LocalPod } from "./local-jobs.ts";
+import { decide, isScheduledRun, localCommand, parseScheduledJobs, terminationMessage, type LocalPod } from "./local-jobs.ts";
 
 const pod = (over: { phase?: string; nodeName?: string; deleting?: boolean } = {}): LocalPod => ({
   metadata: { name: "p", namespace: "mms-system", uid: "u1", ...(over.deleting ? { deletionTimestamp: "2026-11-30T00:00:00Z" } : {}) },
@@ -36,4 +36,14 @@ test("the termination message is the output's last lines, within a kubelet's siz
   assert.equal(msg.split("\n").length, 20);
   assert.ok(msg.endsWith("line 99"));
   assert.ok(Buffer.byteLength(terminationMessage("x".repeat(5000) + "\nlast")) <= 2048);
+});
+
+test("MMS_DEV_SCHEDULED_JOBS=hold holds only the CronJobs' scheduled runs, not runs made by hand or the operator's Jobs", () => {
+  const fromCron = { kind: "CronJob" };
+  assert.equal(isScheduledRun({ metadata: { ownerReferences: [fromCron] } }), true);
+  assert.equal(isScheduledRun({ metadata: { ownerReferences: [fromCron], annotations: { "cronjob.kubernetes.io/instantiate": "manual" } } }), false);
+  assert.equal(isScheduledRun({ metadata: {} }), false, "a verified-backup Job of the operator has no CronJob owner");
+  assert.equal(parseScheduledJobs(undefined), "run");
+  assert.equal(parseScheduledJobs("hold"), "hold");
+  assert.throws(() => parseScheduledJobs("off"), /MMS_DEV_SCHEDULED_JOBS must be "run" or "hold", not "off"/);
 });

@@ -14,6 +14,7 @@ import { RUN_LOCALLY_LABEL } from "../render/backup-jobs.ts";
 import { loadKubeConfig } from "../kube/client.ts";
 import { KubeApiError, KubeHttp } from "../kube/http.ts";
 import { secretValue } from "../kube/secrets.ts";
+import { UserError } from "../util/errors.ts";
 
 export interface EnvVar {
   readonly name: string;
@@ -119,6 +120,25 @@ export async function resolveEnv(http: KubeHttp, pod: LocalPod, c: Container): P
   return env;
 }
 
+/** Whether the CronJobs' scheduled runs run (`run`) or stay Pending (`hold`); see MMS_DEV_SCHEDULED_JOBS. */
+export type ScheduledJobs = "run" | "hold";
+
+export function parseScheduledJobs(raw: string | undefined): ScheduledJobs {
+  if (raw === undefined || raw === "" || raw === "run") return "run";
+  if (raw === "hold") return "hold";
+  throw new UserError(`MMS_DEV_SCHEDULED_JOBS must be "run" or "hold", not "${raw}"`);
+}
+
+export interface OwnedJob {
+  readonly metadata: { readonly annotations?: Record<string, string>; readonly ownerReferences?: readonly { readonly kind: string }[] };
+}
+
+/** A Job the CronJob controller made on schedule; `kubectl create job --from=cronjob/…` marks its Jobs manual. */
+export function isScheduledRun(job: OwnedJob): boolean {
+  return (job.metadata.ownerReferences ?? []).some((o) => o.kind === "CronJob")
+    && job.metadata.annotations?.["cronjob.kubernetes.io/instantiate"] !== "manual";
+}
+
 export interface LocalJobRunnerOptions {
   readonly http: KubeHttp;
   /** Handed to every process as KUBECONFIG: the dev environment's admin kubeconfig. */
@@ -131,6 +151,8 @@ export interface LocalJobRunnerOptions {
   /** Pods run at once (default 4); more wait Pending, as on a full node. */
   readonly parallel?: number;
   readonly intervalMs?: number;
+  /** `hold`: the CronJobs' scheduled runs stay Pending (default `run`). */
+  readonly scheduled?: ScheduledJobs;
 }
 
 interface Running {
@@ -152,6 +174,19 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
   const parallel = opts.parallel ?? 4;
   const running = new Map<string, Running & { pod: LocalPod }>();
   let stopping = false;
+  /** Pods of scheduled runs left Pending under `scheduled: "hold"`, so their Job is read once. */
+  const held = new Set<string>();
+  const holds = async (pod: LocalPod): Promise<boolean> => {
+    if (opts.scheduled !== "hold") return false;
+    if (held.has(pod.metadata.uid)) return true;
+    const jobName = pod.metadata.labels?.["batch.kubernetes.io/job-name"] ?? pod.metadata.labels?.["job-name"];
+    if (!jobName) return false;
+    const job = await http.getOrUndefined<OwnedJob>("batch/v1", "Job", jobName, pod.metadata.namespace);
+    if (!job || !isScheduledRun(job)) return false;
+    held.add(pod.metadata.uid);
+    log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: a scheduled run, left Pending (MMS_DEV_SCHEDULED_JOBS=hold)`);
+    return true;
+  };
 
   const patchStatus = async (pod: LocalPod, status: Record<string, unknown>) => {
     try {
@@ -254,7 +289,7 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
         const c = pod.spec.containers[0];
         log(`pod ${key}: was running when the runner stopped; marking it Failed`);
         if (c) await finished(pod, c, 137, "RunnerRestarted", "the dev environment's local Job runner stopped while this pod ran", new Date().toISOString());
-      } else if (action === "start" && running.size < parallel && !stopping) {
+      } else if (action === "start" && running.size < parallel && !stopping && !(await holds(pod))) {
         await start(pod);
       }
     }
@@ -290,10 +325,10 @@ const MMS_COMMAND = [process.execPath, "--disable-warning=ExperimentalWarning", 
  * The runner as `mms dev up` starts it (`mms dev job-runner`): against the dev kubeconfig, with
  * /healthz (and the pods it runs) on 127.0.0.1:healthPort, until SIGTERM or SIGINT.
  */
-export async function serveLocalJobRunner(opts: { kubeconfig: string; healthPort: number; workDir: string; log: (line: string) => void }): Promise<void> {
+export async function serveLocalJobRunner(opts: { kubeconfig: string; healthPort: number; workDir: string; scheduled?: ScheduledJobs; log: (line: string) => void }): Promise<void> {
   await mkdir(opts.workDir, { recursive: true });
   const runner = startLocalJobRunner({
-    http: new KubeHttp(loadKubeConfig({ kubeconfig: opts.kubeconfig })), kubeconfig: opts.kubeconfig, workDir: opts.workDir, log: opts.log,
+    http: new KubeHttp(loadKubeConfig({ kubeconfig: opts.kubeconfig })), kubeconfig: opts.kubeconfig, workDir: opts.workDir, log: opts.log, scheduled: opts.scheduled ?? "run",
   });
   const server = createServer((req, res) => {
     if (req.url === "/healthz" || req.url === "/readyz") {
