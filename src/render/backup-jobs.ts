@@ -4,7 +4,7 @@
 // They live in the platform namespace, not the tenant's: they need the pool's admin credentials,
 // which must never be readable from a tenant namespace.
 import { createHash } from "node:crypto";
-import type { V1OwnerReference } from "@kubernetes/client-node";
+import type { V1ClusterRole, V1ClusterRoleBinding, V1CronJob, V1Job, V1OwnerReference, V1PodTemplateSpec, V1ServiceAccount } from "@kubernetes/client-node";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { namedBackupId, type VerifiedBackupPurpose } from "../api/backup-id.ts";
 import { COMPONENT_LABEL, managedLabels, ownerReference, POOL_LABEL, TENANT_LABEL, type Labels } from "../api/labels.ts";
@@ -32,7 +32,7 @@ export interface ControlImage {
 
 const labels = (component: string, extra: Labels): Labels => managedLabels({ "app.kubernetes.io/name": "mms", [COMPONENT_LABEL]: component, ...extra });
 
-function jobPod(platform: ControlImage, args: string[], component: string, extra: Record<string, string>) {
+function jobPod(platform: ControlImage, args: string[], component: string, extra: Record<string, string>): V1PodTemplateSpec {
   const image = platform.controlImage;
   return {
     metadata: { labels: { ...labels(component, extra), ...(platform.runJobsLocally ? { [RUN_LOCALLY_LABEL]: "true" } : {}) } },
@@ -71,7 +71,7 @@ function cronJob(name: string, schedule: string, suspend: boolean, pod: ReturnTy
       failedJobsHistoryLimit: 3,
       jobTemplate: { spec: { backoffLimit: 1, activeDeadlineSeconds: deadlineSeconds, ttlSecondsAfterFinished: 86_400, template: pod } },
     },
-  };
+  } satisfies V1CronJob;
 }
 
 /** `backup-<tenant>`: the tenant's scheduled backup; plan-driven schedule with a per-tenant minute. */
@@ -140,7 +140,7 @@ export function renderVerifiedBackupJob(input: {
       ttlSecondsAfterFinished: 86_400,
       template: jobPod(platform, ["backup", "run", "--tenant", tenant, "--id", backupId, "--verify"], "verified-backup", extra),
     },
-  } satisfies KubeObject;
+  } satisfies V1Job & KubeObject;
   return { job, backupId };
 }
 
@@ -148,7 +148,7 @@ export function renderVerifiedBackupJob(input: {
 export function backupRbac(): KubeObject[] {
   const meta = { labels: labels("backup", {}) };
   return [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: BACKUP_SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE, ...meta } },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: BACKUP_SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE, ...meta } } satisfies V1ServiceAccount,
     {
       apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: BACKUP_SERVICE_ACCOUNT, ...meta },
       rules: [
@@ -157,11 +157,11 @@ export function backupRbac(): KubeObject[] {
         // Pool admin credentials, store credentials and each tenant's salt (for disaster recovery).
         { apiGroups: [""], resources: ["secrets"], verbs: ["get"] },
       ],
-    },
+    } satisfies V1ClusterRole,
     {
       apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: BACKUP_SERVICE_ACCOUNT, ...meta },
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: BACKUP_SERVICE_ACCOUNT },
       subjects: [{ kind: "ServiceAccount", name: BACKUP_SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE }],
-    },
+    } satisfies V1ClusterRoleBinding,
   ];
 }

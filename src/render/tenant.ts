@@ -1,6 +1,11 @@
 // Pure rendering of one tenant: MatomoTenant + plan + pool + secrets → every Kubernetes object of
 // its topology (ARCHITECTURE.md, "One tenant, rendered"). No I/O: the operator applies the result.
 import { createHash } from "node:crypto";
+import type {
+  V1ConfigMap, V1Container, V1CronJob, V1Deployment, V1EnvVar, V1Ingress, V1Job, V1LimitRange, V1Namespace, V1NetworkPolicy,
+  V1LimitRangeItem, V1NetworkPolicyIngressRule, V1NetworkPolicySpec, V1PodDisruptionBudget, V1PodSpec, V1ResourceQuota, V1Secret,
+  V1SecurityContext, V1Service, V1ServiceAccount, V1Volume, V1VolumeMount, V2HorizontalPodAutoscaler,
+} from "@kubernetes/client-node";
 import type { KubeObject } from "../kube/http.ts";
 import { COMPONENT_LABEL, ownerReference, tenantLabels, type Labels } from "../api/labels.ts";
 import { tenantNamespace } from "../api/names.ts";
@@ -140,7 +145,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
   const name = tenant.metadata.name;
   const ns = tenantNamespace(name);
   const owner = ownerReference("MatomoTenant", tenant);
-  const meta = (objName: string, component?: Component, extra: Record<string, unknown> = {}) => ({
+  const meta = (objName: string, component?: Component, extra: { annotations?: Record<string, string> } = {}) => ({
     name: objName, namespace: ns, labels: labels(name, component), ownerReferences: [owner], ...extra,
   });
   const suspended = tenant.spec.suspended;
@@ -154,7 +159,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
   const secretConfig = renderSecretConfig(cfg, { databasePassword: input.secrets.databasePassword, salt: input.secrets.salt });
   const configHash = digest(commonConfig + secretConfig);
 
-  const securityContext = {
+  const securityContext: V1SecurityContext = {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
     runAsNonRoot: true,
@@ -163,25 +168,25 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
   };
-  const volumes = [
+  const volumes: V1Volume[] = [
     { name: "config", configMap: { name: "matomo-config" } },
     { name: "secret-config", secret: { secretName: "matomo-secrets", items: [{ key: "config.ini.php", path: "config.ini.php" }] } },
     { name: "matomo-tmp", emptyDir: {} },
     { name: "tmp", emptyDir: {} },
     { name: "apache-run", emptyDir: {} },
   ];
-  const volumeMounts = [
+  const volumeMounts: V1VolumeMount[] = [
     { name: "config", mountPath: "/var/www/html/config/common.config.ini.php", subPath: "common.config.ini.php", readOnly: true },
     { name: "secret-config", mountPath: "/var/www/html/config/config.ini.php", subPath: "config.ini.php", readOnly: true },
     { name: "matomo-tmp", mountPath: "/var/www/html/tmp" },
     { name: "tmp", mountPath: "/tmp" },
     { name: "apache-run", mountPath: "/var/run/apache2" },
   ];
-  const baseEnv = (role: string) => [
+  const baseEnv = (role: string): V1EnvVar[] => [
     { name: "MATOMO_ROLE", value: role },
     { name: "MATOMO_URL", value: url },
   ];
-  const podSpec = (role: Component, resources: PlanSpec["jobs"], extra: Record<string, unknown> = {}, podImage = image) => ({
+  const podSpec = (role: Component, resources: PlanSpec["jobs"], extra: Partial<V1PodSpec> = {}, podImage = image): V1PodSpec => ({
     serviceAccountName: "matomo",
     automountServiceAccountToken: false,
     enableServiceLinks: false,
@@ -224,7 +229,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         }),
       },
     },
-  });
+  } satisfies V1Deployment);
   const hpa = (component: "tracker" | "web", sizing: PlanSpec["tracker"]) => ({
     apiVersion: "autoscaling/v2",
     kind: "HorizontalPodAutoscaler",
@@ -235,19 +240,19 @@ export function renderTenant(input: RenderInput): KubeObject[] {
       maxReplicas: sizing.maxReplicas,
       metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }],
     },
-  });
+  } satisfies V2HorizontalPodAutoscaler);
   const pdb = (component: "tracker" | "web") => ({
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
     metadata: meta(component, component),
     spec: { maxUnavailable: 1, selector: { matchLabels: selector(name, component) } },
-  });
+  } satisfies V1PodDisruptionBudget);
   const service = (component: "tracker" | "web") => ({
     apiVersion: "v1",
     kind: "Service",
     metadata: meta(component, component),
     spec: { selector: selector(name, component), ports: [{ name: "http", port: 80, targetPort: "http" }] },
-  });
+  } satisfies V1Service);
   // spec.privacy lives in Matomo's database: the install and update Jobs set it once their schema work is
   // done, and every later spec change gets a settings Job of its own (named by the generation, so that
   // going back to an earlier value runs again; a fresh tenant's install Job covers generation 1).
@@ -263,7 +268,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
       ttlSecondsAfterFinished: 24 * 3600,
       template: { metadata: { labels: labels(name, "settings") }, spec: withEnv(podSpec("settings", plan.jobs, { restartPolicy: "Never" }), settingsEnv) },
     },
-  }];
+  } satisfies V1Job];
   const cronJob = (component: "archiver" | "scheduled-tasks", schedule: string) => ({
     apiVersion: "batch/v1",
     kind: "CronJob",
@@ -283,7 +288,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         },
       },
     },
-  });
+  } satisfies V1CronJob);
 
   const egressPort = (port: number) => ({ ports: [{ protocol: "TCP", port }] });
   const objects: KubeObject[] = [
@@ -301,25 +306,25 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         },
         ownerReferences: [owner],
       },
-    },
+    } satisfies V1Namespace,
     {
       apiVersion: "v1",
       kind: "ResourceQuota",
       metadata: meta("tenant-quota"),
       spec: { hard: { "limits.cpu": plan.quota.cpu, "limits.memory": plan.quota.memory, pods: String(plan.quota.pods) } },
-    },
+    } satisfies V1ResourceQuota,
     {
       apiVersion: "v1",
       kind: "LimitRange",
       metadata: meta("tenant-defaults"),
       spec: { limits: [{ type: "Container", defaultRequest: plan.jobs.requests, default: plan.jobs.limits }] },
-    },
+    } satisfies LimitRange,
     {
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
       metadata: meta("default-deny"),
       spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] },
-    },
+    } satisfies V1NetworkPolicy,
     {
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
@@ -332,7 +337,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
           ports: [{ protocol: "TCP", port: PORT }],
         }],
       },
-    },
+    } satisfies NetworkPolicy,
     {
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
@@ -348,13 +353,13 @@ export function renderTenant(input: RenderInput): KubeObject[] {
           egressPort(platform.objectStoragePort),
         ],
       },
-    },
+    } satisfies V1NetworkPolicy,
     {
       apiVersion: "v1",
       kind: "ServiceAccount",
       metadata: meta("matomo"),
       automountServiceAccountToken: false,
-    },
+    } satisfies V1ServiceAccount,
     {
       apiVersion: "v1",
       kind: "Secret",
@@ -368,13 +373,13 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         "admin-password": input.secrets.adminPassword,
         "admin-email": input.secrets.adminEmail,
       },
-    },
+    } satisfies V1Secret,
     {
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: meta("matomo-config"),
       data: { "common.config.ini.php": commonConfig },
-    },
+    } satisfies V1ConfigMap,
     deployment("tracker", plan.tracker),
     deployment("web", plan.web),
     ...(suspended ? [] : [hpa("tracker", plan.tracker), hpa("web", plan.web)]),
@@ -399,7 +404,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
           },
         })),
       },
-    },
+    } satisfies V1Ingress,
     cronJob("archiver", plan.archiving.schedule),
     cronJob("scheduled-tasks", "*/15 * * * *"),
     installJob(input, podSpec, settingsEnv),
@@ -416,27 +421,35 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         ttlSecondsAfterFinished: 30 * 24 * 3600,
         template: { metadata: { labels: labels(name, j.kind) }, spec: withEnv(podSpec(j.kind, plan.jobs, { restartPolicy: "Never" }, `${platform.image}:${j.version}`), j.kind === "update" ? settingsEnv : []) },
       },
-    })),
+    } satisfies V1Job)),
   ];
   return objects;
 }
 
+// client-node's models name two fields as its own serializer writes them (`_default`, `_from`); these
+// objects are sent as JSON, where the API calls them `default` and `from`.
+type LimitRange = Omit<V1LimitRange, "spec"> & {
+  spec: { limits: (Omit<V1LimitRangeItem, "_default"> & { default?: V1LimitRangeItem["_default"] })[] };
+};
+type NetworkPolicy = Omit<V1NetworkPolicy, "spec"> & {
+  spec: Omit<V1NetworkPolicySpec, "ingress"> & { ingress?: (Omit<V1NetworkPolicyIngressRule, "_from"> & { from?: V1NetworkPolicyIngressRule["_from"] })[] };
+};
+
 /** A pod spec whose (only) container also gets these environment variables. */
-function withEnv<T extends Record<string, unknown>>(spec: T, env: readonly { name: string; value: string }[]): T {
-  const containers = (spec as { containers?: { env?: unknown[] }[] }).containers ?? [];
-  return { ...spec, containers: containers.map((c) => ({ ...c, env: [...(c.env ?? []), ...env] })) };
+function withEnv(spec: V1PodSpec, env: readonly V1EnvVar[]): V1PodSpec {
+  return { ...spec, containers: spec.containers.map((c: V1Container) => ({ ...c, env: [...(c.env ?? []), ...env] })) };
 }
 
 /** The one-time install Job; its name is fixed so it runs once per tenant, never at pod start. */
-function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["jobs"], extra?: Record<string, unknown>) => Record<string, unknown>,
-  settingsEnv: readonly { name: string; value: string }[]): KubeObject {
+function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["jobs"], extra?: Partial<V1PodSpec>) => V1PodSpec,
+  settingsEnv: readonly V1EnvVar[]): KubeObject {
   const name = input.tenant.metadata.name;
-  const spec = podSpec("install", input.plan.jobs, { restartPolicy: "Never" }) as { containers: { env: unknown[] }[] };
+  const spec = podSpec("install", input.plan.jobs, { restartPolicy: "Never" });
   const fromSecret = (env: string, key: string) => ({ name: env, valueFrom: { secretKeyRef: { name: "matomo-secrets", key } } });
   const container = spec.containers[0];
   if (container) {
     container.env = [
-      ...container.env,
+      ...(container.env ?? []),
       fromSecret("MATOMO_ADMIN_USER", "admin-user"),
       fromSecret("MATOMO_ADMIN_PASSWORD", "admin-password"),
       fromSecret("MATOMO_ADMIN_EMAIL", "admin-email"),
@@ -459,5 +472,5 @@ function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["
       ttlSecondsAfterFinished: 7 * 24 * 3600,
       template: { metadata: { labels: labels(name, "install") }, spec },
     },
-  };
+  } satisfies V1Job;
 }
