@@ -2,8 +2,6 @@
 // the operator's, and `mms backup run --id --verify`, which a Job may run more than once.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createConnection, type Connection } from "mysql2/promise";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
@@ -14,18 +12,10 @@ import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
 import { devS3 } from "./backup-bed.ts";
-import { uniqueName } from "./helpers.ts";
+import { type Run, runMms, uniqueName } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 
-interface Run { code: number; stdout: string; stderr: string }
-function mms(args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(MMS, args, { env: { ...process.env, ...kubeEnv }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const mms = (args: string[]): Promise<Run> => runMms(args, kubeEnv);
 
 let http: KubeHttp;
 let s3: S3Client;

@@ -3,10 +3,9 @@
 // deletionPolicy Delete, and `mms dr restore-all` onto a fresh environment from object storage alone.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createConnection, type Connection } from "mysql2/promise";
 import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
@@ -18,18 +17,10 @@ import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
 import { devPool, devS3, FIXTURE, loadGzip, rows, tableState } from "./backup-bed.ts";
-import { eventually, uniqueName } from "./helpers.ts";
+import { eventually, type Run, runMms, uniqueName } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 
-interface Run { code: number; stdout: string; stderr: string }
-function mms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((done) => {
-    execFile(MMS, args, { env: { ...process.env, ...env }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const mms = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runMms(args, env);
 
 let http: KubeHttp;
 let s3: S3Client;

@@ -7,23 +7,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { isPortFree, portsFrom } from "../src/devcluster/ports.ts";
 import type { DevState } from "../src/devcluster/state.ts";
+import { type Run, runMms } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 
-interface Run { code: number; stdout: string; stderr: string }
 
-function mms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((done) => {
-    execFile(MMS, args, { env: { ...process.env, ...env }, timeout: 600_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      done({ code, stdout, stderr });
-    });
-  });
-}
+const mms = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runMms(args, env);
 
 const homes: string[] = [];
 async function isolatedHome(): Promise<string> {

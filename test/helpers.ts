@@ -1,8 +1,27 @@
 // Shared helpers of the integration tests: clients for the running dev environment and polling.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { kubeClients, loadKubeConfig, type KubeClients } from "../src/kube/client.ts";
+
+/** The CLI as a user runs it. */
+export const MMS = resolve(import.meta.dirname, "../bin/mms");
+
+export interface Run { readonly code: number; readonly stdout: string; readonly stderr: string }
+
+/**
+ * Runs `bin/mms args` (or another program, `file`) in a child process with `env` added to this
+ * process's environment; resolves with its exit code and output, also when it fails.
+ */
+export function runMms(args: readonly string[], env: NodeJS.ProcessEnv = {}, file: string = MMS): Promise<Run> {
+  return new Promise((done) => {
+    execFile(file, [...args], { env: { ...process.env, ...env }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 export async function devKube(): Promise<KubeClients> {
   const e = await endpoints();

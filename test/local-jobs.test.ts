@@ -3,8 +3,7 @@
 // command fails its Job with the reason, and a tenant's backup CronJob run by hand takes a real backup.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { createConnection, type Connection } from "mysql2/promise";
 import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
@@ -15,18 +14,10 @@ import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
 import { renderVerifiedBackupJob, RUN_LOCALLY_LABEL } from "../src/render/backup-jobs.ts";
 import { DEFAULT_PLATFORM } from "../src/render/tenant.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
-import { eventually, uniqueName } from "./helpers.ts";
+import { eventually, MMS, type Run, runMms, uniqueName } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 
-interface Run { code: number; stdout: string; stderr: string }
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((done) => {
-    execFile(file, args, { env: { ...process.env, ...env }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const exec = (file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> => runMms(args, env, file);
 
 interface Job { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } }
 interface Pod { metadata: { name: string; labels?: Record<string, string> }; status?: { phase?: string; containerStatuses?: { state?: { terminated?: { exitCode: number; message?: string } } }[] } }

@@ -3,7 +3,6 @@
 // salt, a live database, a dry run, and the sources that must be refused without leaving anything behind.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -20,12 +19,10 @@ import { endpoints } from "../src/devcluster/environment.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import type { MigrationReport } from "../src/migrate/import.ts";
-import { uniqueName } from "./helpers.ts";
+import { type Run, runMms, uniqueName } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 const FIXTURE = resolve(import.meta.dirname, "../../shared/fixtures/matomo/OmniFixture.sql.gz");
 
-interface Run { code: number; stdout: string; stderr: string }
 
 let http: KubeHttp;
 let db: Connection;
@@ -39,14 +36,7 @@ const tenants: string[] = [];
 const users: string[] = [];
 
 const dbName = (t: string) => `mt_${t.replaceAll("-", "_")}`;
-
-function mms(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((done) => {
-    execFile(MMS, args, { env: { ...process.env, ...kubeEnv, ...env }, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const mms = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runMms(args, { ...kubeEnv, ...env });
 
 async function rows(sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
   const [r] = await db.query<RowDataPacket[]>(sql, values);

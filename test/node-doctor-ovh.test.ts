@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { NodeRemediation } from "../src/api/remediation.ts";
@@ -22,9 +22,8 @@ import { isReady, simulatedNode } from "../src/devcluster/nodes.ts";
 import { startSimOvhApi, type SimOvhApi } from "../src/devcluster/sim-ovh-api.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
-import { eventually, uniqueName } from "./helpers.ts";
+import { eventually, MMS, type Run, runMms, uniqueName } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 const pool = uniqueName("it-ovh");
 const nodeNames = [0, 1, 2].map((i) => `${pool}-n${i}`);
 const namespace = uniqueName("it-ovh-doc");
@@ -32,7 +31,6 @@ const lease = uniqueName("it-ovh-doctor");
 const TEST_TAINT = { key: "mms.dev/test-only", value: "doctor-ovh", effect: "NoSchedule" };
 
 type Node = { metadata: { name: string }; spec?: { unschedulable?: boolean; taints?: { key: string }[] }; status?: { conditions?: { type: string; status: string }[] } };
-interface Run { code: number; stdout: string; stderr: string }
 
 let http: KubeHttp;
 let sim: SimOvhApi;
@@ -41,13 +39,7 @@ let kubectl: string;
 let dir: string;
 let caFile: string;
 const children = new Set<ChildProcess>();
-
-function mms(args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(MMS, args, { env: { ...process.env, KUBECONFIG: kubeconfig } }, (err, stdout, stderr) =>
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
+const mms = (args: string[]): Promise<Run> => runMms(args, { KUBECONFIG: kubeconfig });
 
 /** The Secret, created as docs/node-doctor.md tells a user: kubectl and an env file, so no value is in a command line. */
 async function createCredentialsSecret(name: string, values: { applicationKey: string; applicationSecret: string; consumerKey: string }): Promise<void> {

@@ -3,9 +3,7 @@
 // and released once Ready. (Storm protection and flap detection are covered by policy.test.ts.)
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { resolve } from "node:path";
 import { pino } from "pino";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { NodeRemediation } from "../src/api/remediation.ts";
@@ -18,7 +16,7 @@ import { endpoints } from "../src/devcluster/environment.ts";
 import { failNode, isReady, simulatedNode } from "../src/devcluster/nodes.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
-import { eventually, uniqueName } from "./helpers.ts";
+import { eventually, runMms, uniqueName } from "./helpers.ts";
 
 let http: KubeHttp;
 let sim: SimOvhApi;
@@ -138,13 +136,7 @@ describe("node doctor", () => {
 });
 
 describe("mms node CLI", () => {
-  const mms = async (args: string[]) => {
-    const env = { ...process.env, KUBECONFIG: (await endpoints()).kubeconfig };
-    return new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(resolve(import.meta.dirname, "../bin/mms"), args, { env }, (err, stdout, stderr) =>
-        done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
-    });
-  };
+  const mms = async (args: string[]) => runMms(args, { KUBECONFIG: (await endpoints()).kubeconfig });
 
   test("node status -o json lists every node with its pool, health and remediation", async () => {
     const r = await mms(["node", "status", "-o", "json"]);

@@ -4,11 +4,10 @@
 // storm, a flapping node, and an OVH API that rate-limits, fails or refuses.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { NodeRemediation } from "../src/api/remediation.ts";
@@ -21,9 +20,8 @@ import { failNode, NODE_POOL, recoverNode } from "../src/devcluster/nodes.ts";
 import { deployRecoveryWorkload, placement, removeRecoveryWorkload, type RecoveryWorkload } from "./support/scenario.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
-import { eventually } from "./helpers.ts";
+import { eventually, type Run, runMms } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 const PORT_BASE = 26000;
 const NODES = 5;
 
@@ -40,13 +38,7 @@ let http: KubeHttp;
 let sim: SimControl;
 let doctorUrl = "";
 const workloads: RecoveryWorkload[] = [];
-
-function mms(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(MMS, args, { env: { ...process.env, ...env }, timeout: 600_000 }, (err, stdout, stderr) =>
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
+const mms = (args: string[]): Promise<Run> => runMms(args, env);
 
 before(async () => {
   home = await mkdtemp(join(tmpdir(), "mms-it-recovery-"));

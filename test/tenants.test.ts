@@ -3,8 +3,6 @@
 // recovers by itself when MariaDB comes back.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createConnection } from "mysql2/promise";
 import { createProgress } from "../src/util/progress.ts";
@@ -17,9 +15,8 @@ import { readState } from "../src/devcluster/state.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import { condition, createTenant, deleteTenant, setSuspended, waitDeleted, waitReady } from "../src/tenants/service.ts";
-import { eventually, uniqueName } from "./helpers.ts";
+import { eventually, runMms, uniqueName } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 let http: KubeHttp;
 const created: string[] = [];
 const quiet = createProgress(process.stderr, true);
@@ -187,12 +184,7 @@ describe("tenant onboarding", () => {
 });
 
 describe("mms tenant CLI", () => {
-  const run = async (args: string[]) => {
-    const env = { ...process.env, KUBECONFIG: (await endpoints()).kubeconfig };
-    return new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(MMS, args, { env }, (err, stdout, stderr) => done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
-    });
-  };
+  const run = async (args: string[]) => runMms(args, { KUBECONFIG: (await endpoints()).kubeconfig });
 
   test("tenant create --wait reports the elapsed time; get -o json returns the API object", async () => {
     const name = uniqueName("cli");

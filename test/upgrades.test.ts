@@ -3,8 +3,6 @@
 // rollout in waves that stops at a failure and resumes when run again.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
 import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import { BUILT_IN_PLANS } from "../src/api/plan.ts";
@@ -15,20 +13,12 @@ import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import { ResilientWatch } from "../src/kube/watch.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
-import { eventually, uniqueName } from "./helpers.ts";
+import { eventually, type Run, runMms, uniqueName } from "./helpers.ts";
 
-const MMS = resolve(import.meta.dirname, "../bin/mms");
 const FROM = "5.2.1";
 const TO = "5.3.0";
 
-interface Run { code: number; stdout: string; stderr: string }
-function mms(args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(MMS, args, { env: { ...process.env, ...kubeEnv }, timeout: 900_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const mms = (args: string[]): Promise<Run> => runMms(args, kubeEnv);
 
 let http: KubeHttp;
 let db: Connection;
@@ -253,4 +243,3 @@ describe("fleet upgrades", () => {
     assert.ok(final.every((t) => t.status?.runningVersion === TO && t.status.upgrade?.phase === "Completed"), "every tenant ends on the new version");
   });
 });
-
