@@ -174,6 +174,11 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
   const parallel = opts.parallel ?? 4;
   const running = new Map<string, Running & { pod: LocalPod }>();
   let stopping = false;
+  /**
+   * Pods whose process ended here: a pass that listed such a pod just before its end was recorded still
+   * sees it Running, and must not take it for one orphaned by a runner restart.
+   */
+  const ended = new Set<string>();
   /** Pods of scheduled runs left Pending under `scheduled: "hold"`, so their Job is read once. */
   const held = new Set<string>();
   const holds = async (pod: LocalPod): Promise<boolean> => {
@@ -250,6 +255,7 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
     const done = new Promise<void>((resolve) => {
       child.once("error", (err) => keep(Buffer.from(`${err.message}\n`)));
       child.once("close", (code, signal) => {
+        ended.add(pod.metadata.uid);
         const exit = code ?? (signal ? 128 + (signal === "SIGKILL" ? 9 : 15) : 1);
         log(`pod ${key}: exited ${exit}${signal ? ` (${signal})` : ""}`);
         logFile.end();
@@ -280,7 +286,7 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
     const pods = (await http.request<{ items: LocalPod[] }>("GET", `/api/v1/pods?${selector.toString()}`)).items;
     for (const pod of pods) {
       const here = running.get(pod.metadata.uid);
-      const action = decide(pod, here !== undefined);
+      const action = decide(pod, here !== undefined || ended.has(pod.metadata.uid));
       const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
       if (action === "stop" && here) {
         log(`pod ${key}: deleted, stopping its process`);
@@ -293,6 +299,9 @@ export function startLocalJobRunner(opts: LocalJobRunnerOptions): LocalJobRunner
         await start(pod);
       }
     }
+    const listed = new Set(pods.map((p) => p.metadata.uid));
+    for (const uid of ended) if (!listed.has(uid)) ended.delete(uid);
+    for (const uid of held) if (!listed.has(uid)) held.delete(uid);
   };
 
   const loop = (async () => {
