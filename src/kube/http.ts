@@ -62,6 +62,14 @@ export class KubeApiError extends Error {
   }
 }
 
+/** The API server's answer stopped before its end. */
+export class ResponseCutOff extends Error {
+  constructor(method: string, path: string, why: string) {
+    super(`the API server's response to ${method} ${path} was cut off: ${why}`);
+    this.name = "ResponseCutOff";
+  }
+}
+
 export function resourcePath(apiVersion: string, kind: string, name?: string, namespace?: string): string {
   const info = RESOURCES[`${apiVersion}/${kind}`];
   if (!info) throw new Error(`no resource mapping for ${apiVersion} ${kind}`);
@@ -103,6 +111,8 @@ export class KubeHttp {
       try {
         return await this.requestOnce<T>(method, path, body, contentType);
       } catch (err) {
+        // A read whose response was cut off is asked again; a write might have been applied, so it is not.
+        if (err instanceof ResponseCutOff && method === "GET" && attempt < 3) continue;
         if (!(err instanceof KubeApiError && err.status === 429) || attempt >= 20) throw err;
         await sleep(Math.min(5000, (err.retryAfterSeconds ?? 1) * 1000) * (0.5 + Math.random() / 2));
       }
@@ -122,6 +132,12 @@ export class KubeHttp {
     return new Promise<T>((resolve, reject) => {
       const req = request(url, opts, (res) => {
         const chunks: Buffer[] = [];
+        // A response cut off mid-body (the connection closed or timed out) emits neither "end" nor an
+        // error on the request: without these, the call would wait forever.
+        res.on("error", (err) => reject(new ResponseCutOff(method, url.pathname, err.message)));
+        res.on("close", () => {
+          if (!res.complete) reject(new ResponseCutOff(method, url.pathname, "the connection closed"));
+        });
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
