@@ -203,7 +203,9 @@ describe("fleet upgrades", () => {
     await http.delete(API_GROUP_VERSION, "TenantPlan", plan).catch(() => undefined);
   });
 
-  test("20 tenants, --canary 1 --wave-size 25%: waves in order, a failure in wave 2 stops the rollout, a rerun resumes", async () => {
+  // Each of the 20 upgrades takes a real verified backup in a Job (the local Job runner runs 4 at once):
+  // allow more than the suite's 10 minutes on a loaded 2-core machine.
+  test("20 tenants, --canary 1 --wave-size 25%: waves in order, a failure in wave 2 stops the rollout, a rerun resumes", { timeout: 1_500_000 }, async () => {
     const small = BUILT_IN_PLANS.find((p) => p.metadata.name === "small");
     await http.apply({ apiVersion: API_GROUP_VERSION, kind: "TenantPlan", metadata: { name: plan }, spec: small?.spec } as never, { fieldManager: "test" });
     for (let i = 0; i < 20; i++) names.push(await readyTenant(`f${String(i).padStart(2, "0")}`, { fleet }, plan));
