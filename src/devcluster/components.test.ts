@@ -7,9 +7,9 @@ import { pkiFiles } from "./pki.ts";
 import { portsFrom } from "./ports.ts";
 
 test("the sim's delays and the dev doctor's flags come from the environment of dev up, with documented defaults", () => {
-  assert.deepEqual(devTimings({}), { simRebootDelayMs: 60_000, simReplaceDelayMs: 60_000, doctorArgs: [] });
-  const t = devTimings({ MMS_DEV_SIM_REBOOT_DELAY: "5s", MMS_DEV_SIM_REPLACE_DELAY: "1m30s", MMS_DEV_NODE_DOCTOR_ARGS: " --cooldown=5m  --paused " });
-  assert.deepEqual(t, { simRebootDelayMs: 5_000, simReplaceDelayMs: 90_000, doctorArgs: ["--cooldown=5m", "--paused"] });
+  assert.deepEqual(devTimings({}), { simRebootDelayMs: 60_000, simReplaceDelayMs: 60_000, doctorArgs: [], scheduledJobs: "run" });
+  const t = devTimings({ MMS_DEV_SIM_REBOOT_DELAY: "5s", MMS_DEV_SIM_REPLACE_DELAY: "1m30s", MMS_DEV_NODE_DOCTOR_ARGS: " --cooldown=5m  --paused ", MMS_DEV_SCHEDULED_JOBS: "hold" });
+  assert.deepEqual(t, { simRebootDelayMs: 5_000, simReplaceDelayMs: 90_000, doctorArgs: ["--cooldown=5m", "--paused"], scheduledJobs: "hold" });
   const args = nodeDoctorDevArgs(t);
   assert.ok(args.includes("--pool=default-pool"), "only the environment's own pool");
   assert.ok(args.includes("--soft-reboot-timeout=35s"), "a reboot's timeout follows the sim's delay");
