@@ -17,8 +17,11 @@ export interface Run { readonly code: number; readonly stdout: string; readonly 
  */
 export function runMms(args: readonly string[], env: NodeJS.ProcessEnv = {}, file: string = MMS): Promise<Run> {
   return new Promise((done) => {
+    const started = Date.now();
     execFile(file, [...args], { env: { ...process.env, ...env }, timeout: 900_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+      // A program killed by a signal has no exit code: say so in its stderr, so a failing assertion shows why.
+      const killed = err?.signal ? `\n[${file} ${args.join(" ")}: killed by ${err.signal} after ${((Date.now() - started) / 1000).toFixed(1)} s${err.killed ? " (the helper's 900 s limit)" : ""}]\n` : "";
+      done({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr: stderr + killed });
     });
   });
 }
