@@ -6,9 +6,12 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import { BUILT_IN_PLANS } from "../src/api/plan.ts";
-import { endpoints } from "../src/devcluster/environment.ts";
+import { currentPaths, endpoints } from "../src/devcluster/environment.ts";
+import { portsFrom } from "../src/devcluster/ports.ts";
+import { readState } from "../src/devcluster/state.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
+import type { MatomoTenant } from "../src/api/tenant.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
 import { eventually, uniqueName } from "./helpers.ts";
 
@@ -83,6 +86,25 @@ async function webHashes(of: readonly string[]): Promise<Map<string, string | un
   return new Map(ds.map((d, i) => [of[i] as string, templateHash(d)]));
 }
 
+/** The operator's own count of tenants holding a rollout slot (its metric mms_tenants_rolling). */
+async function slotsInUse(): Promise<string> {
+  const state = await readState(currentPaths());
+  if (!state) return "unknown";
+  const text = await (await fetch(`http://127.0.0.1:${portsFrom(state.portBase).operator}/metrics`)).text();
+  return /^mms_tenants_rolling (\d+)$/m.exec(text)?.[1] ?? "unknown";
+}
+
+/** What each tenant's ConfigReady condition says, to show where a rollout waits. */
+async function configReady(of: ReadonlySet<string>): Promise<string> {
+  const counts = new Map<string, number>();
+  for (const n of of) {
+    const c = (await http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", n)).status?.conditions?.find((x) => x.type === "ConfigReady");
+    const k = `${c?.status}/${c?.reason}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts].map(([k, v]) => `${v}× ${k}`).join(", ");
+}
+
 describe("rollout gate", () => {
   test(`a plan change reaches every tenant on it, with never more than ${LIMIT} tenants rolling their pods at once`, { timeout: 1_200_000 }, async () => {
     const holdPlan = await ownPlan("holdplan");
@@ -115,7 +137,10 @@ describe("rollout gate", () => {
       const changed = ds.filter((d) => component(d) === "web" && templateHash(d) !== before.get(key(d))).length;
       maxRolling = Math.max(maxRolling, rolling.size);
       if (changed === ours.size && rolling.size === 0) break;
-      assert.ok(Date.now() < deadline, `the plan change did not reach every tenant (${changed} of ${ours.size} web Deployments changed, ${rolling.size} rolling)`);
+      if (Date.now() > deadline) {
+        assert.fail(`the plan change did not reach every tenant (${changed} of ${ours.size} web Deployments changed, ${rolling.size} rolling; ` +
+          `ConfigReady: ${await configReady(ours)}; the operator counts ${await slotsInUse()} tenant(s) rolling)`);
+      }
       await sleep(150);
     }
     assert.ok(maxRolling <= LIMIT, `at most ${LIMIT} tenants rolled at once (saw ${maxRolling})`);

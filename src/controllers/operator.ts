@@ -49,7 +49,10 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
 
   const platform = opts.platform ?? DEFAULT_PLATFORM;
   // The gate asks the cluster about its holders once it is full, and starts with the rollouts under way.
-  const rolloutGate = new RolloutGate(opts.maxRollingTenants ?? 10, { probe: clusterRolloutProbe(http) });
+  const rolloutGate = new RolloutGate(opts.maxRollingTenants ?? 10, {
+    probe: clusterRolloutProbe(http),
+    onProbeError: (tenant, err) => log.warn({ tenant, err: (err as Error).message }, "cannot tell whether a tenant still rolls; it keeps its rollout slot"),
+  });
   rolloutGate.adopt(await tenantsRolling(http).catch(() => []));
   const reconciler = new TenantReconciler({ http, platform, rolloutGate });
   const queue: WorkQueue = new WorkQueue(async (key) => {
@@ -75,6 +78,7 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
     } finally {
       stopTimer();
       metrics.queueDepth.set(queue.size);
+      metrics.rollingTenants.set(rolloutGate.rolling);
     }
   }, {
     concurrency: opts.concurrency,

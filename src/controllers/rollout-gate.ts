@@ -32,6 +32,8 @@ export interface RolloutGateOptions {
   readonly probe?: RolloutProbe;
   /** Holders are asked about at most this often (a full gate is asked on every refused acquire). */
   readonly recheckMs?: number;
+  /** Told when the probe fails for a holder (which then keeps its slot until asked again or expired). */
+  readonly onProbeError?: (tenant: string, err: unknown) => void;
 }
 
 export class RolloutGate {
@@ -41,6 +43,7 @@ export class RolloutGate {
   private readonly expiryMs: number;
   private readonly probe: RolloutProbe | undefined;
   private readonly recheckMs: number;
+  private readonly onProbeError: ((tenant: string, err: unknown) => void) | undefined;
   private checking: Promise<void> | undefined;
   private lastCheck = Number.NEGATIVE_INFINITY;
 
@@ -51,6 +54,7 @@ export class RolloutGate {
     this.expiryMs = opts.expiryMs ?? 5 * 60_000;
     this.probe = opts.probe;
     this.recheckMs = opts.recheckMs ?? 2_000;
+    this.onProbeError = opts.onProbeError;
   }
 
   private expire(): void {
@@ -104,7 +108,8 @@ export class RolloutGate {
         let rolling: boolean;
         try {
           rolling = await probe.stillRolling(tenant);
-        } catch {
+        } catch (err) {
+          this.onProbeError?.(tenant, err);
           continue; // the API server is unsure: keep the slot (expiry still applies)
         }
         // A holder that gave its slot back and took a new one meanwhile is left alone.

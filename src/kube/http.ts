@@ -78,6 +78,14 @@ export function resourcePath(apiVersion: string, kind: string, name?: string, na
   return `${base}${ns}/${info.plural}${name ? `/${encodeURIComponent(name)}` : ""}`;
 }
 
+/** A collection: of one namespace, or of all namespaces when `namespace` is undefined (never `default`). */
+export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
+  if (namespace !== undefined) return resourcePath(apiVersion, kind, undefined, namespace);
+  const info = RESOURCES[`${apiVersion}/${kind}`];
+  if (!info) throw new Error(`no resource mapping for ${apiVersion} ${kind}`);
+  return `${apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`}/${info.plural}`;
+}
+
 export interface ApplyOptions {
   readonly fieldManager: string;
   readonly dryRun?: boolean;
@@ -196,9 +204,10 @@ export class KubeHttp {
     }
   }
 
+  /** Lists objects of one namespace, or of every namespace when `namespace` is left out. */
   list<T>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
     const q = labelSelector ? `?${new URLSearchParams({ labelSelector }).toString()}` : "";
-    return this.request("GET", resourcePath(apiVersion, kind, undefined, namespace) + q);
+    return this.request("GET", collectionPath(apiVersion, kind, namespace) + q);
   }
 
   async delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<boolean> {
