@@ -106,7 +106,7 @@ async function configReady(of: ReadonlySet<string>): Promise<string> {
 }
 
 describe("rollout gate", () => {
-  test(`a plan change reaches every tenant on it, with never more than ${LIMIT} tenants rolling their pods at once`, { timeout: 1_200_000 }, async () => {
+  test(`a plan change reaches every tenant on it, with never more than ${LIMIT} tenants rolling their pods at once`, { timeout: 1_200_000 }, async (t) => {
     const holdPlan = await ownPlan("holdplan");
     const rollPlan = await ownPlan("rollplan");
     const holders = await readyTenants("h", LIMIT, holdPlan);
@@ -143,6 +143,7 @@ describe("rollout gate", () => {
       }
       await sleep(150);
     }
+    t.diagnostic(`${ours.size} tenants rolled, at most ${maxRolling} at once`);
     assert.ok(maxRolling <= LIMIT, `at most ${LIMIT} tenants rolled at once (saw ${maxRolling})`);
     assert.ok(maxRolling >= 1, "the rollout was observed");
   });
