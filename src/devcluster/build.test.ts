@@ -60,3 +60,15 @@ test("a second build of the same program waits for the running one and builds no
   assert.match(steps.join("\n"), new RegExp(`waiting for the build of nothing v0\\.0\\.1 by process ${holder.pid}`));
   assert.ok(!steps.some((s) => s.startsWith("resolving")), "it did not build");
 });
+
+test("a real node's programs: kubelet and kube-proxy from the pinned Kubernetes, containerd 2 without cgo", () => {
+  assert.equal(cacheKey(BUILDS.kubernetes), "kubernetes-v1.34.4-r1", "the control plane's cache stays valid");
+  assert.deepEqual(BUILDS.kubernetesNode.packages.map(binaryName), ["kubelet", "kube-proxy"]);
+  assert.match(wrapperGoMod(BUILDS.kubernetesNode), /^\tk8s\.io\/kubelet => k8s\.io\/kubelet v0\.34\.4$/m);
+  const containerd = wrapperGoMod(BUILDS.containerd);
+  assert.match(containerd, /^\tgithub\.com\/containerd\/containerd\/v2 v2\.2\.9$/m);
+  assert.doesNotMatch(containerd, /^replace/m, "containerd 2.2 needs no replace directives");
+  assert.deepEqual(BUILDS.containerd.packages.map(binaryName), ["containerd", "containerd-shim-runc-v2", "ctr"]);
+  assert.ok(BUILDS.containerd.tags?.includes("no_btrfs"), "the btrfs snapshotter needs cgo");
+  assert.equal(binaryName(BUILDS.coredns.packages[0] as string), "coredns");
+});

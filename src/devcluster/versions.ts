@@ -15,11 +15,17 @@ export interface GoBuildRecipe {
   /** Main packages to build; the binary is named after the last path element. */
   readonly packages: readonly string[];
   readonly ldflags: string;
+  /** Build tags (e.g. to leave out parts that need cgo, which these builds do without). */
+  readonly tags?: readonly string[];
 }
 
 export const KUBERNETES_VERSION = "1.34.4";
 export const ETCD_VERSION = "3.6.16";
 export const KWOK_VERSION = "0.7.0";
+/** Kubernetes 1.34 asks for containerd 2.1.3 or newer (Debian bookworm has 1.6.20). */
+export const CONTAINERD_VERSION = "2.2.9";
+export const COREDNS_VERSION = "1.14.7";
+export const CRICTL_VERSION = "1.34.0";
 /**
  * SeaweedFS's Go module has no semver tags (its releases are tagged 3.x/4.x without a /vN module
  * path); this is the module proxy's pseudo-version of a 2026-11 commit of its master branch.
@@ -36,23 +42,19 @@ const KUBERNETES_STAGING = [
   "kube-scheduler", "kubectl", "kubelet", "metrics", "mount-utils", "pod-security-admission",
 ];
 
-function kubernetesRecipe(version: string): GoBuildRecipe {
+/** The control plane (`kubernetes`) and, for real nodes, the node's programs (`kubernetes-node`). */
+function kubernetesRecipe(version: string, name: "kubernetes" | "kubernetes-node", commands: readonly string[]): GoBuildRecipe {
   const [major, minor] = version.split(".");
   const staging = `v0.${version.split(".").slice(1).join(".")}`;
   const pkg = "k8s.io/component-base/version";
   return {
-    name: "kubernetes",
+    name,
     version,
     recipe: 1,
     goDirective: "1.24.0",
     require: { "k8s.io/kubernetes": `v${version}` },
     replace: Object.fromEntries(KUBERNETES_STAGING.map((m) => [`k8s.io/${m}`, `k8s.io/${m} ${staging}`])),
-    packages: [
-      "k8s.io/kubernetes/cmd/kube-apiserver",
-      "k8s.io/kubernetes/cmd/kube-controller-manager",
-      "k8s.io/kubernetes/cmd/kube-scheduler",
-      "k8s.io/kubernetes/cmd/kubectl",
-    ],
+    packages: commands.map((c) => `k8s.io/kubernetes/cmd/${c}`),
     ldflags: [
       "-s -w",
       `-X ${pkg}.gitVersion=v${version}`,
@@ -64,7 +66,44 @@ function kubernetesRecipe(version: string): GoBuildRecipe {
 }
 
 export const BUILDS = {
-  kubernetes: kubernetesRecipe(KUBERNETES_VERSION),
+  kubernetes: kubernetesRecipe(KUBERNETES_VERSION, "kubernetes", ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]),
+  kubernetesNode: kubernetesRecipe(KUBERNETES_VERSION, "kubernetes-node", ["kubelet", "kube-proxy"]),
+  containerd: {
+    name: "containerd",
+    version: CONTAINERD_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "github.com/containerd/containerd/v2": `v${CONTAINERD_VERSION}` },
+    replace: {},
+    packages: [
+      "github.com/containerd/containerd/v2/cmd/containerd",
+      "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+      "github.com/containerd/containerd/v2/cmd/ctr",
+    ],
+    // Without cgo: no btrfs snapshotter (overlayfs is the one used).
+    tags: ["no_btrfs"],
+    ldflags: `-s -w -X github.com/containerd/containerd/v2/version.Version=v${CONTAINERD_VERSION}`,
+  },
+  coredns: {
+    name: "coredns",
+    version: COREDNS_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "github.com/coredns/coredns": `v${COREDNS_VERSION}` },
+    replace: {},
+    packages: ["github.com/coredns/coredns"],
+    ldflags: "-s -w",
+  },
+  crictl: {
+    name: "crictl",
+    version: CRICTL_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "sigs.k8s.io/cri-tools": `v${CRICTL_VERSION}` },
+    replace: {},
+    packages: ["sigs.k8s.io/cri-tools/cmd/crictl"],
+    ldflags: `-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v${CRICTL_VERSION}`,
+  },
   etcd: {
     name: "etcd",
     version: ETCD_VERSION,
