@@ -1,3 +1,4 @@
+import { addressPlan, inClusterRange } from "./addresses.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UserError } from "../util/errors.ts";
@@ -21,7 +22,7 @@ test("the sim's delays and the dev doctor's flags come from the environment of d
 test("SeaweedFS listens only on the ports it declares (checked free by `dev up`, awaited by `dev down`), on loopback, without telemetry", () => {
   const ports = portsFrom(30000);
   const ctx: Context = {
-    paths: devPaths("/tmp/mms-dev-unit"), ports, pki: pkiFiles("/tmp/mms-dev-unit/pki"), timings: devTimings({}),
+    paths: devPaths("/tmp/mms-dev-unit"), ports, pki: pkiFiles("/tmp/mms-dev-unit/pki"), timings: devTimings({}), addresses: addressPlan(30000),
     bins: { kubernetes: "/b/k", etcd: "/b/e", kwok: "/b/w", seaweedfs: "/b/s" },
     secrets: { mariadbAdminPassword: "pw-m", redisPassword: "pw-r", s3AccessKey: "key-a", s3SecretKey: "secret-s" },
     system: { mariadbd: "/m", mariadbInstallDb: "/mi", redisServer: "/r" },
@@ -33,4 +34,8 @@ test("SeaweedFS listens only on the ports it declares (checked free by `dev up`,
   assert.ok(args.includes("-ip.bind=127.0.0.1") && args.includes("-master.telemetry=false"));
   assert.ok(args.includes("-s3.port.iceberg=0") && args.includes("-s3.port.lance=0"), "its extra catalog servers are off");
   assert.ok(args.every((a) => !a.includes(ctx.secrets.s3SecretKey)), "the S3 secret is not on the command line");
+  const apiserver = COMPONENTS.find((c) => c.name === "kube-apiserver")!.spec(ctx).args;
+  const range = apiserver.find((a) => a.startsWith("--service-cluster-ip-range="))?.split("=")[1] ?? "";
+  assert.equal(range, ctx.addresses.serviceCidr, "Services get the environment's block");
+  assert.ok(inClusterRange(range.split("/")[0] ?? ""), `${range} is in 198.18.0.0/15`);
 });

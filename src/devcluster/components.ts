@@ -1,6 +1,7 @@
 // The programs of the dev environment: how each one is started, what it waits for, and how its
 // health is checked. Start order follows `after`; independent ones start together.
 import { existsSync } from "node:fs";
+import type { AddressPlan } from "./addresses.ts";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent, request as httpsRequest } from "node:https";
@@ -46,6 +47,8 @@ export interface Context {
   readonly secrets: Secrets;
   readonly system: SystemPrograms;
   readonly timings: DevTimings;
+  /** The environment's cluster addresses, all in 198.18.0.0/15 (addresses.ts). */
+  readonly addresses: AddressPlan;
 }
 
 /** Timings of the sim OVH API and the node doctor, read from the environment of `mms dev up`. */
@@ -203,7 +206,7 @@ export const COMPONENTS: readonly Component[] = [
         `--client-ca-file=${ctx.pki.caCert}`,
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         `--service-account-key-file=${ctx.pki.saPub}`, `--service-account-signing-key-file=${ctx.pki.saKey}`,
-        "--service-cluster-ip-range=10.96.0.0/16",
+        `--service-cluster-ip-range=${ctx.addresses.serviceCidr}`,
         "--authorization-mode=RBAC",
         // The Service "kubernetes" would point at 127.0.0.1, which endpoint validation refuses.
         "--endpoint-reconciler-type=none",

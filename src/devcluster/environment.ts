@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../util/errors.ts";
 import type { Progress } from "../util/progress.ts";
 import { kubeClients, loadKubeConfig } from "../kube/client.ts";
+import { KubeHttp } from "../kube/http.ts";
 import { ensureBuilt } from "./build.ts";
 import {
   ADMIN_DB_USER, COMPONENTS, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context, type Secrets,
@@ -17,6 +18,7 @@ import {
 } from "./components.ts";
 import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady } from "./nodes.ts";
 import { devHome, devPaths, type DevPaths } from "./paths.ts";
+import { addressPlan, CLUSTER_RANGE } from "./addresses.ts";
 import { ensurePki, pkiFiles, writeKubeconfig } from "./pki.ts";
 import { isPortFree, parsePortBase, portHolder, portsFrom, PORT_OFFSETS, type PortName } from "./ports.ts";
 import { isOurs, startDetached, stopProcess, type ProcessSpec } from "./processes.ts";
@@ -137,7 +139,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         const rec = alive(previous, c);
         if (rec === undefined) return false;
         try {
-          const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings });
+          const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings, addresses: addressPlan(portBase) });
           return rec.spec !== specKey(now);
         } catch {
           return true; // started by an older checkout whose programs (e.g. its S3 server) have no entry now
@@ -172,10 +174,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     progress.step("preparing certificates, credentials and kubeconfig");
     await mkdir(paths.logs, { recursive: true });
     await mkdir(paths.data, { recursive: true });
-    const pki = await ensurePki(paths.pki);
+    const addresses = addressPlan(portBase);
+    const pki = await ensurePki(paths.pki, addresses.apiServiceIp);
     await writeKubeconfig(paths.kubeconfig, `https://127.0.0.1:${ports.apiserver}`, pki);
     const secrets = await ensureSecrets(paths);
-    const ctx: Context = { paths, ports, bins, pki, secrets, system, timings };
+    const ctx: Context = { paths, ports, bins, pki, secrets, system, timings, addresses };
 
     const processes: Partial<Record<ComponentName, ProcessRecord>> = {};
     for (const c of COMPONENTS) {
@@ -234,6 +237,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         throw new UserError(`only ${ready} of ${opts.nodes} simulated nodes became Ready within ${NODES_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kwok.log")}`);
       }
       await ensureBucket(ctx.ports.s3, ctx.secrets, DEV_BACKUP_BUCKET);
+      const services = await serviceRange(new KubeHttp(kube.config));
+      if (services && services !== addresses.serviceCidr) {
+        progress.info(`this environment's Services still take addresses from ${services}, as environments made before ` +
+          `cluster addresses moved into ${CLUSTER_RANGE}; \`mms dev reset\` (which deletes its data) moves them to ${addresses.serviceCidr}`);
+      }
     } catch (err) {
       progress.info(`start-up failed; stopping the ${startedNow.length} process(es) this command started`);
       await rollback();
@@ -301,9 +309,10 @@ export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<
   const paths = currentPaths(env);
   const state = await readState(paths);
   const secrets = await readSecrets(paths);
-  const ports = portsFrom(state?.portBase ?? parsePortBase(env.MMS_DEV_PORT_BASE));
+  const portBase = state?.portBase ?? parsePortBase(env.MMS_DEV_PORT_BASE);
+  const ports = portsFrom(portBase);
   const ctx = state?.bins && state.system && secrets
-    ? { paths, ports, bins: state.bins, system: state.system, secrets, pki: pkiFiles(paths.pki), timings: devTimings({}) }
+    ? { paths, ports, bins: state.bins, system: state.system, secrets, pki: pkiFiles(paths.pki), timings: devTimings({}), addresses: addressPlan(portBase) }
     : undefined;
   const components = await Promise.all(COMPONENTS.map(async (c): Promise<ComponentStatus> => {
     const rec = alive(state, c);
@@ -391,5 +400,15 @@ async function ensureBucket(port: number, secrets: Secrets, bucket: string): Pro
     if (name !== "BucketAlreadyOwnedByYou" && name !== "BucketAlreadyExists") throw err;
   } finally {
     s3.destroy();
+  }
+}
+
+/** The CIDR of the cluster's default ServiceCIDR, which the API server keeps from its first start. */
+async function serviceRange(http: KubeHttp): Promise<string | undefined> {
+  try {
+    const cidr = await http.request<{ spec?: { cidrs?: string[] } }>("GET", "/apis/networking.k8s.io/v1/servicecidrs/kubernetes");
+    return cidr.spec?.cidrs?.[0];
+  } catch {
+    return undefined; // not made yet: the API server makes it from its flags
   }
 }

@@ -34,17 +34,16 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   if (r.code !== 0) throw new UserError(`openssl ${args[0]} failed while making the dev cluster's certificates: ${r.stderrTail.split("\n").at(-1) ?? ""}`);
 }
 
-const SERVICE_IP = "10.96.0.1";
-
-export async function ensurePki(dir: string): Promise<Pki> {
+/**
+ * The environment's certificates, made once. `serviceIp` is the ClusterIP of the Service `kubernetes`,
+ * which the API server's certificate must name; a certificate made for another one is made again.
+ */
+export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
   const p = pkiFiles(dir);
-  if ((Object.values(p) as string[]).every((file) => existsSync(file))) return p;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const sans = ["IP:127.0.0.1", `IP:${serviceIp}`, "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+    "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"];
+  const apiserverExt = `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`;
   const days = "3650";
-  await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p.caKey, "-out", p.caCert,
-    "-days", days, "-subj", "/CN=mms-dev-ca",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
-
   const sign = async (name: string, subject: string, ext: string) => {
     const extFile = join(dir, `${name}.ext`);
     await writeFile(extFile, ext);
@@ -53,10 +52,21 @@ export async function ensurePki(dir: string): Promise<Pki> {
     await openssl(["x509", "-req", "-in", join(dir, `${name}.csr`), "-CA", p.caCert, "-CAkey", p.caKey,
       "-CAcreateserial", "-days", days, "-out", join(dir, `${name}.crt`), "-extfile", extFile], dir);
   };
-  const sans = ["IP:127.0.0.1", `IP:${SERVICE_IP}`, "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
-    "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"];
-  await sign("apiserver", "/CN=kube-apiserver",
-    `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
+
+  if ((Object.values(p) as string[]).every((file) => existsSync(file))) {
+    // An environment made before its Services moved (or with another port base): only the API server's
+    // certificate changes; the CA, the admin credentials and the service-account key stay.
+    if ((await readFile(join(dir, "apiserver.ext"), "utf8").catch(() => "")) !== apiserverExt) {
+      await sign("apiserver", "/CN=kube-apiserver", apiserverExt);
+      await chmod(p.apiserverKey, 0o600);
+    }
+    return p;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p.caKey, "-out", p.caCert,
+    "-days", days, "-subj", "/CN=mms-dev-ca",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+  await sign("apiserver", "/CN=kube-apiserver", apiserverExt);
   await sign("admin", "/O=system:masters/CN=mms-admin",
     "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n");
   await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p.saKey], dir);
