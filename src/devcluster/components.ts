@@ -204,6 +204,9 @@ export const COMPONENTS: readonly Component[] = [
         `--bind-address=${loopback}`, `--advertise-address=${loopback}`, `--secure-port=${ctx.ports.apiserver}`,
         `--tls-cert-file=${ctx.pki.apiserverCert}`, `--tls-private-key-file=${ctx.pki.apiserverKey}`,
         `--client-ca-file=${ctx.pki.caCert}`,
+        // Real nodes' names do not resolve: the API server reaches a kubelet (logs, exec) at its InternalIP.
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        `--kubelet-client-certificate=${ctx.pki.kubeletClientCert}`, `--kubelet-client-key=${ctx.pki.kubeletClientKey}`,
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         `--service-account-key-file=${ctx.pki.saPub}`, `--service-account-signing-key-file=${ctx.pki.saKey}`,
         `--service-cluster-ip-range=${ctx.addresses.serviceCidr}`,

@@ -21,6 +21,15 @@ test("the API server's certificate names the Service IP; another Service IP re-s
     assert.ok(again.verify(new X509Certificate(ca).publicKey), "signed by the same CA");
     assert.equal(await readFile(first.caCert, "utf8"), ca);
     assert.equal(await readFile(first.adminKey, "utf8"), admin);
+
+    // An environment made before the API server had a kubelet client certificate gains one, and only that.
+    await rm(first.kubeletClientCert);
+    await ensurePki(dir, "198.18.4.1");
+    const client = new X509Certificate(await readFile(first.kubeletClientCert));
+    assert.match(client.subject, /O=system:masters/);
+    assert.ok(client.verify(new X509Certificate(ca).publicKey));
+    assert.equal(await readFile(first.caCert, "utf8"), ca);
+    assert.equal(await readFile(first.adminKey, "utf8"), admin);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

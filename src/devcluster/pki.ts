@@ -15,6 +15,9 @@ export interface Pki {
   readonly apiserverKey: string;
   readonly adminCert: string;
   readonly adminKey: string;
+  /** The API server's client certificate towards kubelets (logs, exec, port-forward). */
+  readonly kubeletClientCert: string;
+  readonly kubeletClientKey: string;
   readonly saKey: string;
   readonly saPub: string;
 }
@@ -25,6 +28,7 @@ export function pkiFiles(dir: string): Pki {
     caCert: f("ca.crt"), caKey: f("ca.key"),
     apiserverCert: f("apiserver.crt"), apiserverKey: f("apiserver.key"),
     adminCert: f("admin.crt"), adminKey: f("admin.key"),
+    kubeletClientCert: f("apiserver-kubelet-client.crt"), kubeletClientKey: f("apiserver-kubelet-client.key"),
     saKey: f("sa.key"), saPub: f("sa.pub"),
   };
 }
@@ -53,25 +57,28 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
       "-CAcreateserial", "-days", days, "-out", join(dir, `${name}.crt`), "-extfile", extFile], dir);
   };
 
-  if ((Object.values(p) as string[]).every((file) => existsSync(file))) {
-    // An environment made before its Services moved (or with another port base): only the API server's
-    // certificate changes; the CA, the admin credentials and the service-account key stay.
-    if ((await readFile(join(dir, "apiserver.ext"), "utf8").catch(() => "")) !== apiserverExt) {
-      await sign("apiserver", "/CN=kube-apiserver", apiserverExt);
-      await chmod(p.apiserverKey, 0o600);
-    }
-    return p;
-  }
+  // Each piece is made when missing, so an environment made by an older checkout gains only what it lacks;
+  // the CA, the admin credentials and the service-account key, once made, stay.
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p.caKey, "-out", p.caCert,
-    "-days", days, "-subj", "/CN=mms-dev-ca",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
-  await sign("apiserver", "/CN=kube-apiserver", apiserverExt);
-  await sign("admin", "/O=system:masters/CN=mms-admin",
-    "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n");
-  await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p.saKey], dir);
-  await openssl(["pkey", "-in", p.saKey, "-pubout", "-out", p.saPub], dir);
-  for (const key of [p.caKey, p.apiserverKey, p.adminKey, p.saKey]) await chmod(key, 0o600);
+  const caMade = !existsSync(p.caCert) || !existsSync(p.caKey);
+  if (caMade) {
+    await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p.caKey, "-out", p.caCert,
+      "-days", days, "-subj", "/CN=mms-dev-ca",
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+  }
+  const missing = (...files: string[]) => caMade || files.some((f) => !existsSync(f));
+  // The API server's certificate is made again when the Service IP it must name changed.
+  if (missing(p.apiserverCert, p.apiserverKey) || (await readFile(join(dir, "apiserver.ext"), "utf8").catch(() => "")) !== apiserverExt) {
+    await sign("apiserver", "/CN=kube-apiserver", apiserverExt);
+  }
+  const client = "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n";
+  if (missing(p.adminCert, p.adminKey)) await sign("admin", "/O=system:masters/CN=mms-admin", client);
+  if (missing(p.kubeletClientCert, p.kubeletClientKey)) await sign("apiserver-kubelet-client", "/O=system:masters/CN=mms-apiserver-kubelet-client", client);
+  if (!existsSync(p.saKey) || !existsSync(p.saPub)) {
+    await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p.saKey], dir);
+    await openssl(["pkey", "-in", p.saKey, "-pubout", "-out", p.saPub], dir);
+  }
+  for (const key of [p.caKey, p.apiserverKey, p.adminKey, p.kubeletClientKey, p.saKey]) await chmod(key, 0o600);
   return p;
 }
 
