@@ -89,9 +89,11 @@ async function build(recipe: GoBuildRecipe, progress: Progress, dir: string, wor
   const toolchain = !process.env.GOTOOLCHAIN || process.env.GOTOOLCHAIN === "local" ? "auto" : process.env.GOTOOLCHAIN;
   const env = { ...process.env, GOFLAGS: "-mod=mod", GOWORK: "off", CGO_ENABLED: "0", GOTOOLCHAIN: toolchain };
 
+  const tagArgs = recipe.tags?.length ? ["-tags", recipe.tags.join(",")] : [];
+
   progress.step(`resolving ${recipe.name} v${recipe.version} modules (first time only)`);
   let downloaded = 0;
-  const listed = await run("go", ["list", "-deps", ...(recipe.tags?.length ? ["-tags", recipe.tags.join(",")] : []), "-f", "{{.ImportPath}}", ...recipe.packages], {
+  const listed = await run("go", ["list", "-deps", ...tagArgs, "-f", "{{.ImportPath}}", ...recipe.packages], {
     cwd: work,
     env,
     onStderrLine: (line) => {
@@ -108,7 +110,7 @@ async function build(recipe: GoBuildRecipe, progress: Progress, dir: string, wor
     progress.step(`building ${bin} v${recipe.version} (${total} packages in all; cached after the first build)`);
     const built = await run(
       "go",
-      ["build", "-v", "-trimpath", ...(recipe.tags?.length ? ["-tags", recipe.tags.join(",")] : []), "-ldflags", recipe.ldflags, "-o", join(out, bin), pkg],
+      ["build", "-v", "-trimpath", ...tagArgs, "-ldflags", recipe.ldflags, "-o", join(out, bin), pkg],
       {
         cwd: work,
         env,

@@ -1,6 +1,6 @@
-import { addressPlan, inClusterRange } from "./addresses.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { addressPlan, inClusterRange } from "./addresses.ts";
 import { UserError } from "../util/errors.ts";
 import { COMPONENTS, devTimings, nodeDoctorDevArgs, type Context } from "./components.ts";
 import { devPaths } from "./paths.ts";

@@ -1,7 +1,6 @@
 // The programs of the dev environment: how each one is started, what it waits for, and how its
 // health is checked. Start order follows `after`; independent ones start together.
 import { existsSync } from "node:fs";
-import type { AddressPlan } from "./addresses.ts";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent, request as httpsRequest } from "node:https";
@@ -14,6 +13,7 @@ import { loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp, type KubeObject } from "../kube/http.ts";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { ensureSimFiles, type SimFiles } from "./sim-ovh-api.ts";
+import type { AddressPlan } from "./addresses.ts";
 import { loadSimConnection } from "../cloud/sim-driver.ts";
 import { parseDuration } from "../util/duration.ts";
 import { run } from "../util/exec.ts";

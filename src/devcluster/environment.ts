@@ -132,6 +132,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     const anyAlive = COMPONENTS.some((c) => alive(previous, c));
     const portBase = anyAlive && previous ? previous.portBase : parsePortBase(env.MMS_DEV_PORT_BASE);
     const ports = portsFrom(portBase);
+    const addresses = addressPlan(portBase);
     // A running component whose command line changed (a newer checkout, other timings) is restarted.
     const previousSecrets = await readSecrets(paths);
     const changed = previous?.bins && previous.system && previousSecrets
@@ -139,7 +140,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         const rec = alive(previous, c);
         if (rec === undefined) return false;
         try {
-          const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings, addresses: addressPlan(portBase) });
+          const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings, addresses });
           return rec.spec !== specKey(now);
         } catch {
           return true; // started by an older checkout whose programs (e.g. its S3 server) have no entry now
@@ -174,7 +175,6 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     progress.step("preparing certificates, credentials and kubeconfig");
     await mkdir(paths.logs, { recursive: true });
     await mkdir(paths.data, { recursive: true });
-    const addresses = addressPlan(portBase);
     const pki = await ensurePki(paths.pki, addresses.apiServiceIp);
     await writeKubeconfig(paths.kubeconfig, `https://127.0.0.1:${ports.apiserver}`, pki);
     const secrets = await ensureSecrets(paths);

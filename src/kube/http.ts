@@ -70,20 +70,22 @@ export class ResponseCutOff extends Error {
   }
 }
 
-export function resourcePath(apiVersion: string, kind: string, name?: string, namespace?: string): string {
+function collectionBase(apiVersion: string, kind: string, namespace: string | undefined): string {
   const info = RESOURCES[`${apiVersion}/${kind}`];
   if (!info) throw new Error(`no resource mapping for ${apiVersion} ${kind}`);
   const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-  const ns = info.namespaced ? `/namespaces/${encodeURIComponent(namespace ?? "default")}` : "";
-  return `${base}${ns}/${info.plural}${name ? `/${encodeURIComponent(name)}` : ""}`;
+  const ns = info.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : "";
+  return `${base}${ns}/${info.plural}`;
+}
+
+/** One object's path; a namespaced object named without a namespace is in `default`, as with kubectl. */
+export function resourcePath(apiVersion: string, kind: string, name?: string, namespace?: string): string {
+  return collectionBase(apiVersion, kind, namespace ?? "default") + (name ? `/${encodeURIComponent(name)}` : "");
 }
 
 /** A collection: of one namespace, or of all namespaces when `namespace` is undefined (never `default`). */
 export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
-  if (namespace !== undefined) return resourcePath(apiVersion, kind, undefined, namespace);
-  const info = RESOURCES[`${apiVersion}/${kind}`];
-  if (!info) throw new Error(`no resource mapping for ${apiVersion} ${kind}`);
-  return `${apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`}/${info.plural}`;
+  return collectionBase(apiVersion, kind, namespace);
 }
 
 export interface ApplyOptions {
