@@ -1,7 +1,7 @@
 // `mms dev …`: flag wiring for the local cluster-in-a-box; the work is in src/devcluster.
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
-import { DEFAULT_NODES, DEV_BACKUP_BUCKET, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
+import { DEFAULT_NODES, DEFAULT_REAL_NODES, DEV_BACKUP_BUCKET, MAX_DEV_REAL_NODES, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
 import { serveLocalJobRunner } from "../devcluster/local-jobs.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { createProgress } from "../util/progress.ts";
@@ -13,10 +13,21 @@ export function parseNodeCount(raw: string): number {
   return n;
 }
 
+export function parseRealNodeCount(raw: string): number {
+  const max: number = MAX_DEV_REAL_NODES;
+  const range = max === 1 ? "0 or 1" : `from 0 to ${max}`;
+  if (!/^\d+$/.test(raw.trim())) throw new InvalidArgumentError(`--real-nodes must be a whole number, ${range}, not "${raw}".`);
+  const n = Number(raw);
+  if (n > MAX_DEV_REAL_NODES) throw new InvalidArgumentError(`--real-nodes must be ${range}: a dev environment runs at most ${max} real node${max === 1 ? "" : "s"} (docs/dev-environment.md says why).`);
+  return n;
+}
 
 export function statusTable(s: DevStatus): string {
   const rows = s.components.map((c) => [c.name, c.running ? String(c.pid) : "-", c.healthy ? "yes" : "no", c.endpoint, c.reason ?? ""]);
-  rows.push(["nodes", "-", s.nodes.ready >= s.nodes.desired && s.nodes.desired > 0 ? "yes" : "no", `${s.nodes.ready}/${s.nodes.desired} Ready`, ""]);
+  rows.push(["nodes", "-", s.nodes.ready >= s.nodes.desired && s.nodes.desired > 0 ? "yes" : "no", `${s.nodes.ready}/${s.nodes.desired} simulated Ready`, ""]);
+  if (s.realNodes.desired > 0) {
+    rows.push(["real nodes", "-", s.realNodes.ready >= s.realNodes.desired ? "yes" : "no", `${s.realNodes.ready}/${s.realNodes.desired} Ready`, s.realNodes.names.join(" ")]);
+  }
   return renderTable(["component", "pid", "healthy", "endpoint", "reason"], rows);
 }
 
@@ -49,11 +60,13 @@ A running component whose command line changed (these settings, a newer checkout
     .command("up")
     .description("build once, then start the environment (does nothing if it is already up)")
     .addOption(new Option("--nodes <n>", `number of simulated nodes, 1-${MAX_NODES}`).argParser(parseNodeCount).default(DEFAULT_NODES))
+    .addOption(new Option("--real-nodes <n>", "real nodes (kubelet + containerd, running real containers; needs root); 0: simulated nodes only")
+      .argParser(parseRealNodeCount).default(DEFAULT_REAL_NODES))
     .addOption(outputOption())
     .option("-q, --quiet", "no progress output")
-    .action(async (opts: { nodes: number; output: OutputFormat; quiet?: boolean }) => {
+    .action(async (opts: { nodes: number; realNodes: number; output: OutputFormat; quiet?: boolean }) => {
       const progress = createProgress(process.stderr, opts.quiet === true);
-      const result = await up({ nodes: opts.nodes, progress });
+      const result = await up({ nodes: opts.nodes, realNodes: opts.realNodes, progress });
       if (result.alreadyUp) process.stderr.write(`dev environment is already up (${result.status.home})\n`);
       else process.stderr.write(`dev environment is up in ${result.seconds.toFixed(1)} s; run \`eval "$(bin/mms dev env)"\` to use it\n`);
       printStatus(result.status, opts.output);

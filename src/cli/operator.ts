@@ -1,6 +1,7 @@
 // `mms operator`: runs the tenant operator against the selected cluster until stopped.
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
+import type { V1Toleration } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { runOperator } from "../controllers/operator.ts";
 import { DEFAULT_PLATFORM } from "../render/tenant.ts";
@@ -14,6 +15,32 @@ function positiveInt(flag: string): (v: string) => number {
   };
 }
 
+const LABEL_PART = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+
+/** `key=value`, repeatable: a node label the backup and drill pods must run on. */
+export function parseNodeSelector(raw: string, previous: Record<string, string> = {}): Record<string, string> {
+  const m = /^([^=]+)=(.*)$/.exec(raw);
+  if (!m || !LABEL_PART.test(m[1] ?? "") || !LABEL_VALUE.test(m[2] ?? "")) {
+    throw new InvalidArgumentError(`--job-node-selector takes a node label as key=value (e.g. nodepool=system), not "${raw}"`);
+  }
+  return { ...previous, [m[1] as string]: m[2] as string };
+}
+
+const EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+/** `key[=value]:Effect`, repeatable: a taint the backup and drill pods tolerate. */
+export function parseToleration(raw: string, previous: V1Toleration[] = []): V1Toleration[] {
+  const m = /^([^=:]+)(?:=([^:]*))?:([A-Za-z]+)$/.exec(raw);
+  if (!m || !LABEL_PART.test(m[1] ?? "") || !LABEL_VALUE.test(m[2] ?? "") || !EFFECTS.includes(m[3] ?? "")) {
+    throw new InvalidArgumentError(`--job-toleration takes a taint as key[=value]:Effect with Effect one of ${EFFECTS.join(", ")}, not "${raw}"`);
+  }
+  const t: V1Toleration = m[2] === undefined
+    ? { key: m[1], operator: "Exists", effect: m[3] }
+    : { key: m[1], operator: "Equal", value: m[2], effect: m[3] };
+  return [...previous, t];
+}
+
 export function registerOperator(program: Command): void {
   program
     .command("operator")
@@ -24,8 +51,14 @@ export function registerOperator(program: Command): void {
     .addOption(new Option("--max-rolling-tenants <n>", "tenants whose pods may roll at the same moment (plan changes, upgrades)").argParser(positiveInt("--max-rolling-tenants")).default(10))
     .option("--no-install-api", "do not install or update the CRDs, plans and admission policy at start")
     .option("--run-jobs-locally", "dev environment only: label backup and drill pods for the local Job runner (mms dev job-runner)")
+    .addOption(new Option("--job-node-selector <key=value>", "run backup and drill pods only on nodes with this label (repeatable)").argParser(parseNodeSelector))
+    .addOption(new Option("--job-toleration <key[=value]:Effect>", "let backup and drill pods run on nodes with this taint (repeatable)").argParser(parseToleration))
+    .option("--suspend-schedules", "render backup and drill CronJobs suspended: runs made by hand still run (test environments)")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
-    .action(async (opts: { concurrency: number; healthPort?: number; resync: number; installApi: boolean; runJobsLocally?: boolean; logLevel: string; maxRollingTenants: number }, cmd: Command) => {
+    .action(async (opts: {
+      concurrency: number; healthPort?: number; resync: number; installApi: boolean; runJobsLocally?: boolean; logLevel: string; maxRollingTenants: number;
+      jobNodeSelector?: Record<string, string>; jobToleration?: V1Toleration[]; suspendSchedules?: boolean;
+    }, cmd: Command) => {
       const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
       const operator = await runOperator({
         kubeconfig: kubeConfigFromFlags(cmd),
@@ -35,7 +68,13 @@ export function registerOperator(program: Command): void {
         resyncMs: opts.resync * 1000,
         installApi: opts.installApi,
         maxRollingTenants: opts.maxRollingTenants,
-        ...(opts.runJobsLocally ? { platform: { ...DEFAULT_PLATFORM, runJobsLocally: true } } : {}),
+        platform: {
+          ...DEFAULT_PLATFORM,
+          ...(opts.runJobsLocally ? { runJobsLocally: true } : {}),
+          ...(opts.jobNodeSelector ? { jobNodeSelector: opts.jobNodeSelector } : {}),
+          ...(opts.jobToleration ? { jobTolerations: opts.jobToleration } : {}),
+          ...(opts.suspendSchedules ? { suspendSchedules: true } : {}),
+        },
       });
       await new Promise<void>((resolve) => {
         const shutdown = (sig: string) => {

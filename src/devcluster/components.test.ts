@@ -22,7 +22,7 @@ test("the sim's delays and the dev doctor's flags come from the environment of d
 test("SeaweedFS listens only on the ports it declares (checked free by `dev up`, awaited by `dev down`), on loopback, without telemetry", () => {
   const ports = portsFrom(30000);
   const ctx: Context = {
-    paths: devPaths("/tmp/mms-dev-unit"), ports, pki: pkiFiles("/tmp/mms-dev-unit/pki"), timings: devTimings({}), addresses: addressPlan(30000),
+    paths: devPaths("/tmp/mms-dev-unit"), ports, pki: pkiFiles("/tmp/mms-dev-unit/pki"), timings: devTimings({}), addresses: addressPlan(30000), realNodes: 0,
     bins: { kubernetes: "/b/k", etcd: "/b/e", kwok: "/b/w", seaweedfs: "/b/s" },
     secrets: { mariadbAdminPassword: "pw-m", redisPassword: "pw-r", s3AccessKey: "key-a", s3SecretKey: "secret-s" },
     system: { mariadbd: "/m", mariadbInstallDb: "/mi", redisServer: "/r" },

@@ -2,7 +2,7 @@
 // health is checked. Start order follows `after`; independent ones start together.
 import { existsSync } from "node:fs";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Agent, request as httpsRequest } from "node:https";
 import { ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { createConnection } from "mysql2/promise";
@@ -19,7 +19,13 @@ import { parseDuration } from "../util/duration.ts";
 import { run } from "../util/exec.ts";
 import { KWOK_NODE_SELECTOR, kwokStages } from "./kwok.ts";
 import { parseScheduledJobs, type ScheduledJobs } from "./local-jobs.ts";
-import { NODE_POOL } from "./nodes.ts";
+import { NODE_POOL, REGION, ZONES } from "./nodes.ts";
+import {
+  cgroupRootName, cniConflist, containerdConfig, ensureCgroupRoot, ensureNodeNetwork, kubeletConfig, kubeProxyConfig, netnsPath, PAUSE_IMAGE, REAL_NODE_LABEL,
+  REAL_NODE_TAINT, realNodeDirs, realNodeLabels, realNodeName, writeNodeFiles,
+} from "./real-node.ts";
+import { ensurePauseArchive, importImage } from "./pause.ts";
+import { ensureClientCert, writeKubeconfig } from "./pki.ts";
 import type { DevPaths } from "./paths.ts";
 import type { Pki } from "./pki.ts";
 import type { PortName, Ports } from "./ports.ts";
@@ -37,6 +43,22 @@ export interface BinDirs {
   readonly etcd: string;
   readonly kwok: string;
   readonly seaweedfs: string;
+  /** Built only for environments with real nodes. */
+  readonly kubernetesNode?: string;
+  readonly containerd?: string;
+  readonly coredns?: string;
+  readonly crictl?: string;
+}
+
+/** A real node's programs from Debian packages (sysdeps.ts NODE_PROGRAMS). */
+export interface NodePrograms {
+  readonly runc: string;
+  readonly cniBridge: string;
+  readonly iptables: string;
+  readonly nsenter: string;
+  readonly gcc: string;
+  /** From the image builders' set: wraps the pause program in an image. */
+  readonly buildah: string;
 }
 
 export interface Context {
@@ -49,6 +71,9 @@ export interface Context {
   readonly timings: DevTimings;
   /** The environment's cluster addresses, all in 198.18.0.0/15 (addresses.ts). */
   readonly addresses: AddressPlan;
+  /** How many real nodes (kubelet + containerd) run beside the simulated ones: 0 or 1. */
+  readonly realNodes: number;
+  readonly nodePrograms?: NodePrograms | undefined;
 }
 
 /** Timings of the sim OVH API and the node doctor, read from the environment of `mms dev up`. */
@@ -111,12 +136,14 @@ export interface SystemPrograms {
 
 export const COMPONENT_NAMES = [
   "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "mariadb", "redis", "s3", "operator",
-  "sim-ovh-api", "node-doctor", "local-jobs",
+  "sim-ovh-api", "node-doctor", "local-jobs", "containerd", "kubelet", "kube-proxy", "coredns",
 ] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
 export interface Component {
   readonly name: ComponentName;
+  /** Runs only with real nodes (`real`), or only without (`simulated`); unset: always. */
+  readonly only?: "real" | "simulated";
   readonly ports: readonly PortName[];
   readonly after: readonly ComponentName[];
   /** Absolute path of the executable, also used to recognise our process by pid. */
@@ -157,6 +184,29 @@ async function httpOk(url: string, opts: { ca?: Buffer; insecure?: boolean; expe
 }
 
 const kubeBin = (ctx: Context, name: string) => join(ctx.bins.kubernetes, name);
+
+/**
+ * Where the data services and the API server listen. Without real nodes: loopback only. With them, pods
+ * reach the host at its bridge address, so MariaDB, Redis, S3 and the API server listen there as well,
+ * and the platform's objects (DatabasePool, BackupStore) name that address, which works from the host too.
+ */
+export const serviceHost = (ctx: Pick<Context, "realNodes" | "addresses">): string => (ctx.realNodes > 0 ? ctx.addresses.hostIp : loopback);
+
+function apiserverAddressFlags(ctx: Context): string[] {
+  if (ctx.realNodes === 0) {
+    return [
+      `--bind-address=${loopback}`, `--advertise-address=${loopback}`, "--authorization-mode=RBAC",
+      // The Service "kubernetes" would point at 127.0.0.1, which endpoint validation refuses.
+      "--endpoint-reconciler-type=none",
+    ];
+  }
+  return [
+    // Loopback for the host's clients, the bridge address for kubelets and pods (Service "kubernetes").
+    "--bind-address=0.0.0.0", `--advertise-address=${ctx.addresses.hostIp}`,
+    // Kubelets authenticate as system:node:<name>: the Node authorizer and NodeRestriction limit each to its node.
+    "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+  ];
+}
 const s3IdentitiesFile = (ctx: Context) => join(ctx.paths.home, "s3-identities.json");
 
 /** Flags the controller-manager and the scheduler share: whom to call, where to serve health. */
@@ -201,7 +251,7 @@ export const COMPONENTS: readonly Component[] = [
       command: kubeBin(ctx, "kube-apiserver"),
       args: [
         `--etcd-servers=http://${loopback}:${ctx.ports.etcd}`,
-        `--bind-address=${loopback}`, `--advertise-address=${loopback}`, `--secure-port=${ctx.ports.apiserver}`,
+        ...apiserverAddressFlags(ctx), `--secure-port=${ctx.ports.apiserver}`,
         `--tls-cert-file=${ctx.pki.apiserverCert}`, `--tls-private-key-file=${ctx.pki.apiserverKey}`,
         `--client-ca-file=${ctx.pki.caCert}`,
         // Real nodes' names do not resolve: the API server reaches a kubelet (logs, exec) at its InternalIP.
@@ -210,9 +260,6 @@ export const COMPONENTS: readonly Component[] = [
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         `--service-account-key-file=${ctx.pki.saPub}`, `--service-account-signing-key-file=${ctx.pki.saKey}`,
         `--service-cluster-ip-range=${ctx.addresses.serviceCidr}`,
-        "--authorization-mode=RBAC",
-        // The Service "kubernetes" would point at 127.0.0.1, which endpoint validation refuses.
-        "--endpoint-reconciler-type=none",
         "--allow-privileged=true", "--profiling=false", "--event-ttl=2h", "--v=0",
       ],
     }),
@@ -300,7 +347,7 @@ export const COMPONENTS: readonly Component[] = [
       return {
         command: ctx.system.mariadbd,
         args: [
-          "--no-defaults", `--datadir=${dir}`, `--port=${ctx.ports.mariadb}`, `--bind-address=${loopback}`,
+          "--no-defaults", `--datadir=${dir}`, `--port=${ctx.ports.mariadb}`, `--bind-address=${[...new Set([loopback, serviceHost(ctx)])].join(",")}`,
           `--socket=${join(dir, "mariadb.sock")}`, `--pid-file=${join(dir, "mariadb.pid")}`, "--user=root",
           "--skip-name-resolve", `--init-file=${join(ctx.paths.home, "mariadb-init.sql")}`,
           "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
@@ -331,7 +378,7 @@ export const COMPONENTS: readonly Component[] = [
       await mkdir(dir, { recursive: true });
       // The password goes in a 0600 file rather than on the command line, where ps would show it.
       await writeFile(join(ctx.paths.home, "redis.conf"), [
-        `port ${ctx.ports.redis}`, `bind ${loopback}`, "protected-mode yes", `dir ${dir}`,
+        `port ${ctx.ports.redis}`, `bind ${[...new Set([loopback, serviceHost(ctx)])].join(" ")}`, "protected-mode yes", `dir ${dir}`,
         "appendonly yes", "daemonize no", `requirepass "${ctx.secrets.redisPassword}"`, "",
       ].join("\n"), { mode: 0o600 });
     },
@@ -378,7 +425,7 @@ export const COMPONENTS: readonly Component[] = [
         command: join(ctx.bins.seaweedfs, "weed"),
         args: [
           "-logtostderr", "server",
-          `-ip=${loopback}`, `-ip.bind=${loopback}`, `-dir=${join(dir, "volumes")}`, `-master.dir=${join(dir, "meta")}`,
+          `-ip=${loopback}`, `-ip.bind=${ctx.realNodes > 0 ? "0.0.0.0" : loopback}`, `-dir=${join(dir, "volumes")}`, `-master.dir=${join(dir, "meta")}`,
           `-master.port=${p.s3Master}`, `-master.port.grpc=${p.s3MasterGrpc}`, "-master.telemetry=false",
           // Volumes of 256 MB, as many as the disk holds; no wait before stopping.
           "-master.volumeSizeLimitMB=256", "-volume.max=0", "-volume.preStopSeconds=0",
@@ -422,8 +469,7 @@ export const COMPONENTS: readonly Component[] = [
         "--max-semi-space-size=2", "--max-old-space-size=192",
         join(PROJECT_ROOT, "src", "cli", "main.ts"),
         `--kubeconfig=${ctx.paths.kubeconfig}`, "operator", `--health-port=${ctx.ports.operator}`, "--no-install-api",
-        // KWOK's nodes run no containers: backup and drill pods run on the local Job runner instead.
-        "--run-jobs-locally",
+        ...operatorJobFlags(ctx),
       ],
     }),
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.operator}/readyz`),
@@ -472,6 +518,7 @@ export const COMPONENTS: readonly Component[] = [
     endpoint: (ctx) => `http://${loopback}:${ctx.ports.nodeDoctor}`,
   },
   {
+    only: "simulated",
     // The kubelet of the pods labelled multiscale.io/run-locally (backup, drill and verified-backup
     // Jobs): runs their mms command here, since the simulated nodes run nothing (local-jobs.ts).
     name: "local-jobs",
@@ -489,7 +536,119 @@ export const COMPONENTS: readonly Component[] = [
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.localJobs}/healthz`),
     endpoint: (ctx) => `http://${loopback}:${ctx.ports.localJobs}`,
   },
+  // A real node (real-node.ts): containerd, then its kubelet and kube-proxy, each in the node's network
+  // namespace, and the cluster DNS on the host's bridge address.
+  {
+    name: "containerd",
+    only: "real",
+    ports: [],
+    after: [],
+    executable: (ctx) => join(nodeBin(ctx, "containerd"), "containerd"),
+    prepare: async (ctx) => {
+      const programs = nodePrograms(ctx);
+      const d = realNodeDirs(ctx.paths, 1);
+      await ensureNodeNetwork(ctx.addresses, 1);
+      await ensureCgroupRoot(cgroupRootName(ctx.addresses));
+      await writeNodeFiles(d, {
+        containerd: containerdConfig(d, ctx.addresses, programs.runc, dirname(programs.cniBridge)),
+        cni: cniConflist(d, ctx.addresses, 1),
+        kubelet: kubeletConfig(d, ctx.addresses, 1, { caCert: ctx.pki.caCert, healthzPort: ctx.ports.kubeletHealthz, dnsServiceIp: ctx.addresses.dnsServiceIp }),
+        kubeProxy: kubeProxyConfig(d, ctx.addresses, 1, { healthz: ctx.ports.kubeProxyHealthz, metrics: ctx.ports.kubeProxyMetrics }),
+      });
+    },
+    spec: (ctx) => ({
+      command: join(nodeBin(ctx, "containerd"), "containerd"),
+      args: ["--config", realNodeDirs(ctx.paths, 1).containerdConfig],
+      // containerd finds its shim on PATH; runc is named in its configuration.
+      env: { PATH: `${nodeBin(ctx, "containerd")}:/usr/sbin:/usr/bin:/sbin:/bin` },
+      netns: netnsPath(ctx.addresses, 1),
+    }),
+    health: async (ctx) => {
+      const r = await run(join(nodeBin(ctx, "containerd"), "ctr"), ["--address", realNodeDirs(ctx.paths, 1).containerdSocket, "version"]);
+      if (r.code !== 0) throw new Error(r.stderrTail.trim().split("\n").at(-1) ?? "ctr version failed");
+    },
+    endpoint: (ctx) => `unix://${realNodeDirs(ctx.paths, 1).containerdSocket}`,
+  },
+  {
+    name: "kubelet",
+    only: "real",
+    ports: [],
+    after: ["kube-apiserver", "containerd"],
+    executable: (ctx) => join(nodeBin(ctx, "kubernetesNode"), "kubelet"),
+    prepare: async (ctx) => {
+      const d = realNodeDirs(ctx.paths, 1);
+      const name = realNodeName(1);
+      const cert = await ensureClientCert(ctx.paths.pki, `kubelet-${name}`, `/O=system:nodes/CN=system:node:${name}`);
+      await writeKubeconfig(d.kubeletKubeconfig, apiserverForNodes(ctx), ctx.pki, cert);
+      // Every pod's sandbox; the node pulls nothing from the internet.
+      const archive = await ensurePauseArchive(nodePrograms(ctx).gcc, nodePrograms(ctx).buildah, silentProgress);
+      await importImage(join(nodeBin(ctx, "containerd"), "ctr"), d.containerdSocket, archive, PAUSE_IMAGE);
+    },
+    spec: (ctx) => {
+      const d = realNodeDirs(ctx.paths, 1);
+      const labels = realNodeLabels(1, ZONES[0], REGION);
+      return {
+        command: join(nodeBin(ctx, "kubernetesNode"), "kubelet"),
+        args: [
+          `--config=${d.kubeletConfig}`, `--kubeconfig=${d.kubeletKubeconfig}`, `--root-dir=${d.kubeletRoot}`,
+          `--cert-dir=${join(d.kubeletRoot, "pki")}`, `--node-ip=${ctx.addresses.nodeIp(1)}`, `--hostname-override=${realNodeName(1)}`,
+          `--node-labels=${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",")}`, "--v=0",
+        ],
+        env: { PATH: `${dirname(nodePrograms(ctx).iptables)}:/usr/sbin:/usr/bin:/sbin:/bin` },
+        netns: netnsPath(ctx.addresses, 1),
+      };
+    },
+    health: (ctx) => httpOk(`http://${ctx.addresses.nodeIp(1)}:${ctx.ports.kubeletHealthz}/healthz`, { expect: /^ok/ }),
+    endpoint: (ctx) => `https://${ctx.addresses.nodeIp(1)}:10250`,
+  },
+  {
+    name: "kube-proxy",
+    only: "real",
+    ports: [],
+    after: ["kube-apiserver", "containerd"],
+    executable: (ctx) => join(nodeBin(ctx, "kubernetesNode"), "kube-proxy"),
+    prepare: async (ctx) => {
+      const cert = await ensureClientCert(ctx.paths.pki, "kube-proxy", "/CN=system:kube-proxy");
+      await writeKubeconfig(realNodeDirs(ctx.paths, 1).kubeProxyKubeconfig, apiserverForNodes(ctx), ctx.pki, cert);
+    },
+    spec: (ctx) => ({
+      command: join(nodeBin(ctx, "kubernetesNode"), "kube-proxy"),
+      args: [`--config=${realNodeDirs(ctx.paths, 1).kubeProxyConfig}`, "--v=0"],
+      env: { PATH: `${dirname(nodePrograms(ctx).iptables)}:/usr/sbin:/usr/bin:/sbin:/bin` },
+      netns: netnsPath(ctx.addresses, 1),
+    }),
+    health: (ctx) => httpOk(`http://${ctx.addresses.nodeIp(1)}:${ctx.ports.kubeProxyHealthz}/healthz`),
+    endpoint: (ctx) => `http://${ctx.addresses.nodeIp(1)}:${ctx.ports.kubeProxyMetrics}/metrics`,
+  },
+  {
+    name: "coredns",
+    only: "real",
+    ports: ["corednsHealth"],
+    after: ["kube-apiserver", "containerd"],
+    executable: (ctx) => join(nodeBin(ctx, "coredns"), "coredns"),
+    prepare: async (ctx) => {
+      await writeFile(corefile(ctx), corednsConfig(ctx));
+      await applyDnsService(ctx);
+    },
+    spec: (ctx) => ({ command: join(nodeBin(ctx, "coredns"), "coredns"), args: ["-conf", corefile(ctx)] }),
+    health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.corednsHealth}/health`),
+    endpoint: (ctx) => `dns://${ctx.addresses.dnsServiceIp}:53 (served on ${ctx.addresses.hostIp}:53)`,
+  },
 ];
+
+/**
+ * Where the operator's backup and drill pods run. KWOK's nodes run no containers: without a real node
+ * they run on the local Job runner; with one, as real pods from the control-plane image on it. Test runs
+ * hold the scheduled runs (MMS_DEV_SCHEDULED_JOBS=hold) either way.
+ */
+function operatorJobFlags(ctx: Context): string[] {
+  if (ctx.realNodes === 0) return ["--run-jobs-locally"];
+  const t = REAL_NODE_TAINT;
+  return [
+    `--job-node-selector=${REAL_NODE_LABEL}=true`, `--job-toleration=${t.key}=${t.value}:${t.effect}`,
+    ...(ctx.timings.scheduledJobs === "hold" ? ["--suspend-schedules"] : []),
+  ];
+}
 
 /** The sim OVH API's identity: connection file (address, certificate, credentials) and key. */
 const simDir = (ctx: Pick<Context, "paths">) => join(ctx.paths.home, "sim-ovh-api");
@@ -513,7 +672,7 @@ async function prepareOperator(ctx: Context): Promise<void> {
   await http.apply(secret, manager);
   await http.apply({
     apiVersion: "multiscale.io/v1alpha1", kind: "DatabasePool", metadata: { name: DEV_POOL },
-    spec: { host: loopback, port: ctx.ports.mariadb, capacity: 1000, adminSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-admin` } },
+    spec: { host: serviceHost(ctx), port: ctx.ports.mariadb, capacity: 1000, adminSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-admin` } },
   }, manager);
   // The platform-wide backup store: the dev S3 server's bucket, with its key in a Secret.
   await http.apply({
@@ -523,12 +682,75 @@ async function prepareOperator(ctx: Context): Promise<void> {
   await http.apply({
     apiVersion: "multiscale.io/v1alpha1", kind: "BackupStore", metadata: { name: "default" },
     spec: {
-      endpoint: `http://${loopback}:${ctx.ports.s3}`, region: "us-east-1", bucket: DEV_BACKUP_BUCKET, forcePathStyle: true,
+      endpoint: `http://${serviceHost(ctx)}:${ctx.ports.s3}`, region: "us-east-1", bucket: DEV_BACKUP_BUCKET, forcePathStyle: true,
       credentialsSecretRef: { namespace: SYSTEM_NAMESPACE, name: "backup-store-default" },
     },
   }, manager);
 }
 
+// --- real node helpers ------------------------------------------------------------------------------
+
+function nodeBin(ctx: Context, name: "kubernetesNode" | "containerd" | "coredns" | "crictl"): string {
+  const dir = ctx.bins[name];
+  if (!dir) throw new Error(`the real node's ${name} was not built`);
+  return dir;
+}
+
+function nodePrograms(ctx: Context): NodePrograms {
+  if (!ctx.nodePrograms) throw new Error("the real node's Debian programs were not found");
+  return ctx.nodePrograms;
+}
+
+const silentProgress = { step: () => undefined, update: () => undefined, info: () => undefined, done: () => undefined };
+
+/** The API server as the node's programs reach it: at the host's bridge address. */
+const apiserverForNodes = (ctx: Context) => `https://${ctx.addresses.hostIp}:${ctx.ports.apiserver}`;
+
+const corefile = (ctx: Context) => join(ctx.paths.home, "Corefile");
+
+/**
+ * Cluster DNS: names of Services and pods in cluster.local, answered from the API; every other name is
+ * refused, so nothing is forwarded outside the cluster.
+ */
+export function corednsConfig(ctx: Pick<Context, "addresses" | "ports" | "paths">): string {
+  return `.:53 {
+    bind ${ctx.addresses.hostIp}
+    errors
+    health ${loopback}:${ctx.ports.corednsHealth}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig ${ctx.paths.kubeconfig} mms-dev
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    cache 30
+    loop
+}
+`;
+}
+
+/** The Service kube-dns at the plan's DNS address, with the host's CoreDNS as its one endpoint. */
+async function applyDnsService(ctx: Context): Promise<void> {
+  const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
+  const manager = { fieldManager: "mms-dev" };
+  const ports = [{ name: "dns", port: 53, protocol: "UDP" }, { name: "dns-tcp", port: 53, protocol: "TCP" }];
+  const labels = { "k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS" };
+  await http.apply({
+    apiVersion: "v1", kind: "Service", metadata: { name: "kube-dns", namespace: "kube-system", labels },
+    spec: { clusterIP: ctx.addresses.dnsServiceIp, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
+  }, manager);
+  await http.apply({
+    apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice",
+    metadata: { name: "kube-dns-host", namespace: "kube-system", labels: { ...labels, "kubernetes.io/service-name": "kube-dns", "endpointslice.kubernetes.io/managed-by": "mms-dev" } },
+    addressType: "IPv4",
+    endpoints: [{ addresses: [ctx.addresses.hostIp], conditions: { ready: true } }],
+    ports,
+  }, manager);
+}
+
+/** The components an environment with `realNodes` real nodes runs, in start order. */
+export function componentsFor(realNodes: number): readonly Component[] {
+  return COMPONENTS.filter((c) => c.only === undefined || (c.only === "real") === realNodes > 0);
+}
 
 export function component(name: ComponentName): Component {
   const c = COMPONENTS.find((x) => x.name === name);

@@ -13,28 +13,35 @@ import { kubeClients, loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp } from "../kube/http.ts";
 import { ensureBuilt } from "./build.ts";
 import {
-  ADMIN_DB_USER, COMPONENTS, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context, type Secrets,
-  type SystemPrograms,
+  ADMIN_DB_USER, COMPONENTS, componentsFor, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context,
+  type Secrets, type SystemPrograms,
 } from "./components.ts";
-import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady } from "./nodes.ts";
+import { ensureNodeNetwork, MAX_DEV_REAL_NODES, realNodeDirs, realNodeName, removeNodeLeftovers } from "./real-node.ts";
+import { run } from "../util/exec.ts";
+import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady, waitRealNodeReady } from "./nodes.ts";
 import { devHome, devPaths, type DevPaths } from "./paths.ts";
 import { addressPlan, CLUSTER_RANGE } from "./addresses.ts";
 import { ensurePki, pkiFiles, writeKubeconfig } from "./pki.ts";
 import { isPortFree, parsePortBase, portHolder, portsFrom, PORT_OFFSETS, type PortName } from "./ports.ts";
 import { isOurs, startDetached, stopProcess, type ProcessSpec } from "./processes.ts";
 import { ensureSecrets, readSecrets, readState, withLock, writeState, type DevState, type ProcessRecord } from "./state.ts";
-import { ensureSystemPrograms } from "./sysdeps.ts";
+import { ensureDebianPrograms, ensureSystemPrograms, IMAGE_PROGRAMS, NODE_PROGRAMS } from "./sysdeps.ts";
 import { BUILDS } from "./versions.ts";
 
 export const DEFAULT_NODES = 3;
 /** The bucket of the dev environment's BackupStore "default". */
 export { DEV_BACKUP_BUCKET };
 export const MAX_NODES = 100;
+export const DEFAULT_REAL_NODES = 1;
+export { MAX_DEV_REAL_NODES };
+const REAL_NODE_READY_TIMEOUT_MS = 120_000;
 const HEALTH_TIMEOUT_MS = 90_000;
 const NODES_READY_TIMEOUT_MS = 60_000;
 
 export interface UpOptions {
   readonly nodes: number;
+  /** Real nodes (kubelet + containerd) beside the simulated ones: 0 or 1 (DEFAULT_REAL_NODES). */
+  readonly realNodes?: number;
   readonly progress: Progress;
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -50,13 +57,27 @@ export function currentPaths(env: NodeJS.ProcessEnv = process.env): DevPaths {
   return devPaths(devHome(env));
 }
 
-async function buildAll(progress: Progress): Promise<BinDirs> {
-  return {
+async function buildAll(progress: Progress, realNodes: number): Promise<BinDirs> {
+  const bins = {
     etcd: await ensureBuilt(BUILDS.etcd, progress),
     kubernetes: await ensureBuilt(BUILDS.kubernetes, progress),
     kwok: await ensureBuilt(BUILDS.kwok, progress),
     seaweedfs: await ensureBuilt(BUILDS.seaweedfs, progress),
   };
+  if (realNodes === 0) return bins;
+  return {
+    ...bins,
+    kubernetesNode: await ensureBuilt(BUILDS.kubernetesNode, progress),
+    containerd: await ensureBuilt(BUILDS.containerd, progress),
+    coredns: await ensureBuilt(BUILDS.coredns, progress),
+    crictl: await ensureBuilt(BUILDS.crictl, progress),
+  };
+}
+
+/** After nsenter: the pid runs the program itself once nsenter has entered the namespace. */
+async function settleExec(rec: ProcessRecord): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while (!isOurs(rec.pid, rec.executable) && Date.now() < deadline) await sleep(20);
 }
 
 function alive(state: DevState | undefined, c: Component): ProcessRecord | undefined {
@@ -129,6 +150,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   const timings = devTimings(env);
   return withLock(paths, async () => {
     const previous = await readState(paths);
+    const realNodes = opts.realNodes ?? DEFAULT_REAL_NODES;
+    if (realNodes > 0 && process.getuid?.() !== 0) {
+      throw new UserError("a real node needs root (it makes a network namespace, mounts and cgroups); run as root, or pass --real-nodes 0 for simulated nodes only");
+    }
+    const components = componentsFor(realNodes);
     const anyAlive = COMPONENTS.some((c) => alive(previous, c));
     const portBase = anyAlive && previous ? previous.portBase : parsePortBase(env.MMS_DEV_PORT_BASE);
     const ports = portsFrom(portBase);
@@ -136,20 +162,25 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     // A running component whose command line changed (a newer checkout, other timings) is restarted.
     const previousSecrets = await readSecrets(paths);
     const changed = previous?.bins && previous.system && previousSecrets
-      ? COMPONENTS.filter((c) => {
+      ? components.filter((c) => {
         const rec = alive(previous, c);
         if (rec === undefined) return false;
         try {
-          const now = c.spec({ paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki), timings, addresses });
+          const now = c.spec({
+            paths, ports, bins: previous.bins as BinDirs, system: previous.system as SystemPrograms, secrets: previousSecrets, pki: pkiFiles(paths.pki),
+            timings, addresses, realNodes, nodePrograms: previous.nodePrograms,
+          });
           return rec.spec !== specKey(now);
         } catch {
           return true; // started by an older checkout whose programs (e.g. its S3 server) have no entry now
         }
       })
       : [];
-    const toStart = COMPONENTS.filter((c) => !alive(previous, c) || changed.includes(c));
+    const toStart = components.filter((c) => !alive(previous, c) || changed.includes(c));
+    // Running pieces this environment no longer wants (a real node, when --real-nodes went to 0).
+    const unwanted = COMPONENTS.filter((c) => !components.includes(c) && alive(previous, c));
 
-    if (toStart.length === 0 && previous?.nodes === opts.nodes && previous.bins && previous.system) {
+    if (toStart.length === 0 && unwanted.length === 0 && previous?.nodes === opts.nodes && (previous.realNodes ?? 0) === realNodes && previous.bins && previous.system) {
       const status = await readStatus(env);
       const secrets = await readSecrets(paths);
       if (status.healthy && secrets) {
@@ -164,7 +195,14 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     await checkPorts(fresh.filter((c) => !ranBefore(c)), ports);
     await checkPorts(fresh.filter(ranBefore), ports, 5_000);
     const system = await ensureSystemPrograms(progress);
-    const bins = await buildAll(progress);
+    const nodePrograms = realNodes > 0
+      ? { ...await ensureDebianPrograms(NODE_PROGRAMS, progress), buildah: (await ensureDebianPrograms(IMAGE_PROGRAMS, progress)).buildah }
+      : undefined;
+    const bins = await buildAll(progress, realNodes);
+    if (unwanted.length > 0 && previous) {
+      progress.step(`stopping ${unwanted.map((c) => c.name).join(", ")}: not wanted with --real-nodes ${realNodes}`);
+      await stopComponents(previous, unwanted, paths);
+    }
     for (const c of [...changed].reverse()) {
       const rec = previous?.processes[c.name];
       progress.step(`restarting ${c.name}: its command line changed`);
@@ -175,24 +213,26 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     progress.step("preparing certificates, credentials and kubeconfig");
     await mkdir(paths.logs, { recursive: true });
     await mkdir(paths.data, { recursive: true });
-    const pki = await ensurePki(paths.pki, addresses.apiServiceIp);
+    const pki = await ensurePki(paths.pki, addresses.apiServiceIp, realNodes > 0 ? addresses.hostIp : undefined);
     await writeKubeconfig(paths.kubeconfig, `https://127.0.0.1:${ports.apiserver}`, pki);
     const secrets = await ensureSecrets(paths);
-    const ctx: Context = { paths, ports, bins, pki, secrets, system, timings, addresses };
+    const ctx: Context = { paths, ports, bins, pki, secrets, system, timings, addresses, realNodes, nodePrograms };
 
     const processes: Partial<Record<ComponentName, ProcessRecord>> = {};
-    for (const c of COMPONENTS) {
+    for (const c of components) {
       const rec = alive(previous, c);
       if (rec) processes[c.name] = rec;
     }
-    let state: DevState = { version: 1, portBase, nodes: opts.nodes, bins, system, processes };
+    let state: DevState = { version: 1, portBase, nodes: opts.nodes, realNodes, bins, system, ...(nodePrograms ? { nodePrograms } : {}), processes };
     const startedNow: ComponentName[] = [];
     const rollback = async () => {
-      for (const name of [...startedNow].reverse()) {
-        const rec = processes[name];
-        if (rec) await stopProcess(rec.pid, rec.executable, 5000);
-        delete processes[name];
+      const started = components.filter((c) => startedNow.includes(c.name));
+      await stopComponents(state, started, paths, 5000);
+      // The node's network went up before anything started: it goes when no node piece runs.
+      if (realNodes > 0 && !components.some((c) => c.only === "real" && processes[c.name] && !startedNow.includes(c.name))) {
+        await removeNodeLeftovers(paths, addresses, 1);
       }
+      for (const name of startedNow) delete processes[name];
       state = { ...state, processes: { ...processes } };
       await writeState(paths, state);
     };
@@ -207,9 +247,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     process.once("SIGTERM", onSignal);
 
     try {
+      // With real nodes, the data services listen on the host's bridge address too: it comes first.
+      if (realNodes > 0) await ensureNodeNetwork(addresses, 1);
       // Start in waves: everything whose prerequisites are healthy starts together.
-      const healthy = new Set<ComponentName>(COMPONENTS.filter((c) => processes[c.name]).map((c) => c.name));
-      for (const c of COMPONENTS) if (processes[c.name]) await waitHealthy(ctx, c, processes[c.name] as ProcessRecord);
+      const healthy = new Set<ComponentName>(components.filter((c) => processes[c.name]).map((c) => c.name));
+      for (const c of components) if (processes[c.name]) await waitHealthy(ctx, c, processes[c.name] as ProcessRecord);
       let pending = toStart.slice();
       while (pending.length > 0) {
         const wave = pending.filter((c) => c.after.every((d) => healthy.has(d)));
@@ -220,6 +262,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
           const spec = c.spec(ctx);
           const pid = startDetached(spec, join(paths.logs, `${c.name}.log`));
           processes[c.name] = { pid, executable: spec.command, startedAt: new Date().toISOString(), spec: specKey(spec) };
+          if (spec.netns) await settleExec(processes[c.name] as ProcessRecord);
           startedNow.push(c.name);
           state = { ...state, processes: { ...processes } };
           await writeState(paths, state);
@@ -235,6 +278,12 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       const ready = await waitNodesReady(kube, opts.nodes, NODES_READY_TIMEOUT_MS);
       if (ready < opts.nodes) {
         throw new UserError(`only ${ready} of ${opts.nodes} simulated nodes became Ready within ${NODES_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kwok.log")}`);
+      }
+      if (realNodes > 0) {
+        progress.step(`making the real node ${realNodeName(1)} Ready`);
+        if (!(await waitRealNodeReady(kube, realNodeName(1), REAL_NODE_READY_TIMEOUT_MS))) {
+          throw new UserError(`the real node ${realNodeName(1)} did not become Ready within ${REAL_NODE_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kubelet.log")}`);
+        }
       }
       await ensureBucket(ctx.ports.s3, ctx.secrets, DEV_BACKUP_BUCKET);
       const services = await serviceRange(new KubeHttp(kube.config));
@@ -265,19 +314,37 @@ export async function down(env: NodeJS.ProcessEnv = process.env): Promise<DownRe
   return withLock(paths, async () => {
     const state = await readState(paths);
     if (!state) return { stopped: [] };
-    const stopped: ComponentName[] = [];
-    for (const c of [...COMPONENTS].reverse()) {
-      const rec = state.processes[c.name];
-      if (rec && isOurs(rec.pid, rec.executable)) {
-        await stopProcess(rec.pid, rec.executable);
-        stopped.push(c.name);
-      }
-    }
+    const stopped = await stopComponents(state, COMPONENTS, paths);
     await writeState(paths, { ...state, processes: {} });
     const ports = portsFrom(state.portBase);
     for (const c of COMPONENTS) for (const p of c.ports) await portFreeWithin(ports[p], 5_000);
     return { stopped };
   });
+}
+
+/**
+ * Stops the given components of a state, in reverse start order. A real node's pods are removed before
+ * its containerd stops, and what the node leaves (shims, mounts, its network namespace, links, routes,
+ * cgroups) is removed after, so nothing of it remains on the machine.
+ */
+async function stopComponents(state: DevState, which: readonly Component[], paths: DevPaths, graceMs?: number): Promise<ComponentName[]> {
+  const stopped: ComponentName[] = [];
+  const plan = addressPlan(state.portBase);
+  for (const c of [...which].reverse()) {
+    const rec = state.processes[c.name];
+    if (c.name === "containerd" && rec && isOurs(rec.pid, rec.executable) && state.bins?.crictl) {
+      // The kubelet is stopped by now: nothing restarts the pods removed here.
+      await run(join(state.bins.crictl, "crictl"), ["--runtime-endpoint", `unix://${realNodeDirs(paths, 1).containerdSocket}`, "--timeout", "30s", "rmp", "--all", "--force"]);
+    }
+    if (rec && isOurs(rec.pid, rec.executable)) {
+      await stopProcess(rec.pid, rec.executable, graceMs);
+      stopped.push(c.name);
+    }
+  }
+  if (which.some((c) => c.name === "containerd") && (existsSync(realNodeDirs(paths, 1).root) || (state.realNodes ?? 0) > 0)) {
+    await removeNodeLeftovers(paths, plan, 1);
+  }
+  return stopped;
 }
 
 /** Stops everything and deletes the environment's data; built binaries stay cached. */
@@ -303,6 +370,8 @@ export interface DevStatus {
   readonly kubeconfig: string;
   readonly components: readonly ComponentStatus[];
   readonly nodes: { readonly desired: number; readonly ready: number; readonly names: readonly string[] };
+  /** Real nodes (kubelet + containerd): how many were asked for, how many are Ready. */
+  readonly realNodes: { readonly desired: number; readonly ready: number; readonly names: readonly string[] };
 }
 
 export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<DevStatus> {
@@ -311,10 +380,14 @@ export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<
   const secrets = await readSecrets(paths);
   const portBase = state?.portBase ?? parsePortBase(env.MMS_DEV_PORT_BASE);
   const ports = portsFrom(portBase);
-  const ctx = state?.bins && state.system && secrets
-    ? { paths, ports, bins: state.bins, system: state.system, secrets, pki: pkiFiles(paths.pki), timings: devTimings({}), addresses: addressPlan(portBase) }
+  const realNodes = state?.realNodes ?? 0;
+  const ctx: Context | undefined = state?.bins && state.system && secrets
+    ? {
+      paths, ports, bins: state.bins, system: state.system, secrets, pki: pkiFiles(paths.pki), timings: devTimings({}), addresses: addressPlan(portBase),
+      realNodes, nodePrograms: state.nodePrograms,
+    }
     : undefined;
-  const components = await Promise.all(COMPONENTS.map(async (c): Promise<ComponentStatus> => {
+  const components = await Promise.all(componentsFor(realNodes).map(async (c): Promise<ComponentStatus> => {
     const rec = alive(state, c);
     const endpoint = ctx ? c.endpoint(ctx) : `127.0.0.1:${ports[c.ports[0] ?? "apiserver"]}`;
     if (!rec || !ctx) return { name: c.name, running: false, healthy: false, pid: null, endpoint, reason: "not running" };
@@ -327,11 +400,19 @@ export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<
   }));
   let names: string[] = [];
   let ready = 0;
+  const real = { desired: realNodes, ready: 0, names: [] as string[] };
   if (components.find((c) => c.name === "kube-apiserver")?.healthy) {
     try {
-      const nodes = await listSimulatedNodes(kubeClients(loadKubeConfig({ kubeconfig: paths.kubeconfig })));
+      const kube = kubeClients(loadKubeConfig({ kubeconfig: paths.kubeconfig }));
+      const nodes = await listSimulatedNodes(kube);
       names = nodes.map((n) => n.metadata?.name ?? "").sort();
       ready = nodes.filter(isReady).length;
+      for (let n = 1; n <= realNodes; n++) {
+        const node = await kube.core.readNode({ name: realNodeName(n) }).catch(() => undefined);
+        if (!node) continue;
+        real.names.push(realNodeName(n));
+        if (isReady(node)) real.ready++;
+      }
     } catch {
       /* reported as zero ready nodes */
     }
@@ -341,10 +422,11 @@ export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<
   return {
     home: paths.home,
     up,
-    healthy: components.every((c) => c.healthy) && ready >= desired && desired > 0,
+    healthy: components.every((c) => c.healthy) && ready >= desired && desired > 0 && real.ready >= real.desired,
     kubeconfig: paths.kubeconfig,
     components,
     nodes: { desired, ready, names },
+    realNodes: real,
   };
 }
 

@@ -149,3 +149,14 @@ export async function recoverNode(http: KubeHttp, name: string): Promise<void> {
     metadata: { labels: { [KUBELET_LABEL]: "running" satisfies SimKubelet, [CONDITION_LABEL]: null }, annotations: { [BROKEN_ANNOTATION]: null } },
   });
 }
+
+/** Waits until the named node (a real one) is Ready; false when the time runs out. */
+export async function waitRealNodeReady(kube: KubeClients, name: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const node = await kube.core.readNode({ name }).catch(() => undefined);
+    if (node && isReady(node)) return true;
+    await sleep(500);
+  }
+  return false;
+}

@@ -42,20 +42,13 @@ async function openssl(args: string[], cwd: string): Promise<void> {
  * The environment's certificates, made once. `serviceIp` is the ClusterIP of the Service `kubernetes`,
  * which the API server's certificate must name; a certificate made for another one is made again.
  */
-export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
+export async function ensurePki(dir: string, serviceIp: string, hostIp?: string): Promise<Pki> {
   const p = pkiFiles(dir);
-  const sans = ["IP:127.0.0.1", `IP:${serviceIp}`, "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+  // With real nodes, their kubelets and pods reach the API server at the host's bridge address too.
+  const sans = ["IP:127.0.0.1", `IP:${serviceIp}`, ...(hostIp ? [`IP:${hostIp}`] : []), "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
     "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"];
   const apiserverExt = `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`;
-  const days = "3650";
-  const sign = async (name: string, subject: string, ext: string) => {
-    const extFile = join(dir, `${name}.ext`);
-    await writeFile(extFile, ext);
-    await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, `${name}.key`),
-      "-subj", subject, "-out", join(dir, `${name}.csr`)], dir);
-    await openssl(["x509", "-req", "-in", join(dir, `${name}.csr`), "-CA", p.caCert, "-CAkey", p.caKey,
-      "-CAcreateserial", "-days", days, "-out", join(dir, `${name}.crt`), "-extfile", extFile], dir);
-  };
+  const sign = (name: string, subject: string, ext: string) => signCert(dir, p, name, subject, ext);
 
   // Each piece is made when missing, so an environment made by an older checkout gains only what it lacks;
   // the CA, the admin credentials and the service-account key, once made, stay.
@@ -63,7 +56,7 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
   const caMade = !existsSync(p.caCert) || !existsSync(p.caKey);
   if (caMade) {
     await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p.caKey, "-out", p.caCert,
-      "-days", days, "-subj", "/CN=mms-dev-ca",
+      "-days", "3650", "-subj", "/CN=mms-dev-ca",
       "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
   }
   const missing = (...files: string[]) => caMade || files.some((f) => !existsSync(f));
@@ -71,7 +64,7 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
   if (missing(p.apiserverCert, p.apiserverKey) || (await readFile(join(dir, "apiserver.ext"), "utf8").catch(() => "")) !== apiserverExt) {
     await sign("apiserver", "/CN=kube-apiserver", apiserverExt);
   }
-  const client = "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n";
+  const client = CLIENT_EXT;
   if (missing(p.adminCert, p.adminKey)) await sign("admin", "/O=system:masters/CN=mms-admin", client);
   if (missing(p.kubeletClientCert, p.kubeletClientKey)) await sign("apiserver-kubelet-client", "/O=system:masters/CN=mms-apiserver-kubelet-client", client);
   if (!existsSync(p.saKey) || !existsSync(p.saPub)) {
@@ -82,16 +75,45 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
   return p;
 }
 
+const CLIENT_EXT = "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n";
+
+async function signCert(dir: string, p: Pki, name: string, subject: string, ext: string): Promise<void> {
+  const extFile = join(dir, `${name}.ext`);
+  await writeFile(extFile, ext);
+  await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, `${name}.key`),
+    "-subj", subject, "-out", join(dir, `${name}.csr`)], dir);
+  await openssl(["x509", "-req", "-in", join(dir, `${name}.csr`), "-CA", p.caCert, "-CAkey", p.caKey,
+    "-CAcreateserial", "-days", "3650", "-out", join(dir, `${name}.crt`), "-extfile", extFile], dir);
+  await chmod(join(dir, `${name}.key`), 0o600);
+}
+
+export interface ClientCert {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * A client certificate signed by the environment's CA, made once: `subject` such as
+ * "/O=system:nodes/CN=system:node:NAME" (a kubelet, which the Node authorizer then limits to its node).
+ */
+export async function ensureClientCert(dir: string, name: string, subject: string): Promise<ClientCert> {
+  const p = pkiFiles(dir);
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  if (!existsSync(cert) || !existsSync(key)) await signCert(dir, p, name, subject, CLIENT_EXT);
+  return { cert, key };
+}
+
 /** A kubeconfig with the credentials embedded, so it works when copied elsewhere. */
-export async function writeKubeconfig(file: string, server: string, pki: Pki): Promise<void> {
+export async function writeKubeconfig(file: string, server: string, pki: Pki, user: ClientCert = { cert: pki.adminCert, key: pki.adminKey }): Promise<void> {
   const b64 = async (f: string) => (await readFile(f)).toString("base64");
   const config = {
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name: "mms-dev", cluster: { server, "certificate-authority-data": await b64(pki.caCert) } }],
     users: [{ name: "mms-admin", user: {
-      "client-certificate-data": await b64(pki.adminCert),
-      "client-key-data": await b64(pki.adminKey),
+      "client-certificate-data": await b64(user.cert),
+      "client-key-data": await b64(user.key),
     } }],
     contexts: [{ name: "mms-dev", context: { cluster: "mms-dev", user: "mms-admin" } }],
     "current-context": "mms-dev",

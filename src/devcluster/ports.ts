@@ -13,6 +13,12 @@ export const PORT_OFFSETS = {
   controllerManager: 257,
   scheduler: 259,
   kwok: 247,
+  // A real node's kubelet and kube-proxy health and metrics (on the node's address, in its namespace)
+  // and the cluster DNS's health (loopback).
+  kubeletHealthz: 248,
+  kubeProxyHealthz: 249,
+  kubeProxyMetrics: 250,
+  corednsHealth: 251,
   operator: 280,
   simOvhApi: 281,
   nodeDoctor: 282,

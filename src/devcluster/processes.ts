@@ -9,13 +9,19 @@ export interface ProcessSpec {
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /** Run inside this network namespace (a file such as /run/netns/NAME): a real node's programs. */
+  readonly netns?: string;
 }
 
 /** Starts a program in its own process group, detached from the CLI, logging to a file. */
 export function startDetached(spec: ProcessSpec, logFile: string): number {
   const fd = openSync(logFile, "a");
   try {
-    const child = spawn(spec.command, spec.args, {
+    // nsenter enters the namespace and then executes the program itself, so the pid stays the program's.
+    const [command, args] = spec.netns
+      ? ["nsenter", [`--net=${spec.netns}`, "--", spec.command, ...spec.args]]
+      : [spec.command, spec.args];
+    const child = spawn(command, args, {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
       detached: true,

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile, rename, mkdir, open, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { UserError } from "../util/errors.ts";
-import type { BinDirs, ComponentName, Secrets, SystemPrograms } from "./components.ts";
+import type { BinDirs, ComponentName, NodePrograms, Secrets, SystemPrograms } from "./components.ts";
 import type { DevPaths } from "./paths.ts";
 import { isOurs } from "./processes.ts";
 
@@ -21,8 +21,11 @@ export interface DevState {
   readonly version: 1;
   readonly portBase: number;
   readonly nodes: number;
+  /** Real nodes; absent in records of older versions (none). */
+  readonly realNodes?: number;
   readonly bins?: BinDirs;
   readonly system?: SystemPrograms;
+  readonly nodePrograms?: NodePrograms;
   readonly processes: Partial<Record<ComponentName, ProcessRecord>>;
 }
 

@@ -7,7 +7,7 @@ import { writeFile, rm } from "node:fs/promises";
 import { UserError } from "../util/errors.ts";
 import type { Progress } from "../util/progress.ts";
 import { run } from "../util/exec.ts";
-import type { SystemPrograms } from "./components.ts";
+import type { NodePrograms, SystemPrograms } from "./components.ts";
 
 /** A set of programs, where each may live, and the Debian packages that bring them. */
 export interface DebianProgramSet<K extends string> {
@@ -28,16 +28,18 @@ export const DATABASE_PROGRAMS: DebianProgramSet<keyof SystemPrograms> = {
 };
 
 /** A real node's runtime pieces that Debian's packages serve at versions Kubernetes 1.34 accepts. */
-export const NODE_PROGRAMS: DebianProgramSet<"runc" | "cniBridge" | "iptables" | "nsenter"> = {
-  what: "the real node's runtime (runc, CNI plugins, iptables)",
+export const NODE_PROGRAMS: DebianProgramSet<Exclude<keyof NodePrograms, "buildah">> = {
+  what: "the real node's runtime (runc, CNI plugins, iptables, gcc)",
   programs: {
     runc: ["/usr/sbin/runc", "/usr/bin/runc"],
     // Debian installs the CNI plugins here; kubelet's container runtime is told this folder.
     cniBridge: ["/usr/lib/cni/bridge"],
     iptables: ["/usr/sbin/iptables"],
     nsenter: ["/usr/bin/nsenter"],
+    // Builds the pause image's program (pause.ts).
+    gcc: ["/usr/bin/gcc"],
   },
-  packages: ["runc", "containernetworking-plugins", "iptables", "util-linux", "conntrack"],
+  packages: ["runc", "containernetworking-plugins", "iptables", "util-linux", "conntrack", "gcc", "libc6-dev"],
 };
 
 /** Image builds without a Docker daemon. */

@@ -47,6 +47,7 @@ const RESOURCES: Record<string, ResourceInfo> = {
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": { plural: "clusterrolebindings", namespaced: false },
   "v1/Node": { plural: "nodes", namespaced: false },
   "v1/Event": { plural: "events", namespaced: true },
+  "discovery.k8s.io/v1/EndpointSlice": { plural: "endpointslices", namespaced: true },
 };
 
 export class KubeApiError extends Error {

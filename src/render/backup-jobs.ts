@@ -4,7 +4,7 @@
 // They live in the platform namespace, not the tenant's: they need the pool's admin credentials,
 // which must never be readable from a tenant namespace.
 import { createHash } from "node:crypto";
-import type { V1ClusterRole, V1ClusterRoleBinding, V1CronJob, V1Job, V1OwnerReference, V1PodTemplateSpec, V1ServiceAccount } from "@kubernetes/client-node";
+import type { V1ClusterRole, V1ClusterRoleBinding, V1CronJob, V1Job, V1OwnerReference, V1PodTemplateSpec, V1ServiceAccount, V1Toleration } from "@kubernetes/client-node";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { namedBackupId, type VerifiedBackupPurpose } from "../api/backup-id.ts";
 import { COMPONENT_LABEL, managedLabels, ownerReference, POOL_LABEL, TENANT_LABEL, type Labels } from "../api/labels.ts";
@@ -28,6 +28,15 @@ export interface ControlImage {
   readonly controlImage: string;
   /** Dev environment only: label the backup pods so the local Job runner runs them. Production: unset. */
   readonly runJobsLocally?: boolean | undefined;
+  /** Where backup and drill pods run (e.g. a system pool): added to their pods as is. */
+  readonly jobNodeSelector?: Readonly<Record<string, string>> | undefined;
+  readonly jobTolerations?: readonly V1Toleration[] | undefined;
+  /**
+   * Render the backup and drill CronJobs suspended: no scheduled run starts, runs made by hand
+   * (`kubectl create job --from=cronjob/…`) still do. For test environments, where a backup firing at
+   * a tenant's minute must not land in the middle of a test.
+   */
+  readonly suspendSchedules?: boolean | undefined;
 }
 
 const labels = (component: string, extra: Labels): Labels => managedLabels({ "app.kubernetes.io/name": "mms", [COMPONENT_LABEL]: component, ...extra });
@@ -39,6 +48,8 @@ function jobPod(platform: ControlImage, args: string[], component: string, extra
     spec: {
       serviceAccountName: BACKUP_SERVICE_ACCOUNT,
       restartPolicy: "Never",
+      ...(platform.jobNodeSelector ? { nodeSelector: { ...platform.jobNodeSelector } } : {}),
+      ...(platform.jobTolerations?.length ? { tolerations: platform.jobTolerations.map((t) => ({ ...t })) } : {}),
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
       containers: [{
@@ -55,7 +66,7 @@ function jobPod(platform: ControlImage, args: string[], component: string, extra
   };
 }
 
-function cronJob(name: string, schedule: string, suspend: boolean, pod: ReturnType<typeof jobPod>, owner: V1OwnerReference, deadlineSeconds: number, extraLabels: Record<string, string>, component: string): KubeObject {
+function cronJob(name: string, schedule: string, suspend: boolean, pod: ReturnType<typeof jobPod>, owner: V1OwnerReference, deadlineSeconds: number, extraLabels: Record<string, string>, component: string, platform: ControlImage): KubeObject {
   return {
     apiVersion: "batch/v1",
     kind: "CronJob",
@@ -63,7 +74,7 @@ function cronJob(name: string, schedule: string, suspend: boolean, pod: ReturnTy
     spec: {
       schedule,
       timeZone: "Etc/UTC",
-      suspend,
+      suspend: suspend || platform.suspendSchedules === true,
       // A backup still running when the next is due: skip the next rather than queue or overlap.
       concurrencyPolicy: "Forbid",
       startingDeadlineSeconds: 1800,
@@ -84,7 +95,7 @@ export function renderTenantBackupCronJob(tenant: MatomoTenant, plan: PlanSpec, 
     // A suspended tenant's data does not change: the backup taken before it was suspended covers it.
     tenant.spec.suspended,
     jobPod(platform, ["backup", "run", "--tenant", name], "backup", extra),
-    owner, 6 * 3600, extra, "backup",
+    owner, 6 * 3600, extra, "backup", platform,
   );
 }
 
@@ -97,7 +108,7 @@ export function renderPoolVerifyCronJob(pool: DatabasePool & { metadata: { uid?:
   return cronJob(
     `verify-${name}`.slice(0, 52), spreadSchedule(spec.backup.verifySchedule, name), false,
     jobPod(platform, ["backup", "verify", "--pool", name], "backup-verify", extra),
-    owner, 20 * 3600, extra, "backup-verify",
+    owner, 20 * 3600, extra, "backup-verify", platform,
   );
 }
 

@@ -2,6 +2,7 @@
 // its topology (ARCHITECTURE.md, "One tenant, rendered"). No I/O: the operator applies the result.
 import { createHash } from "node:crypto";
 import type {
+  V1Toleration,
   V1ConfigMap, V1Container, V1CronJob, V1Deployment, V1EnvVar, V1Ingress, V1Job, V1LimitRange, V1Namespace, V1NetworkPolicy,
   V1LimitRangeItem, V1NetworkPolicyIngressRule, V1NetworkPolicySpec, V1PodDisruptionBudget, V1PodSpec, V1ResourceQuota, V1Secret,
   V1SecurityContext, V1Service, V1ServiceAccount, V1Volume, V1VolumeMount, V2HorizontalPodAutoscaler,
@@ -48,6 +49,10 @@ export interface PlatformSettings {
   readonly controlImage: string;
   /** Dev environment only: backup, drill and verified-backup pods run on the local Job runner. */
   readonly runJobsLocally?: boolean | undefined;
+  /** Where backup and drill pods run; see ControlImage in backup-jobs.ts. */
+  readonly jobNodeSelector?: Readonly<Record<string, string>> | undefined;
+  readonly jobTolerations?: readonly V1Toleration[] | undefined;
+  readonly suspendSchedules?: boolean | undefined;
 }
 
 export const DEFAULT_PLATFORM: PlatformSettings = {
