@@ -46,7 +46,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 }
 
 try {
-  await up({ nodes: 1, progress, env });
+  await up({ nodes: 1, realNodes: 0, progress, env });
   const e = await endpoints(env);
   const pool = { host: e.mariadb.host, port: e.mariadb.port, adminUser: e.mariadb.user, adminPassword: e.mariadb.password };
   const admin = await createConnection({ ...e.mariadb, multipleStatements: true });

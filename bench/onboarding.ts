@@ -43,7 +43,7 @@ function peakRssMb(pid: number): number {
 
 const results: Record<string, unknown>[] = [];
 try {
-  const started = await up({ nodes: Number(values.nodes), progress: createProgress(process.stderr), env });
+  const started = await up({ nodes: Number(values.nodes), realNodes: 0, progress: createProgress(process.stderr), env });
   const http = new KubeHttp(loadKubeConfig({ kubeconfig: started.status.kubeconfig }));
   const operatorPid = (await readState(currentPaths(env)))?.processes.operator?.pid ?? 0;
   for (const [round_, n] of counts.entries()) {

@@ -229,7 +229,7 @@ describe("disaster recovery", () => {
 
     // A new, empty environment: its own API server, MariaDB and operator; only the object store is shared.
     home.dir = await mkdtemp(join(tmpdir(), "mms-dr-"));
-    const upRun = await mms(["dev", "up", "--nodes", "2"], freshEnv());
+    const upRun = await mms(["dev", "up", "--nodes", "2", "--real-nodes", "0"], freshEnv());
     assert.equal(upRun.code, 0, upRun.stderr);
     const envText = (await mms(["dev", "env"], freshEnv())).stdout;
     const value = (k: string) => new RegExp(`^export ${k}='([^']*)'$`, "m").exec(envText)?.[1] ?? "";

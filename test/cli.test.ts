@@ -83,7 +83,7 @@ describe("mms CLI", () => {
     const home = await isolatedHome();
     const base = 27000;
     const env = { MMS_DEV_HOME: home, MMS_DEV_PORT_BASE: String(base) };
-    const upRun = await mms(["dev", "up", "--nodes", "2", "-o", "json"], env);
+    const upRun = await mms(["dev", "up", "--nodes", "2", "--real-nodes", "0", "-o", "json"], env);
     assert.equal(upRun.code, 0, upRun.stderr);
     const status = JSON.parse(upRun.stdout) as { healthy: boolean; nodes: { ready: number } };
     assert.equal(status.healthy, true);
@@ -97,7 +97,7 @@ describe("mms CLI", () => {
     assert.equal(lines.length, 2);
     for (const l of lines) assert.match(l, /\sReady\s/);
 
-    const again = await mms(["dev", "up", "--nodes", "2"], env);
+    const again = await mms(["dev", "up", "--nodes", "2", "--real-nodes", "0"], env);
     assert.equal(again.code, 0);
     assert.match(again.stderr, /already up/);
 

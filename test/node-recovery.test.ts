@@ -48,7 +48,7 @@ before(async () => {
     // Fast detection of NotReady, and escalation that waits out the first test's 35 s reboot only.
     MMS_DEV_NODE_DOCTOR_ARGS: "--unhealthy-after=5s --soft-reboot-timeout=50s --hard-reboot-timeout=10s --storm-settle=10s",
   };
-  const r = await mms(["dev", "up", "--nodes", String(NODES), "-q"]);
+  const r = await mms(["dev", "up", "--nodes", String(NODES), "--real-nodes", "0", "-q"]);
   assert.equal(r.code, 0, r.stderr);
   const e = await endpoints({ MMS_DEV_HOME: home });
   http = new KubeHttp(loadKubeConfig({ kubeconfig: e.kubeconfig }));

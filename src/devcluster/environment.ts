@@ -150,7 +150,8 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   const timings = devTimings(env);
   return withLock(paths, async () => {
     const previous = await readState(paths);
-    const realNodes = opts.realNodes ?? DEFAULT_REAL_NODES;
+    // Unsaid, the environment keeps the real nodes it has (the CLI always says: its default is 1).
+    const realNodes = opts.realNodes ?? previous?.realNodes ?? DEFAULT_REAL_NODES;
     if (realNodes > 0 && process.getuid?.() !== 0) {
       throw new UserError("a real node needs root (it makes a network namespace, mounts and cgroups); run as root, or pass --real-nodes 0 for simulated nodes only");
     }
