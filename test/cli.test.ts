@@ -9,7 +9,9 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { COMPONENT_NAMES } from "../src/devcluster/components.ts";
+import { addressPlan } from "../src/devcluster/addresses.ts";
+import { componentsFor } from "../src/devcluster/components.ts";
+import { netNames } from "../src/devcluster/real-node.ts";
 import { isPortFree, portsFrom } from "../src/devcluster/ports.ts";
 import type { DevState } from "../src/devcluster/state.ts";
 import { type Run, runMms } from "./helpers.ts";
@@ -54,6 +56,9 @@ describe("mms CLI", () => {
     const env = { MMS_DEV_HOME: home, MMS_DEV_PORT_BASE: "28000" };
     await t.test("--nodes 0", async () => assertOneSentence(await mms(["dev", "up", "--nodes", "0"], env), /--nodes must be from 1 to/));
     await t.test("--nodes abc", async () => assertOneSentence(await mms(["dev", "up", "--nodes", "abc"], env), /--nodes must be a whole number/));
+    await t.test("--real-nodes -1", async () => assertOneSentence(await mms(["dev", "up", "--real-nodes", "-1"], env), /--real-nodes must be a whole number, 0 or 1, not "-1"/));
+    await t.test("--real-nodes abc", async () => assertOneSentence(await mms(["dev", "up", "--real-nodes", "abc"], env), /--real-nodes must be a whole number, 0 or 1, not "abc"/));
+    await t.test("--real-nodes 2", async () => assertOneSentence(await mms(["dev", "up", "--real-nodes", "2"], env), /--real-nodes must be 0 or 1/));
     await t.test("unknown subcommand", async () => assertOneSentence(await mms(["dev", "frobnicate"], env), /unknown command 'frobnicate'/));
     await t.test("unknown output format", async () => assertOneSentence(await mms(["dev", "status", "-o", "xml"], env), /xml.*invalid|Allowed choices/));
     await t.test("bad port base", async () => assertOneSentence(await mms(["dev", "up"], { MMS_DEV_HOME: home, MMS_DEV_PORT_BASE: "80" }), /MMS_DEV_PORT_BASE must be/));
@@ -79,34 +84,61 @@ describe("mms CLI", () => {
     }
   });
 
-  test("an isolated environment comes up with N Ready nodes, reports itself, and `dev down` leaves nothing running", async () => {
+  test("an isolated environment comes up with N simulated nodes and a real one, reports itself, and `dev down` leaves nothing behind", async () => {
     const home = await isolatedHome();
     const base = 27000;
     const env = { MMS_DEV_HOME: home, MMS_DEV_PORT_BASE: String(base) };
-    const upRun = await mms(["dev", "up", "--nodes", "2", "--real-nodes", "0", "-o", "json"], env);
+    const plan = addressPlan(base);
+    const machineBefore = await machineState();
+    const upRun = await mms(["dev", "up", "--nodes", "2", "-o", "json"], env);
     assert.equal(upRun.code, 0, upRun.stderr);
-    const status = JSON.parse(upRun.stdout) as { healthy: boolean; nodes: { ready: number } };
+    const status = JSON.parse(upRun.stdout) as { healthy: boolean; nodes: { ready: number }; realNodes: { ready: number }; components: { name: string; healthy: boolean }[] };
     assert.equal(status.healthy, true);
     assert.equal(status.nodes.ready, 2);
+    assert.equal(status.realNodes.ready, 1);
+    for (const piece of ["containerd", "kubelet", "kube-proxy", "coredns"]) {
+      assert.equal(status.components.find((c) => c.name === piece)?.healthy, true, `dev status reports ${piece}`);
+    }
+    const machineUp = await machineState();
+    assert.ok(machineUp.links.includes(netNames(plan).bridge), "the environment's bridge exists while it is up");
 
     const exports = (await mms(["dev", "env"], env)).stdout;
     const value = (k: string) => new RegExp(`^export ${k}='([^']*)'$`, "m").exec(exports)?.[1] ?? "";
     const kubectl = join(value("PATH").split(":")[0] ?? "", "kubectl");
     const nodes = await promisify(execFile)(kubectl, ["--kubeconfig", value("KUBECONFIG"), "get", "nodes", "--no-headers"]);
     const lines = nodes.stdout.trim().split("\n");
-    assert.equal(lines.length, 2);
+    assert.equal(lines.length, 3);
     for (const l of lines) assert.match(l, /\sReady\s/);
 
-    const again = await mms(["dev", "up", "--nodes", "2", "--real-nodes", "0"], env);
+    const again = await mms(["dev", "up", "--nodes", "2"], env);
     assert.equal(again.code, 0);
     assert.match(again.stderr, /already up/);
 
     const stateBefore = JSON.parse(readFileSync(join(home, "state.json"), "utf8")) as DevState;
     const pids = Object.values(stateBefore.processes).map((p) => p.pid);
-    assert.equal(pids.length, COMPONENT_NAMES.length, "one process per component");
+    assert.equal(pids.length, componentsFor(1).length, "one process per component");
     const downRun = await mms(["dev", "down"], env);
     assert.equal(downRun.code, 0, downRun.stderr);
     for (const pid of pids) assert.ok(!existsSync(`/proc/${pid}/cmdline`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z"), `pid ${pid} still runs`);
     for (const [name, port] of Object.entries(portsFrom(base))) assert.ok(await isPortFree(port), `${name} still listens on ${port}`);
+    const machineAfter = await machineState();
+    assert.deepEqual(machineAfter.links, machineBefore.links, "`ip link`: every link the environment made is gone");
+    assert.deepEqual(machineAfter.mounts.filter((m) => m.includes(home)), [], "`mount`: nothing under the environment's folder");
+    assert.deepEqual(machineAfter.netns.filter((n) => n.startsWith(netNames(plan).netns)), [], "its network namespace is gone");
+    assert.deepEqual(machineAfter.rules, machineBefore.rules, "`iptables-save`: the host's rules are as before");
+    assert.ok(!machineAfter.routes.some((r) => r.includes(plan.podSubnet(1)) || r.includes(plan.serviceCidr)), "its routes are gone");
   });
 });
+
+/** What `dev down` must leave as it found it: links, mounts, network namespaces, iptables rules, routes. */
+async function machineState(): Promise<{ links: string[]; mounts: string[]; netns: string[]; rules: string[]; routes: string[] }> {
+  const out = async (cmd: string, args: string[]) => (await promisify(execFile)(cmd, args)).stdout;
+  return {
+    links: (await out("ip", ["-o", "link", "show"])).split("\n").map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter(Boolean).sort(),
+    mounts: (await out("mount", [])).split("\n").filter(Boolean),
+    netns: (await out("ip", ["netns", "list"])).split("\n").map((l) => l.split(" ")[0] ?? "").filter(Boolean),
+    // Counters change by themselves; the rules and chains are what matter.
+    rules: (await out("iptables-save", [])).split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.replace(/\[\d+:\d+\]/, "")),
+    routes: (await out("ip", ["route", "show", "table", "all"])).split("\n").filter(Boolean),
+  };
+}
