@@ -16,6 +16,7 @@ import {
   ADMIN_DB_USER, COMPONENTS, componentsFor, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context,
   type Secrets, type SystemPrograms,
 } from "./components.ts";
+import { buildImages } from "./images.ts";
 import { ensureNodeNetwork, MAX_DEV_REAL_NODES, realNodeDirs, realNodeName, removeNodeLeftovers } from "./real-node.ts";
 import { run } from "../util/exec.ts";
 import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady, waitRealNodeReady } from "./nodes.ts";
@@ -186,6 +187,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       const secrets = await readSecrets(paths);
       if (status.healthy && secrets) {
         await ensureBucket(ports.s3, secrets, DEV_BACKUP_BUCKET);
+        if (realNodes > 0) await buildImages({ only: "mms", progress, env }); // this checkout's code, on the node
         return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
       }
     }
@@ -285,6 +287,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         if (!(await waitRealNodeReady(kube, realNodeName(1), REAL_NODE_READY_TIMEOUT_MS))) {
           throw new UserError(`the real node ${realNodeName(1)} did not become Ready within ${REAL_NODE_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kubelet.log")}`);
         }
+        // The operator's backup and drill pods run the control-plane image: built from this checkout
+        // (cached by content, so seconds when nothing changed) and loaded into the node.
+        await buildImages({ only: "mms", progress, env });
       }
       await ensureBucket(ctx.ports.s3, ctx.secrets, DEV_BACKUP_BUCKET);
       const services = await serviceRange(new KubeHttp(kube.config));
