@@ -48,11 +48,20 @@ wait_child() {
     done
 }
 
+# Debian's Apache in the foreground, as the image's user (uid 33). Debian's /etc/apache2/envvars is
+# not read: it would move the mutexes to /var/lock, which is read-only here. The image's environment
+# carries every APACHE_* value apache2.conf uses (run, pid and lock files in /var/run/apache2, logs
+# linked to stdout/stderr). A pid file left by a killed container would stop Apache from starting.
+apache() {
+    rm -f "$APACHE_PID_FILE"
+    exec apache2 -DFOREGROUND "$@"
+}
+
 # web and tracker: Apache with mod_php as a child. On SIGTERM, keep serving a few seconds while
 # Kubernetes takes the pod out of its endpoints, then stop gracefully (SIGWINCH), letting requests in
 # flight finish: a tracking hit accepted is a tracking hit answered.
 serve() {
-    apache2-foreground "$@" &
+    apache "$@" &
     CHILD=$!
     trap graceful_stop TERM INT
     local status
