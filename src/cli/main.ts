@@ -6,6 +6,7 @@ import { registerBackup } from "./backup.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
 import { registerDr } from "./dr.ts";
+import { registerImages } from "./images.ts";
 import { registerMigrate } from "./migrate.ts";
 import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerUpgrade(program);
   registerDev(program);
+  registerImages(program);
   registerDemo(program);
   registerOperator(program);
   registerNode(program);
