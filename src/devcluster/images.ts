@@ -309,6 +309,14 @@ export async function checkMatomoArchive(path: string, sha256Flag: string | unde
     // Without them the Dockerfile would clone the plugins from GitHub, which builds here must not reach.
     throw new UserError(`the plugin archives ${missing.map((p) => basename(p.path)).join(" and ")} are missing from ${pluginDir} (one top folder named after the plugin, at the commit the Dockerfile pins).`);
   }
+  // A plugin archive's name carries its commit; a sha256 sidecar, when there is one, is checked too.
+  for (const p of plugins) {
+    const sidecar = await readFile(`${p.path}.sha256`, "utf8").catch(() => undefined);
+    const want = sidecar?.trim().split(/\s+/)[0]?.toLowerCase();
+    if (want === undefined) continue;
+    const got = await sha256File(p.path);
+    if (got !== want) throw new UserError(`${p.path} has sha256 ${got}, not the ${want} its .sha256 file names: the archive is corrupt.`);
+  }
   return { path, version, sha256: expected, plugins };
 }
 
