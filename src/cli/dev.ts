@@ -1,6 +1,9 @@
 // `mms dev …`: flag wiring for the local cluster-in-a-box; the work is in src/devcluster.
 import type { Command } from "commander";
-import { InvalidArgumentError, Option } from "commander";
+import { Argument, InvalidArgumentError, Option } from "commander";
+import { stringify as toYaml } from "yaml";
+import { devTimings } from "../devcluster/components.ts";
+import { operatorPodObjects } from "../devcluster/platform-pods.ts";
 import { DEFAULT_NODES, DEFAULT_REAL_NODES, DEV_BACKUP_BUCKET, MAX_DEV_REAL_NODES, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
 import { serveLocalJobRunner } from "../devcluster/local-jobs.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
@@ -108,6 +111,23 @@ A running component whose command line changed (these settings, a newer checkout
         kubeconfig: opts.kubeconfigFile, healthPort: opts.healthPort, workDir: opts.workDir, scheduled: opts.scheduled,
         log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
       });
+    });
+
+  dev
+    .command("manifests")
+    .description("print the objects that run a platform piece as a pod on the real node (apply them with kubectl)")
+    .addArgument(new Argument("<piece>", "what to run as a pod").choices(["operator"]))
+    .addOption(new Option("-o, --output <format>", "yaml or json").choices(["yaml", "json"]).default("yaml"))
+    .addHelpText("after", `
+The operator runs as a local process by default (tests stop and kill it). As a pod it runs the
+control-plane image that \`dev up\` loads into the real node; leader election lets the two run side by
+side, and the pod takes over when the local operator stops:
+  bin/mms dev manifests operator | kubectl apply -f -`)
+    .action((_piece: string, opts: { output: "yaml" | "json" }) => {
+      const objects = operatorPodObjects(devTimings());
+      process.stdout.write(opts.output === "json"
+        ? JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n"
+        : objects.map((o) => toYaml(o)).join("---\n"));
     });
 
   dev

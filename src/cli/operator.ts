@@ -46,7 +46,8 @@ export function registerOperator(program: Command): void {
     .command("operator")
     .description("run the tenant operator (reconciles MatomoTenant objects) until stopped")
     .addOption(new Option("--concurrency <n>", "tenants reconciled in parallel").argParser((v) => Number.parseInt(v, 10)).default(8))
-    .addOption(new Option("--health-port <port>", "serve /healthz and /readyz on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
+    .addOption(new Option("--health-port <port>", "serve /healthz, /readyz and /metrics on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
+    .addOption(new Option("--health-address <ip>", "address of the health port; 0.0.0.0 in a pod, so the kubelet's probes reach it").choices(["127.0.0.1", "0.0.0.0"]).default("127.0.0.1"))
     .addOption(new Option("--resync <seconds>", "re-check every tenant this often").argParser((v) => Number.parseInt(v, 10)).default(300))
     .addOption(new Option("--max-rolling-tenants <n>", "tenants whose pods may roll at the same moment (plan changes, upgrades)").argParser(positiveInt("--max-rolling-tenants")).default(10))
     .option("--no-install-api", "do not install or update the CRDs, plans and admission policy at start")
@@ -56,7 +57,7 @@ export function registerOperator(program: Command): void {
     .option("--suspend-schedules", "render backup and drill CronJobs suspended: runs made by hand still run (test environments)")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (opts: {
-      concurrency: number; healthPort?: number; resync: number; installApi: boolean; runJobsLocally?: boolean; logLevel: string; maxRollingTenants: number;
+      concurrency: number; healthPort?: number; healthAddress: string; resync: number; installApi: boolean; runJobsLocally?: boolean; logLevel: string; maxRollingTenants: number;
       jobNodeSelector?: Record<string, string>; jobToleration?: V1Toleration[]; suspendSchedules?: boolean;
     }, cmd: Command) => {
       const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
@@ -65,6 +66,7 @@ export function registerOperator(program: Command): void {
         log,
         concurrency: opts.concurrency,
         healthPort: opts.healthPort,
+        healthAddress: opts.healthAddress,
         resyncMs: opts.resync * 1000,
         installApi: opts.installApi,
         maxRollingTenants: opts.maxRollingTenants,

@@ -1,8 +1,9 @@
-// The health and metrics endpoints every controller process serves on 127.0.0.1:PORT.
+// The health and metrics endpoints every controller process serves on 127.0.0.1:PORT (or, in a pod,
+// on every address, where the kubelet's probes reach it).
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
 
-export function serveHealth(port: number, leading: () => boolean, registry: Registry): Promise<Server> {
+export function serveHealth(port: number, leading: () => boolean, registry: Registry, address = "127.0.0.1"): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === "/metrics") {
       registry.metrics().then(
@@ -19,6 +20,6 @@ export function serveHealth(port: number, leading: () => boolean, registry: Regi
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve(server));
+    server.listen(port, address, () => resolve(server));
   });
 }

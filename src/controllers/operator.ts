@@ -23,6 +23,8 @@ export interface OperatorOptions {
   readonly log: Logger;
   readonly concurrency: number;
   readonly healthPort?: number | undefined;
+  /** Where the health port listens: 127.0.0.1 (default) or 0.0.0.0 in a pod. */
+  readonly healthAddress?: string | undefined;
   readonly resyncMs: number;
   readonly platform?: PlatformSettings;
   readonly installApi: boolean;
@@ -39,7 +41,7 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   const http = new KubeHttp(opts.kubeconfig);
   let leading = false;
   const metrics = createMetrics();
-  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, metrics.registry) : undefined;
+  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, metrics.registry, opts.healthAddress) : undefined;
 
   if (opts.installApi) await installApi(http, (line) => log.info(line));
   const elector = new LeaderElector(http, { namespace: SYSTEM_NAMESPACE, name: "mms-operator", identity: opts.identity ?? `${hostname()}-${process.pid}` });

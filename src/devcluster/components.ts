@@ -641,7 +641,7 @@ export const COMPONENTS: readonly Component[] = [
  * they run on the local Job runner; with one, as real pods from the control-plane image on it. Test runs
  * hold the scheduled runs (MMS_DEV_SCHEDULED_JOBS=hold) either way.
  */
-function operatorJobFlags(ctx: Context): string[] {
+export function operatorJobFlags(ctx: Pick<Context, "realNodes" | "timings">): string[] {
   if (ctx.realNodes === 0) return ["--run-jobs-locally"];
   const t = REAL_NODE_TAINT;
   return [
