@@ -18,7 +18,7 @@ let calls = 0;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "mms-kube-http-"));
-  const pki = await ensurePki(dir, "198.19.84.1");
+  const pki = await ensurePki(dir, "198.18.164.1");
   server = createServer({ cert: await readFile(pki.apiserverCert), key: await readFile(pki.apiserverKey) }, (req, res) => {
     calls++;
     if (req.url?.includes("/namespaces/whole/")) {

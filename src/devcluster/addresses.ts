@@ -1,20 +1,22 @@
 // The cluster addresses of one dev environment. Every one lies in 198.18.0.0/15, the block RFC 2544 sets
 // aside for benchmarking networks, so no cluster packet can reach a real network: this workplace flags
-// traffic to private ranges and public addresses. Each environment gets its own /21 of that block,
+// traffic to private ranges and public addresses. Each environment gets its own /20 of that block,
 // picked from its port base, so environments side by side (tests run several) never share an address:
 //
 //   .0.0/24    the node network: the bridge the environment creates, host at .1, real node n at .(1 + n)
 //   .1.0/24 …  a /24 of pod addresses per real node (at most three)
 //   .4.0/22    Services (1,024 ClusterIPs): the API server's Service at .1, cluster DNS at .10
+//   .8.0/21    the simulated (KWOK) nodes' pods: addresses nothing answers, and which the `unreachable`
+//              route `dev up` adds keeps on this machine when a real node's kube-proxy sends them traffic
 //
 // The blocks are pure arithmetic here; the interfaces and routes that carry them are made by `dev up`.
 
 /** The whole range cluster addresses come from (RFC 2544). */
 export const CLUSTER_RANGE = "198.18.0.0/15";
 const RANGE_START = (198 << 24) | (18 << 16);
-/** /21 blocks in the /15: one per environment. */
-export const SLOTS = 64;
-const SLOT_SIZE = 2048;
+/** /20 blocks in the /15: one per environment. */
+export const SLOTS = 32;
+const SLOT_SIZE = 4096;
 export const MAX_REAL_NODES = 3;
 
 export interface AddressPlan {
@@ -30,6 +32,8 @@ export interface AddressPlan {
   readonly apiServiceIp: string;
   /** ClusterIP of the cluster DNS Service. */
   readonly dnsServiceIp: string;
+  /** Pod addresses KWOK gives the simulated nodes' pods, as its --cidr flag wants them (first address/prefix). */
+  readonly simulatedPodCidr: string;
   /** The address of real node `n` (1-based) on the node bridge. */
   nodeIp(n: number): string;
   /** The pod addresses of real node `n` (1-based). */
@@ -53,12 +57,13 @@ export function addressPlan(portBase: number): AddressPlan {
   };
   return {
     slot,
-    block: `${ip(start)}/21`,
+    block: `${ip(start)}/20`,
     nodeSubnet: `${ip(start)}/24`,
     hostIp: ip(start + 1),
     serviceCidr: `${ip(start + 4 * 256)}/22`,
     apiServiceIp: ip(start + 4 * 256 + 1),
     dnsServiceIp: ip(start + 4 * 256 + 10),
+    simulatedPodCidr: `${ip(start + 8 * 256 + 1)}/21`,
     nodeIp(n) {
       checkNode(n);
       return ip(start + 1 + n);

@@ -310,7 +310,7 @@ export const COMPONENTS: readonly Component[] = [
         `--kubeconfig=${ctx.paths.kubeconfig}`, `--config=${join(ctx.paths.home, "kwok.yaml")}`,
         "--manage-all-nodes=false",
         `--manage-nodes-with-label-selector=${KWOK_NODE_SELECTOR}`,
-        "--cidr=10.244.0.1/16", `--node-ip=${loopback}`,
+        `--cidr=${ctx.addresses.simulatedPodCidr}`, `--node-ip=${loopback}`,
         `--server-address=${loopback}:${ctx.ports.kwok}`,
         "--node-lease-duration-seconds=40",
       ],

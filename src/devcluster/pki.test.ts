@@ -9,7 +9,7 @@ import { ensurePki } from "./pki.ts";
 test("the API server's certificate names the Service IP; another Service IP re-signs it alone, keeping the CA and the admin key", async () => {
   const dir = await mkdtemp(join(tmpdir(), "mms-pki-"));
   try {
-    const first = await ensurePki(dir, "198.19.84.1");
+    const first = await ensurePki(dir, "198.18.164.1");
     const cert = async () => new X509Certificate(await readFile(first.apiserverCert));
     assert.match((await cert()).subjectAltName ?? "", /IP Address:198\.19\.84\.1\b/);
     const ca = await readFile(first.caCert, "utf8");
