@@ -22,6 +22,8 @@ export const BASE_IMAGE = `docker.io/library/debian:bookworm-${DEBIAN_DATE}-slim
 /** Bumped when this file changes how an image is built for the same inputs. */
 const RECIPE = 1;
 const BASE_KEY_LABEL = "io.matomo-multiscale.base-key";
+/** Name prefix of the throwaway containers of Buildah.runIn. */
+const CHECK_PREFIX = "mms-check-";
 
 export const IMAGE_NAMES = ["matomo", "mms"] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
@@ -168,12 +170,37 @@ export class Buildah {
 
   /** Runs a command in a throwaway container of `image` (tests, checks); the container is removed. */
   async runIn(image: string, command: readonly string[], user?: string): Promise<RunResult> {
-    const ctr = await this.check(`buildah from ${image}`, ["from", "--pull=never", image]);
+    const ctr = await this.check(`buildah from ${image}`, ["from", "--pull=never", "--name", `${CHECK_PREFIX}${randomBytes(4).toString("hex")}`, image]);
     try {
       return await this.run(["run", "--isolation", "chroot", ...(user ? ["--user", user] : []), ctr, "--", ...command]);
     } finally {
       await this.run(["rm", ctr]);
+      await this.unmountIdle();
     }
+  }
+
+  /**
+   * Removes the working containers an interrupted build left behind (call it only while holding the
+   * build lock: a build in progress has its own), then unmounts what is idle.
+   */
+  async removeLeftovers(): Promise<void> {
+    const list = await this.run(["containers", "--format", "{{.ContainerName}}"]);
+    for (const name of list.stdout.split("\n").map((n) => n.trim())) {
+      if (name && !name.startsWith(CHECK_PREFIX)) await this.run(["rm", name]);
+    }
+    await this.unmountIdle();
+  }
+
+  /**
+   * The overlay driver bind-mounts its own folder while it works and leaves that mount behind; it is
+   * undone once no container of this storage is mounted, so that no mount outlives a build.
+   */
+  async unmountIdle(): Promise<void> {
+    if (this.driver !== "overlay") return;
+    const home = join(this.root, "overlay");
+    const mounts = (await readFile("/proc/mounts", "utf8")).split("\n").map((l) => l.split(" ")[1] ?? "");
+    if (mounts.some((m) => m.startsWith(`${home}/`))) return;
+    if (mounts.includes(home)) await run("umount", [home]);
   }
 
   /** The image's config (user, entrypoint, env…) as OCI describes it. */
@@ -571,7 +598,7 @@ async function buildImage(plan: ImagePlan, context: string, key: string, buildah
   await mkdir(paths.logs, { recursive: true });
   const lines: string[] = [];
   let lastStep = "";
-  progress.step(`building ${plan.ref} with buildah (log: ${log})`);
+  progress.step(`building ${plan.ref} with buildah`);
   const ca = caBundle(env);
   const r = await buildah.run([
     // Docker's image format: the OCI one has no SHELL, and the Dockerfiles' RUN steps are bash.
@@ -683,57 +710,75 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
   const env = opts.env ?? process.env;
   const repoRoot = opts.repoRoot ?? REPO_ROOT;
   const { progress } = opts;
-  const wanted = opts.only ? [opts.only] : [...IMAGE_NAMES];
-  if (opts.only === "mms" && opts.matomoArchive !== undefined) throw new UserError("--matomo-archive is for the tenant image; it cannot go with --only mms.");
-
-  // Inputs first, so that bad input fails before anything is built.
-  let matomo: MatomoArchive | undefined;
-  let skipped: string | undefined;
-  if (wanted.includes("matomo")) {
-    const found = await locateMatomoArchive({ archive: opts.matomoArchive }, env);
-    if (found === undefined) {
-      const hint = `give one with --matomo-archive PATH (and --matomo-sha256), MMS_MATOMO_ARCHIVE, or put matomo-<version>.tar.gz with its .sha256 in ${matomoArchivesDir(env)}`;
-      if (opts.only === "matomo") throw new UserError(`no Matomo release archive to build the tenant image from: ${hint}.`);
-      skipped = `tenant image skipped: no Matomo release archive; ${hint}`;
-    } else {
-      matomo = await checkMatomoArchive(found, opts.matomoSha256, await pinnedPluginCommits(repoRoot));
-    }
-  }
-
+  const inputs = await resolveInputs(opts, env, repoRoot);
   await ensureDebianPrograms(IMAGE_PROGRAMS, progress);
   const paths = imagePaths(env);
   return withBuildLock(paths, progress, async () => {
     const buildah = await Buildah.forCache(env);
-    const plans: ImagePlan[] = [];
-    if (wanted.includes("mms")) plans.push(await mmsPlan(paths, progress, repoRoot));
-    if (matomo) plans.push(matomoPlan(matomo));
-
-    // The base is looked at only when an image has to be built: a cache hit needs neither it nor buildah.
-    const baseRecipe = await baseKey(repoRoot);
-    let base: BaseResult | undefined;
-    const runtimes = opts.runtimes ?? realNodeRuntimes(env);
-    const images: ImageResult[] = [];
-    for (const plan of plans) {
-      const context = await stageContext(plan.name, plan.dist, paths.work, repoRoot);
-      try {
-        const key = imageKey({ ref: plan.ref, context: await contextDigest(context), buildArgs: plan.buildArgs, base: baseRecipe });
-        const archive = ociArchivePath(plan.ref, env);
-        const before = await readRecord(archive);
-        const cached = before?.key === key;
-        if (!cached) base ??= await ensureBase(buildah, progress, env, repoRoot);
-        const rec = cached ? before : await buildImage(plan, context, key, buildah, paths, progress, env);
-        const load = await loadIntoNodes(plan.ref, rec.digest, archive, runtimes, progress);
-        images.push({
-          name: plan.name, ref: plan.ref, digest: rec.digest, size: rec.size, archive, cached,
-          seconds: cached ? 0 : rec.seconds, loadedInto: load.loaded, alreadyOn: load.present,
-        });
-      } finally {
-        await rm(context, { recursive: true, force: true });
-      }
+    try {
+      const plans: ImagePlan[] = [];
+      if (inputs.mms) plans.push(await mmsPlan(paths, progress, repoRoot));
+      if (inputs.matomo) plans.push(matomoPlan(inputs.matomo));
+      const run: BuildRun = { buildah, paths, progress, env, repoRoot, baseRecipe: await baseKey(repoRoot), runtimes: opts.runtimes ?? realNodeRuntimes(env) };
+      const images: ImageResult[] = [];
+      for (const plan of plans) images.push(await buildOrReuse(plan, run));
+      progress.done();
+      return { ...(run.base ? { base: run.base } : {}), images, ...(inputs.skipped ? { skipped: inputs.skipped } : {}) };
+    } finally {
+      await buildah.removeLeftovers();
     }
-    progress.done();
-    return { ...(base ? { base } : {}), images, ...(skipped ? { skipped } : {}) };
   });
+}
+
+/** What to build, checked before anything is: bad input fails here, with nothing built. */
+async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; matomo?: MatomoArchive; skipped?: string }> {
+  if (opts.only === "mms" && opts.matomoArchive !== undefined) throw new UserError("--matomo-archive is for the tenant image; it cannot go with --only mms.");
+  const mms = opts.only !== "matomo";
+  if (opts.only === "mms") return { mms };
+  const found = await locateMatomoArchive({ archive: opts.matomoArchive }, env);
+  if (found === undefined) {
+    const hint = `give one with --matomo-archive PATH (and --matomo-sha256), MMS_MATOMO_ARCHIVE, or put matomo-<version>.tar.gz with its .sha256 in ${matomoArchivesDir(env)}`;
+    if (opts.only === "matomo") throw new UserError(`no Matomo release archive to build the tenant image from: ${hint}.`);
+    return { mms, skipped: `tenant image skipped: no Matomo release archive; ${hint}` };
+  }
+  return { mms, matomo: await checkMatomoArchive(found, opts.matomoSha256, await pinnedPluginCommits(repoRoot)) };
+}
+
+interface BuildRun {
+  readonly buildah: Buildah;
+  readonly paths: ImagePaths;
+  readonly progress: Progress;
+  readonly env: NodeJS.ProcessEnv;
+  readonly repoRoot: string;
+  readonly baseRecipe: string;
+  readonly runtimes: readonly NodeRuntime[];
+  /** Made (or found) the first time an image has to be built: a cache hit needs neither it nor buildah. */
+  base?: BaseResult;
+}
+
+/** One image: stage its context, reuse the archive whose key matches or build, then load it where it is missing. */
+async function buildOrReuse(plan: ImagePlan, r: BuildRun): Promise<ImageResult> {
+  const context = await stageContext(plan.name, plan.dist, r.paths.work, r.repoRoot);
+  try {
+    const key = imageKey({ ref: plan.ref, context: await contextDigest(context), buildArgs: plan.buildArgs, base: r.baseRecipe });
+    const archive = ociArchivePath(plan.ref, r.env);
+    const before = await readRecord(archive);
+    const cached = before?.key === key;
+    let rec: ImageRecord;
+    if (cached) {
+      rec = before;
+    } else {
+      r.base ??= await ensureBase(r.buildah, r.progress, r.env, r.repoRoot);
+      rec = await buildImage(plan, context, key, r.buildah, r.paths, r.progress, r.env);
+    }
+    const load = await loadIntoNodes(plan.ref, rec.digest, archive, r.runtimes, r.progress);
+    return {
+      name: plan.name, ref: plan.ref, digest: rec.digest, size: rec.size, archive, cached,
+      seconds: cached ? 0 : rec.seconds, loadedInto: load.loaded, alreadyOn: load.present,
+    };
+  } finally {
+    await rm(context, { recursive: true, force: true });
+  }
 }
 
 /** One build at a time per cache (dev up, tests and a terminal may start one together): the others wait. */
