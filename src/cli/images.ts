@@ -42,7 +42,12 @@ Dockerfile, context, archives and build arguments are unchanged takes seconds. I
 archives and buildah's storage live in ${imagePaths().dir}. Every image is loaded into each running
 real node of the dev environment that lacks it (ctr images import).
 
-Prints one line per image on stdout: reference, digest, size, cached or built, nodes loaded.`)
+Prints one line per image on stdout: reference, digest, size, cached or built, nodes loaded.
+
+Environment:
+  MMS_MATOMO_ARCHIVE          the Matomo release archive, when --matomo-archive is not given
+  MMS_IMAGES_STORAGE_DRIVER   buildah's storage driver: overlay (default where the kernel mounts it) or vfs
+  MMS_CACHE_DIR               the cache (default ~/.cache/matomo-multiscale)`)
     .action(async (opts: { only?: ImageName; matomoArchive?: string; matomoSha256?: string; quiet?: boolean }) => {
       const progress = createProgress(process.stderr, opts.quiet === true);
       const result = await buildImages({ only: opts.only, matomoArchive: opts.matomoArchive, matomoSha256: opts.matomoSha256, progress });
