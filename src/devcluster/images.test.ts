@@ -8,8 +8,9 @@ import { after, before, describe, test } from "node:test";
 import { UserError } from "../util/errors.ts";
 import {
   BASE_IMAGE, checkMatomoArchive, compareVersions, contextDigest, digestInListing, dockerfileArgs, failureCause, imageKey,
-  locateMatomoArchive, matomoImageRef, mmsImageRef, pinnedNodeVersion, pinnedPluginCommits, stageContext,
+  locateMatomoArchive, matomoImageRef, mmsImageRef, pinnedNodeVersion, pinnedPluginCommits, resolveInputs, stageContext,
 } from "./images.ts";
+import { createProgress } from "../util/progress.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const COMMITS = { ExtraTools: "a".repeat(40), QueuedTracking: "b".repeat(40) };
@@ -83,6 +84,25 @@ describe("finding the Matomo archive", () => {
   test("versions order numerically, pre-releases before their release", () => {
     const sorted = ["5.1.2", "5.10.0", "5.2.0", "5.2.0-b5", "5.2.0-rc1", "4.16.1"].sort(compareVersions);
     assert.deepEqual(sorted, ["4.16.1", "5.1.2", "5.2.0-b5", "5.2.0-rc1", "5.2.0", "5.10.0"]);
+  });
+});
+
+describe("what a build is asked to make", () => {
+  const progress = createProgress(process.stderr, true);
+
+  test("without an archive the control-plane image is still built, and the skip says how to give one", async () => {
+    const env = { MMS_CACHE_DIR: join(dir, "no-archives") };
+    const inputs = await resolveInputs({ progress }, env, REPO);
+    assert.equal(inputs.mms, true);
+    assert.equal(inputs.matomo, undefined);
+    assert.match(inputs.skipped ?? "", /^tenant image skipped: .*--matomo-archive PATH.*MMS_MATOMO_ARCHIVE.*no-archives\/matomo-archives/);
+  });
+
+  test("--only matomo without an archive, or --matomo-archive with --only mms, is an error", async () => {
+    const env = { MMS_CACHE_DIR: join(dir, "no-archives") };
+    assert.match(await userError(resolveInputs({ progress, only: "matomo" }, env, REPO)), /no Matomo release archive/);
+    assert.match(await userError(resolveInputs({ progress, only: "mms", matomoArchive: "x.tar.gz" }, env, REPO)), /cannot go with --only mms/);
+    assert.deepEqual(await resolveInputs({ progress, only: "mms" }, env, REPO), { mms: true });
   });
 });
 

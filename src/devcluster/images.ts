@@ -731,7 +731,7 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
 }
 
 /** What to build, checked before anything is: bad input fails here, with nothing built. */
-async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; matomo?: MatomoArchive; skipped?: string }> {
+export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; matomo?: MatomoArchive; skipped?: string }> {
   if (opts.only === "mms" && opts.matomoArchive !== undefined) throw new UserError("--matomo-archive is for the tenant image; it cannot go with --only mms.");
   const mms = opts.only !== "matomo";
   if (opts.only === "mms") return { mms };
