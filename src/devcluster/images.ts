@@ -22,6 +22,8 @@ export const BASE_IMAGE = `docker.io/library/debian:bookworm-${DEBIAN_DATE}-slim
 /** Bumped when this file changes how an image is built for the same inputs. */
 const RECIPE = 1;
 const BASE_KEY_LABEL = "io.matomo-multiscale.base-key";
+/** Where a build tags its image until it is exported: only then does the real tag move. */
+const BUILD_TAG_PREFIX = "localhost/mms-build/";
 /** Name prefix of the throwaway containers of Buildah.runIn. */
 const CHECK_PREFIX = "mms-check-";
 
@@ -180,13 +182,17 @@ export class Buildah {
   }
 
   /**
-   * Removes the working containers an interrupted build left behind (call it only while holding the
-   * build lock: a build in progress has its own), then unmounts what is idle.
+   * Removes the working containers and build tags an interrupted build left behind (call it only while
+   * holding the build lock: a build in progress has its own), then unmounts what is idle.
    */
   async removeLeftovers(): Promise<void> {
     const list = await this.run(["containers", "--format", "{{.ContainerName}}"]);
     for (const name of list.stdout.split("\n").map((n) => n.trim())) {
       if (name && !name.startsWith(CHECK_PREFIX)) await this.run(["rm", name]);
+    }
+    const images = await this.run(["images", "--format", "{{.Name}}:{{.Tag}}"]);
+    for (const ref of images.stdout.split("\n").map((n) => n.trim())) {
+      if (ref.startsWith(`${BUILD_TAG_PREFIX}`)) await this.run(["rmi", ref]);
     }
     await this.unmountIdle();
   }
@@ -593,7 +599,7 @@ function caBundle(env: NodeJS.ProcessEnv): string | undefined {
 async function buildImage(plan: ImagePlan, context: string, key: string, buildah: Buildah, paths: ImagePaths, progress: Progress, env: NodeJS.ProcessEnv): Promise<ImageRecord> {
   const started = Date.now();
   const archive = ociArchivePath(plan.ref, env);
-  const buildTag = `localhost/mms-build/${plan.name}:${key.slice(0, 16)}`;
+  const buildTag = `${BUILD_TAG_PREFIX}${plan.name}:${key.slice(0, 16)}`;
   const log = join(paths.logs, `${plan.name}.log`);
   await mkdir(paths.logs, { recursive: true });
   const lines: string[] = [];
