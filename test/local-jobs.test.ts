@@ -1,6 +1,7 @@
-// The dev environment's local Job runner: backup Jobs created in the dev environment really run (their
-// `mms` command as a local process), so a verified-backup Job takes and verifies a real backup, a failing
-// command fails its Job with the reason, and a tenant's backup CronJob run by hand takes a real backup.
+// Backup Jobs created in the dev environment really run: as real pods of the control-plane image on the
+// real node, or (with --real-nodes 0) as local processes of the local Job runner. Either way a
+// verified-backup Job takes and verifies a real backup, a failing command fails its Job with the reason,
+// and a tenant's backup CronJob run by hand takes a real backup.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -8,11 +9,12 @@ import { createConnection, type Connection } from "mysql2/promise";
 import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
-import { endpoints } from "../src/devcluster/environment.ts";
+import { endpoints, readStatus } from "../src/devcluster/environment.ts";
+import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "../src/devcluster/real-node.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
 import { renderVerifiedBackupJob, RUN_LOCALLY_LABEL } from "../src/render/backup-jobs.ts";
-import { DEFAULT_PLATFORM } from "../src/render/tenant.ts";
+import { DEFAULT_PLATFORM, type PlatformSettings } from "../src/render/tenant.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
 import { eventually, MMS, type Run, runMms, uniqueName } from "./helpers.ts";
 
@@ -26,6 +28,8 @@ let http: KubeHttp;
 let db: Connection;
 let env: NodeJS.ProcessEnv;
 let kubectl: string;
+/** Where the dev operator puts these Jobs: the real node, or the local Job runner without one. */
+let platform: PlatformSettings;
 const tenants: string[] = [];
 const jobs: string[] = [];
 
@@ -35,6 +39,9 @@ before(async () => {
   kubectl = join(e.kubectlDir, "kubectl");
   http = new KubeHttp(loadKubeConfig({ kubeconfig: e.kubeconfig }));
   db = await createConnection({ ...e.mariadb, multipleStatements: true });
+  platform = (await readStatus()).realNodes.desired > 0
+    ? { ...DEFAULT_PLATFORM, jobNodeSelector: { [REAL_NODE_LABEL]: "true" }, jobTolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }] }
+    : { ...DEFAULT_PLATFORM, runJobsLocally: true };
 });
 
 after(async () => {
@@ -79,10 +86,10 @@ async function backups(tenant: string): Promise<{ backupId: string; verified: { 
   return (JSON.parse(list.stdout) as { backups: { backupId: string; verified: { ok: boolean } | null }[] }).backups;
 }
 
-describe("the local Job runner", () => {
+describe("backup Jobs in the dev environment (real node or local Job runner)", () => {
   test("a verified-backup Job takes a real backup, proves it by a restore drill and records it in the tenant's status", async () => {
     const tenant = await readyTenantWithData("ljv");
-    const { job, backupId } = renderVerifiedBackupJob({ tenant, purpose: "final", key: "k1", platform: { ...DEFAULT_PLATFORM, runJobsLocally: true } });
+    const { job, backupId } = renderVerifiedBackupJob({ tenant, purpose: "final", key: "k1", platform });
     jobs.push(job.metadata.name);
     await http.create(job, { fieldManager: "test" });
     const done = await finished(job.metadata.name);
@@ -98,7 +105,7 @@ describe("the local Job runner", () => {
 
   test("a Job whose command fails ends Failed, and its pods say why", async () => {
     // The tenant does not exist, so `mms backup run` fails, as does its one retry.
-    const { job } = renderVerifiedBackupJob({ tenant: uniqueName("ljnone"), purpose: "pre-upgrade", key: "g1", platform: { ...DEFAULT_PLATFORM, runJobsLocally: true } });
+    const { job } = renderVerifiedBackupJob({ tenant: uniqueName("ljnone"), purpose: "pre-upgrade", key: "g1", platform });
     jobs.push(job.metadata.name);
     await http.create(job, { fieldManager: "test" });
     const done = await finished(job.metadata.name);
@@ -116,9 +123,11 @@ describe("the local Job runner", () => {
 
   test("the tenant's backup CronJob, run by hand with kubectl, takes a real backup", async () => {
     const tenant = await readyTenantWithData("ljcron");
-    const cron = await eventually("the backup CronJob, labelled for the local runner", async () => {
-      const cj = await http.getOrUndefined<KubeObject & { spec: { jobTemplate: { spec: { template: { metadata: { labels: Record<string, string> } } } } } }>("batch/v1", "CronJob", `backup-${tenant}`, SYSTEM_NAMESPACE);
-      return cj?.spec.jobTemplate.spec.template.metadata.labels[RUN_LOCALLY_LABEL] === "true" ? cj : undefined;
+    const cron = await eventually("the backup CronJob, placed where backup pods run", async () => {
+      const cj = await http.getOrUndefined<KubeObject & { spec: { jobTemplate: { spec: { template: { metadata: { labels: Record<string, string> }; spec: { nodeSelector?: Record<string, string> } } } } } }>("batch/v1", "CronJob", `backup-${tenant}`, SYSTEM_NAMESPACE);
+      const template = cj?.spec.jobTemplate.spec.template;
+      const placed = platform.runJobsLocally ? template?.metadata.labels[RUN_LOCALLY_LABEL] === "true" : template?.spec.nodeSelector?.[REAL_NODE_LABEL] === "true";
+      return placed ? cj : undefined;
     });
     const name = `${cron.metadata.name}-by-hand`.slice(0, 63);
     jobs.push(name);

@@ -11,13 +11,13 @@ test("the API server's certificate names the Service IP; another Service IP re-s
   try {
     const first = await ensurePki(dir, "198.18.164.1");
     const cert = async () => new X509Certificate(await readFile(first.apiserverCert));
-    assert.match((await cert()).subjectAltName ?? "", /IP Address:198\.19\.84\.1\b/);
+    assert.match((await cert()).subjectAltName ?? "", /IP Address:198\.18\.164\.1\b/);
     const ca = await readFile(first.caCert, "utf8");
     const admin = await readFile(first.adminKey, "utf8");
     await ensurePki(dir, "198.18.4.1");
     const again = await cert();
     assert.match(again.subjectAltName ?? "", /IP Address:198\.18\.4\.1\b/);
-    assert.doesNotMatch(again.subjectAltName ?? "", /198\.19\.84\.1/);
+    assert.doesNotMatch(again.subjectAltName ?? "", /198\.18\.164\.1/);
     assert.ok(again.verify(new X509Certificate(ca).publicKey), "signed by the same CA");
     assert.equal(await readFile(first.caCert, "utf8"), ca);
     assert.equal(await readFile(first.adminKey, "utf8"), admin);

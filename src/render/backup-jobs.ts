@@ -59,6 +59,9 @@ function jobPod(platform: ControlImage, args: string[], component: string, extra
         // Dumps stream (nothing is staged whole); a restore drill keeps one compressed dump in /tmp.
         resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "2", memory: "1Gi" } },
         securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+        // A failed run's last lines of output become the pod's termination message: `kubectl get pod`
+        // and the Job's status say why without digging through logs.
+        terminationMessagePolicy: "FallbackToLogsOnError",
         volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
       }],
       volumes: [{ name: "tmp", emptyDir: {} }],
