@@ -6,7 +6,7 @@
 const LAYERS = [
   ["util"],
   ["api"],
-  ["kube"],
+  ["kube", "matomo"],
   ["db"],
   ["render", "cloud"],
   ["backup"],

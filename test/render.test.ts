@@ -45,7 +45,7 @@ describe("rendered tenant objects on the real API server", () => {
         plan: plan.spec,
         pool: { name: "pool-a", host: "10.0.0.10", port: 3306, reader: { host: "10.0.0.11", port: 3306 } },
         database: { name: `mt_${name.replaceAll("-", "_")}`, user: `mt_${name.replaceAll("-", "_")}` },
-        secrets: { databasePassword: "p4ssw0rd-Example", salt: "0123456789abcdef0123456789abcdef", adminUser: "admin", adminPassword: "secret-Example1", adminEmail: "admin@example.com" },
+        secrets: { databasePassword: "p4ssw0rd-Example", salt: "0123456789abcdef0123456789abcdef", adminUser: "admin", adminPassword: "secret-Example1", adminEmail: "admin@example.com", apiToken: "0123456789abcdef0123456789abcdef" },
         platform: DEFAULT_PLATFORM,
       });
       const ns = objects.find((o) => o.kind === "Namespace");

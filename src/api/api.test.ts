@@ -37,6 +37,17 @@ test("the tenant schema fills the defaults the operator relies on", () => {
   assert.deepEqual(spec.privacy, { anonymizeIpBytes: 2, respectDoNotTrack: true });
 });
 
+test("only Matomo 5.x is accepted, and the refusal names the version and the supported range", () => {
+  for (const ok of ["5.0.0", "5.1.2", "5.10.3"]) assert.equal(TenantSpec.parse({ domains: ["a.example.com"], matomoVersion: ok }).matomoVersion, ok);
+  for (const bad of ["3.14.1", "4.16.1", "6.0.0"]) {
+    const r = TenantSpec.safeParse({ domains: ["a.example.com"], matomoVersion: bad });
+    assert.equal(r.success, false, bad);
+    assert.match(r.error?.issues[0]?.message ?? "", new RegExp(`^Matomo ${bad.replaceAll(".", "\\.")} is not supported: the platform runs Matomo 5\\.x`), bad);
+  }
+  const rule = JSON.stringify(customResourceDefinitions().find((c) => c.spec.names.kind === "MatomoTenant")?.spec.versions[0]?.schema?.openAPIV3Schema);
+  assert.match(rule, /int\(self\.split\('\.'\)\[0\]\) == 5/, "the API server enforces the same range");
+});
+
 test("tenant names: 2-28 characters safe for DNS and SQL", () => {
   for (const ok of ["ab", "acme", "acme-corp-2", "a".repeat(28)]) assert.equal(tenantNameProblem(ok), undefined, ok);
   for (const bad of ["a", "a".repeat(29), "Acme", "acme_corp", "-acme", "acme-", "1acme", "ac;me", "ac me"]) {

@@ -37,6 +37,22 @@ const scaled = cel(
   { rule: "self.minReplicas <= self.maxReplicas", message: "minReplicas must not exceed maxReplicas" },
 );
 
+const toleration = z.object({
+  key: z.string().max(317).optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: z.string().max(63).optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.int().min(0).optional(),
+});
+
+export const PlacementSpec = z.object({
+  nodeSelector: z.record(z.string().max(317), z.string().max(63)).optional()
+    .meta({ description: "Node labels every pod of the plan's tenants requires, e.g. an OVH node pool's nodepool label." }),
+  tolerations: z.array(toleration).max(20).optional()
+    .meta({ description: "Taints those pods tolerate, e.g. a node pool reserved for this plan." }),
+});
+export type PlacementSpec = z.output<typeof PlacementSpec>;
+
 export const PlanSpec = z.object({
   description: z.string().max(200).optional(),
   tracker: scaled.meta({ description: "Tracking endpoint pods (command side)." }),
@@ -48,6 +64,8 @@ export const PlanSpec = z.object({
   rawDataRetentionDays: z.int().min(1).max(3650),
   backup: PlanBackupSpec.default({ schedule: "H * * * *", retention: { keepLast: 24, daily: 7, weekly: 4, monthly: 3 } })
     .meta({ description: "Backup schedule and retention of the plan's tenants." }),
+  placement: PlacementSpec.optional()
+    .meta({ description: "Which nodes run the plan's tenant pods (tracker, web, queue worker, archiver and Matomo's jobs); any schedulable node when absent." }),
 });
 export type PlanSpec = z.output<typeof PlanSpec>;
 

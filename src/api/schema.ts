@@ -5,6 +5,8 @@ import { z } from "zod";
 export interface CelRule {
   readonly rule: string;
   readonly message: string;
+  /** A CEL expression giving the message, e.g. to name the refused value; `message` is its fallback. */
+  readonly messageExpression?: string;
   readonly fieldPath?: string;
   readonly reason?: "FieldValueInvalid" | "FieldValueForbidden" | "FieldValueRequired" | "FieldValueDuplicate";
 }

@@ -4,6 +4,14 @@ import { cel } from "./schema.ts";
 import { DNS_LABEL_PATTERN, DOMAIN_PATTERN, TENANT_NAME_MAX, TENANT_NAME_PATTERN, VERSION_PATTERN } from "./names.ts";
 
 export const DEFAULT_MATOMO_VERSION = "5.2.1";
+
+/**
+ * The Matomo releases the platform can run: the tenant image's Apache/PHP and its two plugins
+ * (ExtraTools, QueuedTracking: `"matomo": ">=5.0.0-b1,<6.0.0-b1"`) support Matomo 5 only.
+ */
+export const SUPPORTED_MATOMO_MAJOR = 5;
+export const SUPPORTED_MATOMO_RANGE = `${SUPPORTED_MATOMO_MAJOR}.x (${SUPPORTED_MATOMO_MAJOR}.0.0 up to, not including, ${SUPPORTED_MATOMO_MAJOR + 1}.0.0)`;
+const unsupportedVersion = (v: string) => `Matomo ${v} is not supported: the platform runs Matomo ${SUPPORTED_MATOMO_RANGE}, the range its image and plugins support`;
 export const DEFAULT_PLAN = "small";
 
 const domain = z.string().min(3).max(253).regex(new RegExp(DOMAIN_PATTERN), "must be a lower-case domain name such as analytics.example.com");
@@ -19,8 +27,16 @@ export const TenantSpec = z.object({
     .meta({ "x-kubernetes-list-type": "set", description: "Domains the tenant's Matomo answers on; the first is its primary URL." }),
   plan: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN), "must be the name of a TenantPlan").default(DEFAULT_PLAN)
     .meta({ description: "Name of the TenantPlan that sizes this tenant." }),
-  matomoVersion: z.string().max(14).regex(new RegExp(VERSION_PATTERN), "must be MAJOR.MINOR.PATCH, e.g. 5.2.1").default(DEFAULT_MATOMO_VERSION)
-    .meta({ description: "Matomo version to run; raising it upgrades the tenant (backup, migration, rollout)." }),
+  matomoVersion: cel(
+    z.string().max(14).regex(new RegExp(VERSION_PATTERN), "must be MAJOR.MINOR.PATCH, e.g. 5.2.1")
+      .refine((v) => !new RegExp(VERSION_PATTERN).test(v) || Number(v.split(".")[0]) === SUPPORTED_MATOMO_MAJOR, { error: (i) => unsupportedVersion(String(i.input)) }),
+    {
+      rule: `!self.matches('${VERSION_PATTERN.replaceAll("\\", "\\\\")}') || int(self.split('.')[0]) == ${SUPPORTED_MATOMO_MAJOR}`,
+      messageExpression: `'Matomo ' + self + ' is not supported: the platform runs Matomo ${SUPPORTED_MATOMO_RANGE}, the range its image and plugins support'`,
+      message: unsupportedVersion("this version"),
+    },
+  ).default(DEFAULT_MATOMO_VERSION)
+    .meta({ description: `Matomo version to run (${SUPPORTED_MATOMO_RANGE}); raising it upgrades the tenant (backup, migration, rollout).` }),
   database: cel(
     z.object({
       pool: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN)).optional()
@@ -43,7 +59,7 @@ export const TenantSpec = z.object({
 export type TenantSpecInput = z.input<typeof TenantSpec>;
 export type TenantSpec = z.output<typeof TenantSpec>;
 
-export const CONDITION_TYPES = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "Ready", "BackupHealthy", "Deleting"] as const;
+export const CONDITION_TYPES = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "MatomoAnswering", "Ready", "BackupHealthy", "Deleting"] as const;
 
 /** Held while a tenant with deletionPolicy Delete still has a database to back up and drop. */
 export const DATABASE_FINALIZER = "multiscale.io/database";

@@ -55,10 +55,11 @@ export function registerOperator(program: Command): void {
     .addOption(new Option("--job-node-selector <key=value>", "run backup and drill pods only on nodes with this label (repeatable)").argParser(parseNodeSelector))
     .addOption(new Option("--job-toleration <key[=value]:Effect>", "let backup and drill pods run on nodes with this taint (repeatable)").argParser(parseToleration))
     .option("--suspend-schedules", "render backup and drill CronJobs suspended: runs made by hand still run (test environments)")
+    .option("--simulated-node-label <label>", "dev environment only: pods on nodes with this label are simulated (KWOK), so their tenants' Matomo is not probed before Ready")
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (opts: {
       concurrency: number; healthPort?: number; healthAddress: string; resync: number; installApi: boolean; runJobsLocally?: boolean; logLevel: string; maxRollingTenants: number;
-      jobNodeSelector?: Record<string, string>; jobToleration?: V1Toleration[]; suspendSchedules?: boolean;
+      jobNodeSelector?: Record<string, string>; jobToleration?: V1Toleration[]; suspendSchedules?: boolean; simulatedNodeLabel?: string;
     }, cmd: Command) => {
       const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
       const operator = await runOperator({
@@ -76,6 +77,7 @@ export function registerOperator(program: Command): void {
           ...(opts.jobNodeSelector ? { jobNodeSelector: opts.jobNodeSelector } : {}),
           ...(opts.jobToleration ? { jobTolerations: opts.jobToleration } : {}),
           ...(opts.suspendSchedules ? { suspendSchedules: true } : {}),
+          ...(opts.simulatedNodeLabel ? { simulatedNodeLabel: opts.simulatedNodeLabel } : {}),
         },
       });
       await new Promise<void>((resolve) => {

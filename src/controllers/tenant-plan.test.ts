@@ -6,7 +6,7 @@ import { DATABASE_FINALIZER, TenantSpec, type MatomoTenant, type TenantStatus, t
 import { pickPool, poolRoom } from "../db/resolve.ts";
 import { DEFAULT_PLATFORM, TEMPLATE_HASH } from "../render/tenant.ts";
 import { renderVerifiedBackupJob } from "../render/backup-jobs.ts";
-import { concludeStatus, failedAt, planTenant, rolloutQueued, type DeploymentObservation, type TenantJobObservation, type TenantSnapshot } from "./tenant-plan.ts";
+import { concludeStatus, failedAt, planTenant, rolloutQueued, wantsProbe, type DeploymentObservation, type TenantJobObservation, type TenantPodObservation, type TenantSnapshot } from "./tenant-plan.ts";
 import { operatorStatus } from "./tenant-status.ts";
 import { attemptJobName, BACKUP_RETRY_MS } from "./upgrade.ts";
 import type { BackupJobObservation } from "./verified-backup.ts";
@@ -16,7 +16,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const plan = BUILT_IN_PLANS.find((p) => p.metadata.name === "small") ?? BUILT_IN_PLANS[0]!;
 const poolSpec = PoolSpec.parse({ host: "db.internal", adminSecretRef: { namespace: "mms-system", name: "pool-admin" }, capacity: 10 });
 const endpoint = { host: "db.internal", port: 3306, adminUser: "root", adminPassword: "pw" };
-const secrets = { databasePassword: "dbpw", salt: "s", adminUser: "admin", adminPassword: "apw", adminEmail: "admin@acme.example" };
+const secrets = { databasePassword: "dbpw", salt: "s", adminUser: "admin", adminPassword: "apw", adminEmail: "admin@acme.example", apiToken: "0123456789abcdef0123456789abcdef" };
 
 function tenantOf(status: TenantStatus | undefined, extra: Partial<MatomoTenant["metadata"]> = {}, spec: Record<string, unknown> = {}): MatomoTenant {
   return {
@@ -44,6 +44,7 @@ function snapshot(tenant: MatomoTenant, over: Partial<TenantSnapshot> = {}): Ten
     autoscalers: ["tracker", "web"],
     jobs: new Map([["matomo-install", job("succeeded", "install")]]),
     backupJobs: new Map(), backupBlocked: undefined, queued: undefined,
+    matomo: { ok: true, version: "5.2.1" },
     ...over,
   };
 }
@@ -116,6 +117,51 @@ test("no Secret yet: the fresh values are seeded once and used for the database 
   const d = planTenant(snapshot(tenantOf(placed), { secret: undefined }));
   assert.equal(d.seedSecret?.databasePassword, "fresh");
   assert.equal(d.database?.password, "fresh");
+});
+
+test("a Secret made before a key existed: the missing value is stored first, the others are kept", () => {
+  const older: Partial<typeof secrets> = { ...secrets };
+  delete older.apiToken;
+  const d = planTenant(snapshot(tenantOf(placed), { secret: older }));
+  assert.deepEqual(d.completeSecret, { apiToken: secrets.apiToken }, "only the missing key, with the fresh value");
+  assert.equal(d.objects.length, 0, "nothing rendered with a value that is not stored yet");
+  assert.equal(d.requeueAfterMs, 100);
+});
+
+test("Ready needs Matomo to answer: a failed probe says which part and why", () => {
+  const d = planTenant(settled(tenantOf(placed), { matomo: { ok: false, reason: "ApiTokenRejected", message: "the Reporting API refuses the platform's token" } }));
+  assert.equal(cond(d.status, "WorkloadsReady")?.status, "True");
+  assert.equal(cond(d.status, "MatomoAnswering")?.reason, "ApiTokenRejected");
+  assert.equal(cond(d.status, "Ready")?.status, "False");
+  assert.equal(cond(d.status, "Ready")?.reason, "ApiTokenRejected");
+  const sim = planTenant(settled(tenantOf(placed), { matomo: { simulated: true } }));
+  assert.equal(cond(sim.status, "MatomoAnswering")?.reason, "Simulated");
+  assert.equal(cond(sim.status, "Ready")?.status, "True");
+  const ok = planTenant(settled(tenantOf(placed)));
+  assert.match(cond(ok.status, "MatomoAnswering")?.message ?? "", /Matomo 5\.2\.1 answers/);
+});
+
+test("a probe is made until Matomo answered for the current generation, and only once it is installed and up", () => {
+  const deployments = new Map([["tracker", deployment("tracker", 2)], ["web", deployment("web", 1)]]);
+  const installed = new Map([["matomo-install", job("succeeded", "install")]]);
+  const answered = (generation: number): TenantStatus => ({ ...placed, conditions: [{ type: "MatomoAnswering", status: "True", reason: "Answering", message: "", lastTransitionTime: iso(NOW), observedGeneration: generation }] });
+  assert.equal(wantsProbe(tenantOf(placed), deployments, installed), true, "never probed");
+  assert.equal(wantsProbe(tenantOf(answered(3)), deployments, installed), false, "answered for generation 3");
+  assert.equal(wantsProbe(tenantOf(answered(2)), deployments, installed), true, "the spec changed since");
+  assert.equal(wantsProbe(tenantOf(placed), deployments, new Map([["matomo-install", job("running", "install", 1)]])), false, "still installing");
+  assert.equal(wantsProbe(tenantOf(placed), new Map([["tracker", deployment("tracker", 0)], ["web", deployment("web", 1)]]), installed), false, "no tracker yet");
+});
+
+test("an image that cannot be pulled or a pod that keeps crashing shows in the conditions with its reason", () => {
+  const pod = (over: Partial<TenantPodObservation>): TenantPodObservation => ({ name: "tracker-abc", component: "tracker", nodeName: "n1", restarts: 0, image: "ghcr.io/matomo-multiscale/matomo:5.9.9", ...over });
+  const notUp = new Map([["tracker", deployment("tracker", 0)], ["web", deployment("web", 0)]]);
+  const pull = planTenant(snapshot(tenantOf(placed), { deployments: notUp, pods: [pod({ waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image \"ghcr.io/matomo-multiscale/matomo:5.9.9\"" } })] }));
+  assert.equal(cond(pull.status, "WorkloadsReady")?.reason, "ImagePullBackOff");
+  assert.match(cond(pull.status, "WorkloadsReady")?.message ?? "", /tracker pod tracker-abc cannot pull its image ghcr\.io\/matomo-multiscale\/matomo:5\.9\.9.*No image of Matomo 5\.9\.9/);
+  assert.equal(cond(pull.status, "Ready")?.reason, "ImagePullBackOff");
+  const crash = planTenant(snapshot(tenantOf(placed), { deployments: notUp, pods: [pod({ name: "web-x", component: "web", restarts: 4, waiting: { reason: "CrashLoopBackOff", message: "back-off 40s" }, lastTerminated: { reason: "Error", exitCode: 1 } })] }));
+  assert.equal(cond(crash.status, "WorkloadsReady")?.reason, "CrashLoopBackOff");
+  assert.match(cond(crash.status, "WorkloadsReady")?.message ?? "", /web pod web-x keeps crashing \(restarted 4 time\(s\), last exit code 1 \(Error\)\); kubectl logs -n mt-acme web-x --previous/);
 });
 
 test("deletionPolicy Delete: the finalizer is added before anything else", () => {

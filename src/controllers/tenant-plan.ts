@@ -30,6 +30,28 @@ export interface TenantJobObservation {
   readonly failed: number;
 }
 
+/** A pod of the tenant's namespace as the snapshot read it: where it runs and what stops its container. */
+export interface TenantPodObservation {
+  readonly name: string;
+  readonly component: string | undefined;
+  readonly nodeName: string | undefined;
+  /** The container's waiting reason (ErrImagePull, CrashLoopBackOff, …) and the kubelet's message. */
+  readonly waiting?: { readonly reason: string; readonly message: string } | undefined;
+  /** The last termination's reason and exit code, when the container restarted. */
+  readonly lastTerminated?: { readonly reason: string; readonly exitCode: number } | undefined;
+  readonly restarts: number;
+  readonly image: string | undefined;
+}
+
+/**
+ * What probing the tenant's Matomo found: it answers (with its version), or why not, or that its pods
+ * run on simulated nodes where nothing can answer (the dev environment's KWOK nodes).
+ */
+export type MatomoObservation =
+  | { readonly ok: true; readonly version: string }
+  | { readonly ok: false; readonly reason: string; readonly message: string }
+  | { readonly simulated: true };
+
 /** Something the snapshot could not read, as a condition would say it. */
 export interface ReadProblem {
   readonly reason: string;
@@ -63,6 +85,10 @@ export interface TenantSnapshot {
   readonly backupBlocked: ReadProblem | undefined;
   /** Requests in the tracking queue, when an upgrade's drain needs the count. */
   readonly queued: number | undefined;
+  /** The tenant's pods, read while something is under way (see wantsPods); undefined when not read. */
+  readonly pods?: readonly TenantPodObservation[] | undefined;
+  /** The probe of the tenant's Matomo, made when wantsProbe says so; undefined when not made. */
+  readonly matomo?: MatomoObservation | undefined;
   /** Deleting only: whether the tenant's database still exists, or why that is unknown. */
   readonly databaseExists?: boolean | ReadProblem | undefined;
 }
@@ -72,6 +98,8 @@ export interface TenantDecision {
   readonly finalizers?: readonly string[] | undefined;
   /** Create the tenant Secret with these values unless it exists (namespace first). */
   readonly seedSecret?: TenantSecretValues | undefined;
+  /** Add these values for keys the existing tenant Secret lacks (keys newer than the tenant). */
+  readonly completeSecret?: TenantSecretValues | undefined;
   /** Converge the tenant's database and user (no DDL when they already match). */
   readonly database?: { readonly endpoint: PoolEndpoint; readonly password: string } | undefined;
   /** Deletion: lock the tenant's user out before its final backup. */
@@ -97,7 +125,7 @@ export interface TenantDecision {
   readonly rolled: boolean;
 }
 
-const NEEDED = ["DatabaseReady", "ConfigReady", "WorkloadsReady"];
+const NEEDED = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "MatomoAnswering"];
 
 /** Conditions and Ready, observedGeneration and the first-Ready fields, from the conditions so far. */
 export function concludeStatus(snap: TenantSnapshot, status: TenantStatus, conditions: Condition[]): { status: TenantStatus; onboardedSeconds?: number | undefined } {
@@ -150,6 +178,7 @@ function secretsFrom(stored: TenantSecretValues | undefined, fresh: TenantSecret
     adminUser: stored.adminUser ?? fresh.adminUser,
     adminPassword: stored.adminPassword ?? fresh.adminPassword,
     adminEmail: stored.adminEmail ?? fresh.adminEmail,
+    apiToken: stored.apiToken ?? fresh.apiToken,
   };
 }
 
@@ -221,6 +250,12 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   }
   const { spec: poolSpec, endpoint } = pool.resolved;
   const secrets = secretsFrom(snap.secret, snap.freshSecrets);
+  if (snap.secret) {
+    // A key added to the Secret after this tenant was made gets its value stored before anything renders
+    // it, so that it is made once, not anew at every reconcile.
+    const missing = Object.fromEntries(Object.entries(secrets).filter(([k]) => snap.secret?.[k as keyof TenantSecretValues] === undefined));
+    if (Object.keys(missing).length > 0) return { ...finish({}), completeSecret: missing, requeueAfterMs: 100 };
+  }
   set("DatabaseReady", true, "DatabaseProvisioned", `database ${database} on pool ${poolName}`);
 
   // An upgrade under way decides what runs (upgrade.ts).
@@ -246,6 +281,8 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
 
   const workloads = workloadsReady(snap, plan);
   set("WorkloadsReady", workloads.ok, workloads.reason, workloads.message);
+  const answering = matomoAnswering(snap, workloads.ok);
+  if (answering) set("MatomoAnswering", answering.ok, answering.reason, answering.message);
   status = { ...status, url: `https://${tenant.spec.domains[0]}` };
   // The first install sets the running version; after that only a completed upgrade changes it.
   if (workloads.ok && !status.runningVersion) status.runningVersion = tenant.spec.matomoVersion;
@@ -260,6 +297,80 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   }, step.requeueAfterMs);
 }
 
+/** Waiting reasons of a container whose image cannot be had. */
+const IMAGE_REASONS = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
+/** Waiting reasons of a container that cannot start or keeps stopping. */
+const START_REASONS = new Set(["CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
+
+/**
+ * The first thing that stops a pod of the tenant, as a condition says it: an image that cannot be pulled,
+ * a container that cannot start or keeps crashing. Image problems first: they explain the rest.
+ */
+export function podProblem(snap: Pick<TenantSnapshot, "pods" | "tenant">): { reason: string; message: string } | undefined {
+  const pods = snap.pods ?? [];
+  const ns = tenantNamespace(snap.tenant.metadata.name);
+  const what = (p: TenantPodObservation) => `the ${p.component ?? "Matomo"} pod ${p.name}`;
+  const pull = pods.find((p) => p.waiting && IMAGE_REASONS.has(p.waiting.reason));
+  if (pull?.waiting) {
+    return {
+      reason: pull.waiting.reason,
+      message: `${what(pull)} cannot pull its image ${pull.image ?? ""}: ${oneLine(pull.waiting.message) || pull.waiting.reason}. ` +
+        `No image of Matomo ${imageTag(pull.image) ?? snap.tenant.spec.matomoVersion} can be had: build and push it, or choose a version that has one`,
+    };
+  }
+  const stuck = pods.find((p) => p.waiting && START_REASONS.has(p.waiting.reason));
+  if (stuck?.waiting) {
+    const last = stuck.lastTerminated ? `, last exit code ${stuck.lastTerminated.exitCode} (${stuck.lastTerminated.reason})` : "";
+    const detail = stuck.waiting.reason === "CrashLoopBackOff"
+      ? `keeps crashing (restarted ${stuck.restarts} time(s)${last}); kubectl logs -n ${ns} ${stuck.name} --previous shows why`
+      : `cannot start: ${oneLine(stuck.waiting.message) || stuck.waiting.reason}`;
+    return { reason: stuck.waiting.reason, message: `${what(stuck)} ${detail}` };
+  }
+  return undefined;
+}
+
+function oneLine(text: string): string {
+  const t = text.replace(/\s+/g, " ").trim();
+  return t.length > 300 ? `${t.slice(0, 300)}…` : t;
+}
+
+function imageTag(image: string | undefined): string | undefined {
+  const m = /:([^:/@]+)$/.exec(image ?? "");
+  return m?.[1];
+}
+
+/** Whether the reconcile should read the tenant's pods: while it is not Ready, or something rolls. */
+export function wantsPods(tenant: MatomoTenant, rolled: boolean): boolean {
+  if (tenant.spec.suspended) return false;
+  const ready = tenant.status?.conditions?.find((c) => c.type === "Ready");
+  return ready?.status !== "True" || ready.observedGeneration !== tenant.metadata.generation || !rolled || tenant.status?.upgrade !== undefined;
+}
+
+/**
+ * Whether the reconcile should probe the tenant's Matomo: once its workloads are up and installed, until it
+ * has answered for the tenant's current generation.
+ */
+export function wantsProbe(tenant: MatomoTenant, deployments: ReadonlyMap<string, DeploymentObservation>, jobs: ReadonlyMap<string, { readonly state: JobState }>): boolean {
+  if (tenant.spec.suspended || jobs.get("matomo-install")?.state !== "succeeded") return false;
+  if (["tracker", "web"].some((d) => (deployments.get(d)?.status?.availableReplicas ?? 0) < 1)) return false;
+  const c = tenant.status?.conditions?.find((x) => x.type === "MatomoAnswering");
+  return !(c?.status === "True" && c.observedGeneration === tenant.metadata.generation);
+}
+
+/** The MatomoAnswering condition; undefined keeps the one the tenant has (nothing was probed this time). */
+function matomoAnswering(snap: TenantSnapshot, workloadsOk: boolean): { ok: boolean; reason: string; message: string } | undefined {
+  if (snap.tenant.spec.suspended) return { ok: true, reason: "Suspended", message: "tenant is suspended: Matomo is not probed" };
+  if (!workloadsOk) return { ok: false, reason: "WaitingForWorkloads", message: "Matomo is probed once tracker and web are available and it is installed" };
+  const m = snap.matomo;
+  if (m === undefined) {
+    const current = snap.tenant.status?.conditions?.find((c) => c.type === "MatomoAnswering");
+    return current?.status === "True" ? undefined : { ok: false, reason: "Probing", message: "probing the tracker, the web and the Reporting API" };
+  }
+  if ("simulated" in m) return { ok: true, reason: "Simulated", message: "the tenant's pods run on simulated nodes, where nothing answers: Matomo is not probed" };
+  if (!m.ok) return { ok: false, reason: m.reason, message: m.message };
+  return { ok: true, reason: "Answering", message: `Matomo ${m.version} answers: the tracker serves matomo.js and matomo.php, the web its login page and the Reporting API` };
+}
+
 function workloadsReady(snap: TenantSnapshot, plan: TenantPlan): { ok: boolean; reason: string; message: string } {
   if (snap.tenant.spec.suspended) return { ok: true, reason: "Suspended", message: "tenant is suspended: no pods run, data is kept" };
   const job = snap.jobs.get("matomo-install");
@@ -269,8 +380,10 @@ function workloadsReady(snap: TenantSnapshot, plan: TenantPlan): { ok: boolean; 
     if (available < min) waiting.push(`${component} ${available}/${min} available`);
   }
   if (job?.state !== "succeeded") waiting.push(job && job.failed > 0 ? `install job failed ${job.failed} time(s)` : "install job running");
-  return waiting.length === 0
-    ? { ok: true, reason: "Available", message: "tracker and web available, Matomo installed" }
+  if (waiting.length === 0) return { ok: true, reason: "Available", message: "tracker and web available, Matomo installed" };
+  const problem = podProblem(snap);
+  return problem
+    ? { ok: false, reason: problem.reason, message: `${problem.message} (${waiting.join("; ")})` }
     : { ok: false, reason: "Progressing", message: waiting.join("; ") };
 }
 

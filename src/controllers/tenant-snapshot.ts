@@ -12,7 +12,9 @@ import { PoolError, tenantDatabaseExists, tenantDatabaseName } from "../db/pool.
 import { listPoolRoom, PoolLookupError, readTenantSecret, resolvePool } from "../db/resolve.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import type { PlatformSettings, TenantSecrets } from "../render/tenant.ts";
-import type { DeploymentObservation, ReadProblem, TenantJobObservation, TenantSnapshot } from "./tenant-plan.ts";
+import type { MatomoEndpoint } from "../matomo/client.ts";
+import { probeMatomo } from "../matomo/probe.ts";
+import { wantsPods, wantsProbe, type DeploymentObservation, type MatomoObservation, type ReadProblem, type TenantJobObservation, type TenantPodObservation, type TenantSnapshot } from "./tenant-plan.ts";
 import { deploymentsRolled, needsQueueCount, queuedRequests, upgradeBackingUp } from "./upgrade.ts";
 import { jobCompletedAt, jobFailedAt, jobStateOf, type BackupJobObservation } from "./verified-backup.ts";
 
@@ -25,6 +27,8 @@ export function newSecrets(tenant: MatomoTenant): TenantSecrets {
     adminUser: "admin",
     adminPassword: token(18),
     adminEmail: `admin@${tenant.spec.domains[0] ?? "example.invalid"}`,
+    // The shape of the tokens Matomo makes itself (32 hex characters).
+    apiToken: randomBytes(16).toString("hex"),
   };
 }
 
@@ -80,7 +84,79 @@ async function backupBlocked(http: KubeHttp, poolName: string): Promise<ReadProb
   }
 }
 
-export async function readSnapshot(http: KubeHttp, tenant: MatomoTenant, platform: PlatformSettings, now: number): Promise<TenantSnapshot> {
+interface PodObjectFull {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: { nodeName?: string; containers?: { image?: string }[] };
+  status?: {
+    phase?: string;
+    containerStatuses?: {
+      image?: string; restartCount?: number; ready?: boolean;
+      state?: { waiting?: { reason?: string; message?: string } };
+      lastState?: { terminated?: { reason?: string; exitCode?: number } };
+    }[];
+  };
+}
+
+/** The tenant's Matomo pods: where each runs and what, if anything, stops its container. */
+async function readPods(http: KubeHttp, tenant: string): Promise<TenantPodObservation[]> {
+  const list = await http.list<PodObjectFull>("v1", "Pod", tenantNamespace(tenant), `multiscale.io/tenant=${tenant}`);
+  return list.items.map((p) => {
+    const c = p.status?.containerStatuses?.[0];
+    const waiting = c?.state?.waiting?.reason ? { reason: c.state.waiting.reason, message: c.state.waiting.message ?? "" } : undefined;
+    const last = c?.lastState?.terminated;
+    return {
+      name: p.metadata.name, component: p.metadata.labels?.["app.kubernetes.io/component"], nodeName: p.spec?.nodeName,
+      waiting, lastTerminated: last ? { reason: last.reason ?? "Error", exitCode: last.exitCode ?? 0 } : undefined,
+      restarts: c?.restartCount ?? 0, image: p.spec?.containers?.[0]?.image,
+    };
+  });
+}
+
+/**
+ * Which nodes are simulated (the dev environment's KWOK nodes carry PlatformSettings.simulatedNodeLabel):
+ * nodes are looked up by name and remembered for a while, since a node does not change kind.
+ */
+export class NodeKinds {
+  private readonly known = new Map<string, { simulated: boolean; at: number }>();
+  private readonly http: KubeHttp;
+  private readonly ttlMs: number;
+  constructor(http: KubeHttp, ttlMs = 5 * 60_000) {
+    this.http = http;
+    this.ttlMs = ttlMs;
+  }
+
+  async simulated(node: string, label: string): Promise<boolean> {
+    const hit = this.known.get(node);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.simulated;
+    const n = await this.http.getOrUndefined<{ metadata: { labels?: Record<string, string> } }>("v1", "Node", node);
+    const simulated = n?.metadata.labels?.[label] !== undefined;
+    this.known.set(node, { simulated, at: Date.now() });
+    return simulated;
+  }
+}
+
+/** Probes the tenant's Matomo through its tracker and web Services (simulated pods are not probed). */
+async function observeMatomo(http: KubeHttp, tenant: MatomoTenant, pods: readonly TenantPodObservation[], token: string,
+  platform: PlatformSettings, nodes: NodeKinds | undefined): Promise<MatomoObservation> {
+  const serving = pods.filter((p) => (p.component === "tracker" || p.component === "web") && p.nodeName);
+  const label = platform.simulatedNodeLabel;
+  if (label && nodes && serving.length > 0) {
+    const kinds = await Promise.all(serving.map((p) => nodes.simulated(p.nodeName ?? "", label)));
+    if (kinds.every(Boolean)) return { simulated: true };
+  }
+  const ns = tenantNamespace(tenant.metadata.name);
+  const host = tenant.spec.domains[0] ?? "";
+  const endpoint = async (svc: string): Promise<MatomoEndpoint | undefined> => {
+    const s = await http.getOrUndefined<{ spec?: { clusterIP?: string } }>("v1", "Service", svc, ns);
+    const ip = s?.spec?.clusterIP;
+    return ip && ip !== "None" ? { address: ip, port: 80, host } : undefined;
+  };
+  const [tracker, web] = await Promise.all([endpoint("tracker"), endpoint("web")]);
+  if (!tracker || !web) return { ok: false, reason: "ServiceMissing", message: `the ${tracker ? "web" : "tracker"} Service has no cluster IP yet` };
+  return probeMatomo(tracker, web, token);
+}
+
+export async function readSnapshot(http: KubeHttp, tenant: MatomoTenant, platform: PlatformSettings, now: number, nodes?: NodeKinds): Promise<TenantSnapshot> {
   const name = tenant.metadata.name;
   const ns = tenantNamespace(name);
   const deleting = tenant.metadata.deletionTimestamp !== undefined;
@@ -138,9 +214,13 @@ export async function readSnapshot(http: KubeHttp, tenant: MatomoTenant, platfor
       if (!(err instanceof PoolError || err instanceof BackupError)) throw err;
     }
   }
+  const rolled = deploymentsRolled(deploymentMap);
+  const pods = wantsPods(tenant, rolled) ? await readPods(http, name) : undefined;
+  const matomo = pods && secret?.apiToken && wantsProbe(tenant, deploymentMap, jobMap)
+    ? await observeMatomo(http, tenant, pods, secret.apiToken, platform, nodes) : undefined;
   return {
     now, platform, tenant, plan, registry: registry?.data ?? {}, rooms, pool, secret, freshSecrets: newSecrets(tenant),
-    deployments: deploymentMap, autoscalers: hpas.items.map((h) => h.metadata.name), jobs: jobMap,
+    deployments: deploymentMap, autoscalers: hpas.items.map((h) => h.metadata.name), jobs: jobMap, pods, matomo,
     backupJobs: backingUp ? await backupJobs(http, name, "pre-upgrade") : new Map(),
     backupBlocked: backingUp && pool ? await backupBlocked(http, pool.name) : undefined,
     queued,

@@ -7,13 +7,13 @@ import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import { dropTenantDatabase, dropTenantUser, ensureTenantDatabase, PoolError } from "../db/pool.ts";
-import { seedTenantSecret } from "../db/resolve.ts";
+import { completeTenantSecret, seedTenantSecret } from "../db/resolve.ts";
 import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
 import { digest, FIELD_MANAGER, type PlatformSettings } from "../render/tenant.ts";
 import type { ReconcileResult } from "./result.ts";
 import type { RolloutGate } from "./rollout-gate.ts";
 import { deletionKept, failedAt, planTenant, rolloutQueued, type TenantDecision, type TenantSnapshot } from "./tenant-plan.ts";
-import { readSnapshot, readTenant } from "./tenant-snapshot.ts";
+import { NodeKinds, readSnapshot, readTenant } from "./tenant-snapshot.ts";
 import { writeOperatorStatus } from "./tenant-status.ts";
 
 export type { ReconcileResult } from "./result.ts";
@@ -38,6 +38,7 @@ export class TenantReconciler {
   private readonly platform: PlatformSettings;
   private readonly gate: RolloutGate | undefined;
   private readonly now: () => Date;
+  private readonly nodes: NodeKinds;
   /** Per tenant: object key → digest and time of the last successful apply. */
   private readonly applied = new Map<string, Map<string, { digest: string; at: number }>>();
 
@@ -46,6 +47,7 @@ export class TenantReconciler {
     this.platform = deps.platform;
     this.gate = deps.rolloutGate;
     this.now = deps.now ?? (() => new Date());
+    this.nodes = new NodeKinds(deps.http);
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -55,7 +57,7 @@ export class TenantReconciler {
       this.applied.delete(name);
     }
     if (!tenant) return {};
-    const snap = await readSnapshot(this.http, tenant, this.platform, this.now().getTime());
+    const snap = await readSnapshot(this.http, tenant, this.platform, this.now().getTime(), this.nodes);
     let decision = planTenant(snap);
     let holding = false;
     if (decision.objects.some((o) => o.kind === "Deployment")) {
@@ -94,6 +96,10 @@ export class TenantReconciler {
         // The Secret is made before the database user, so a crash never leaves a user whose password is lost.
         const seeded = await seedTenantSecret(this.http, name, d.seedSecret, FIELD_MANAGER);
         if (!seeded.created) return { requeueAfterMs: 100 }; // someone made it meanwhile: theirs wins, decide again
+      }
+      if (d.completeSecret) {
+        await completeTenantSecret(this.http, name, d.completeSecret);
+        return { requeueAfterMs: 100 }; // decide again on what the Secret now holds
       }
       if (d.database) {
         try {

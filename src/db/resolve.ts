@@ -115,6 +115,7 @@ export const TENANT_SECRET_KEYS = {
   adminUser: "admin-user",
   adminPassword: "admin-password",
   adminEmail: "admin-email",
+  apiToken: "api-token",
 } as const;
 
 export type TenantSecretValues = Partial<Record<keyof typeof TENANT_SECRET_KEYS, string>>;
@@ -133,6 +134,28 @@ export function tenantSecretValues(secret: SecretObject | undefined): TenantSecr
 export async function readTenantSecret(http: KubeHttp, tenant: string): Promise<TenantSecretValues | undefined> {
   const s = await http.getOrUndefined<SecretObject>("v1", "Secret", TENANT_SECRET_NAME, tenantNamespace(tenant));
   return s ? tenantSecretValues(s) : undefined;
+}
+
+/**
+ * Adds values for keys the tenant's Secret lacks (a key introduced after the tenant was created), never
+ * replacing one it has. False when the Secret changed meanwhile (the caller reads it again).
+ */
+export async function completeTenantSecret(http: KubeHttp, tenant: string, missing: TenantSecretValues): Promise<boolean> {
+  const secret = await http.getOrUndefined<SecretObject & { metadata: { resourceVersion?: string } }>("v1", "Secret", TENANT_SECRET_NAME, tenantNamespace(tenant));
+  if (!secret) return false;
+  const stored = tenantSecretValues(secret);
+  const stringData: Record<string, string> = {};
+  for (const [field, v] of Object.entries(missing)) {
+    if (v !== undefined && stored[field as keyof TenantSecretValues] === undefined) stringData[TENANT_SECRET_KEYS[field as keyof typeof TENANT_SECRET_KEYS]] = v;
+  }
+  if (Object.keys(stringData).length === 0) return true;
+  try {
+    await http.mergePatch("v1", "Secret", TENANT_SECRET_NAME, { metadata: { resourceVersion: secret.metadata.resourceVersion }, stringData }, tenantNamespace(tenant));
+    return true;
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 409) return false;
+    throw err;
+  }
 }
 
 /**

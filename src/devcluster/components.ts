@@ -12,12 +12,14 @@ import { installApi } from "../controllers/install.ts";
 import { loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp, type KubeObject } from "../kube/http.ts";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
+import { API_GROUP_VERSION } from "../api/names.ts";
+import { PlanSpec, type TenantPlan } from "../api/plan.ts";
 import { ensureSimFiles, type SimFiles } from "./sim-ovh-api.ts";
 import type { AddressPlan } from "./addresses.ts";
 import { loadSimConnection } from "../cloud/sim-driver.ts";
 import { parseDuration } from "../util/duration.ts";
 import { run } from "../util/exec.ts";
-import { KWOK_NODE_SELECTOR, kwokStages } from "./kwok.ts";
+import { KUBELET_LABEL, KWOK_NODE_SELECTOR, kwokStages } from "./kwok.ts";
 import { parseScheduledJobs, type ScheduledJobs } from "./local-jobs.ts";
 import { NODE_POOL, REGION, ZONES } from "./nodes.ts";
 import {
@@ -469,6 +471,7 @@ export const COMPONENTS: readonly Component[] = [
         "--max-semi-space-size=2", "--max-old-space-size=192",
         join(PROJECT_ROOT, "src", "cli", "main.ts"),
         `--kubeconfig=${ctx.paths.kubeconfig}`, "operator", `--health-port=${ctx.ports.operator}`, "--no-install-api",
+        `--simulated-node-label=${KUBELET_LABEL}`,
         ...operatorJobFlags(ctx),
       ],
     }),
@@ -660,6 +663,31 @@ export const DEV_POOL = "dev-mariadb";
 export const DEV_BACKUP_BUCKET = "mms-backups";
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 
+/** The plan whose tenants run real Matomo on the dev environment's real node. */
+export const REAL_NODE_PLAN = "real-node";
+
+/**
+ * A TenantPlan made for the real node of a one-machine environment: one tracker and one web pod with small
+ * requests (so that ten tenants fit two cores), limits high enough for Matomo's installer and archiver,
+ * and the placement that puts every pod of its tenants on the real node.
+ */
+export function realNodePlan(): TenantPlan {
+  const spec: PlanSpec = PlanSpec.parse({
+    description: "Dev environment: the tenant's Matomo runs on the real node (small requests, one pod each)",
+    tracker: { minReplicas: 1, maxReplicas: 2, requests: { cpu: "20m", memory: "64Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+    web: { minReplicas: 1, maxReplicas: 1, requests: { cpu: "20m", memory: "96Mi" }, limits: { cpu: "1", memory: "768Mi" } },
+    jobs: { requests: { cpu: "20m", memory: "128Mi" }, limits: { cpu: "2", memory: "1Gi" } },
+    quota: { cpu: "16", memory: "16Gi", pods: 30 },
+    archiving: { schedule: "5 * * * *" },
+    rawDataRetentionDays: 180,
+    placement: {
+      nodeSelector: { [REAL_NODE_LABEL]: "true" },
+      tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Equal", value: REAL_NODE_TAINT.value, effect: REAL_NODE_TAINT.effect }],
+    },
+  });
+  return { apiVersion: API_GROUP_VERSION, kind: "TenantPlan", metadata: { name: REAL_NODE_PLAN, labels: { "app.kubernetes.io/managed-by": "mms-dev" } }, spec };
+}
+
 /** Installs the API and registers the dev MariaDB as a DatabasePool, so the CLI works at once. */
 async function prepareOperator(ctx: Context): Promise<void> {
   const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
@@ -674,6 +702,7 @@ async function prepareOperator(ctx: Context): Promise<void> {
     apiVersion: "multiscale.io/v1alpha1", kind: "DatabasePool", metadata: { name: DEV_POOL },
     spec: { host: serviceHost(ctx), port: ctx.ports.mariadb, capacity: 1000, adminSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-admin` } },
   }, manager);
+  if (ctx.realNodes > 0) await http.apply({ ...realNodePlan() }, manager);
   // The platform-wide backup store: the dev S3 server's bucket, with its key in a Secret.
   await http.apply({
     apiVersion: "v1", kind: "Secret", metadata: { name: "backup-store-default", namespace: SYSTEM_NAMESPACE },

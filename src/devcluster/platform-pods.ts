@@ -9,6 +9,7 @@ import type { KubeObject } from "../kube/http.ts";
 import { DEFAULT_PLATFORM } from "../render/tenant.ts";
 import { operatorJobFlags, type DevTimings } from "./components.ts";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./real-node.ts";
+import { KUBELET_LABEL } from "./kwok.ts";
 
 export const OPERATOR_POD_NAME = "mms-operator";
 const HEALTH_PORT = 8080;
@@ -43,7 +44,7 @@ export function operatorPodObjects(timings: DevTimings, image = DEFAULT_PLATFORM
               image,
               imagePullPolicy: "IfNotPresent",
               args: [
-                "operator", `--health-port=${HEALTH_PORT}`, "--health-address=0.0.0.0", "--no-install-api",
+                "operator", `--health-port=${HEALTH_PORT}`, "--health-address=0.0.0.0", "--no-install-api", `--simulated-node-label=${KUBELET_LABEL}`,
                 ...operatorJobFlags({ realNodes: 1, timings }),
               ],
               env: [{ name: "NODE_OPTIONS", value: "--disable-warning=ExperimentalWarning --max-semi-space-size=2 --max-old-space-size=192" }],

@@ -39,7 +39,7 @@ function render(generation: number | undefined, privacy: Record<string, unknown>
   return renderTenant({
     tenant, plan, platform: DEFAULT_PLATFORM, pool: { name: "p", host: "10.0.0.1", port: 3306 },
     database: { name: "mt_acme", user: "mt_acme" },
-    secrets: { databasePassword: "x".repeat(20), salt: "0".repeat(32), adminUser: "admin", adminPassword: "y".repeat(16), adminEmail: "a@acme.test" },
+    secrets: { databasePassword: "x".repeat(20), salt: "0".repeat(32), adminUser: "admin", adminPassword: "y".repeat(16), adminEmail: "a@acme.test", apiToken: "a".repeat(32) },
     rollout: { servingVersion: "5.2.1", scheduledPaused: true, queue: "hold", jobs: [{ kind: "update", version: "5.3.0", name: "matomo-update-5-3-0-g2" }, { kind: "queue-drain", version: "5.3.0", name: "matomo-queue-drain-5-3-0-g2" }] },
   });
 }

@@ -6,7 +6,7 @@ import { TenantSpec, type MatomoTenant } from "../api/tenant.ts";
 import type { KubeObject } from "../kube/http.ts";
 import { DEFAULT_PLATFORM, renderTenant, TRACKING_PATHS, type RenderInput } from "./tenant.ts";
 
-const secrets = { databasePassword: "db-Pass-1234567890", salt: "0123456789abcdef0123456789abcdef", adminUser: "admin", adminPassword: "Adm1n-pass-XYZ", adminEmail: "admin@a.test" };
+const secrets = { databasePassword: "db-Pass-1234567890", salt: "0123456789abcdef0123456789abcdef", adminUser: "admin", adminPassword: "Adm1n-pass-XYZ", adminEmail: "admin@a.test", apiToken: "fedcba9876543210fedcba9876543210" };
 
 function input(name: string, spec: Record<string, unknown>, planIndex = 0): RenderInput {
   const tenant: MatomoTenant = {
@@ -28,6 +28,27 @@ const find = (objs: KubeObject[], kind: string, name: string) => {
   assert.ok(o, `${kind}/${name} is rendered`);
   return o as KubeObject & { spec: Record<string, unknown> };
 };
+
+test("a plan's placement puts every Matomo pod (and only those) on its nodes", () => {
+  const base = input("acme", { domains: ["analytics.acme.test"] });
+  const placement = { nodeSelector: { nodepool: "tenants-large" }, tolerations: [{ key: "dedicated", operator: "Equal" as const, value: "large", effect: "NoSchedule" as const }] };
+  const objs = renderTenant({ ...base, plan: { ...base.plan, placement } });
+  const pods = objs.flatMap((o) => {
+    const spec = o.spec as { template?: { spec?: unknown }; jobTemplate?: { spec?: { template?: { spec?: unknown } } } } | undefined;
+    const pod = (spec?.template?.spec ?? spec?.jobTemplate?.spec?.template?.spec) as { nodeSelector?: unknown; tolerations?: unknown; containers: { image: string }[] } | undefined;
+    return pod ? [[`${o.kind}/${o.metadata.name}`, pod] as const] : [];
+  });
+  const matomo = pods.filter(([, p]) => p.containers[0]?.image.startsWith(DEFAULT_PLATFORM.image));
+  assert.ok(matomo.length >= 5, "tracker, web, archiver, scheduled tasks and the install Job");
+  for (const [name, p] of matomo) {
+    assert.deepEqual(p.nodeSelector, placement.nodeSelector, name);
+    assert.deepEqual(p.tolerations, placement.tolerations, name);
+  }
+  const backup = pods.find(([name]) => name.startsWith("CronJob/backup-"));
+  assert.equal(backup?.[1].nodeSelector, undefined, "backup pods follow the operator's job placement, not the plan's");
+  const none = renderTenant(base).find((o) => o.kind === "Deployment") as { spec: { template: { spec: Record<string, unknown> } } } | undefined;
+  assert.ok(none && !("nodeSelector" in none.spec.template.spec) && !("tolerations" in none.spec.template.spec), "no placement: any node");
+});
 
 test("a tenant renders the whole topology in its own restricted namespace, owned by the tenant", () => {
   const objs = renderTenant(input("acme", { domains: ["analytics.acme.test", "stats.acme.test"] }));

@@ -33,6 +33,11 @@ export interface TenantSecrets {
   readonly adminUser: string;
   readonly adminPassword: string;
   readonly adminEmail: string;
+  /**
+   * The platform's own Reporting API token for the tenant's Matomo (32 hex characters): the install Job
+   * registers it for the first superuser; the operator's probes and the CLI's reports use it.
+   */
+  readonly apiToken: string;
 }
 
 export interface PlatformSettings {
@@ -53,6 +58,11 @@ export interface PlatformSettings {
   readonly jobNodeSelector?: Readonly<Record<string, string>> | undefined;
   readonly jobTolerations?: readonly V1Toleration[] | undefined;
   readonly suspendSchedules?: boolean | undefined;
+  /**
+   * Dev environment only: pods on nodes with this label are simulated (KWOK) and nothing in them answers,
+   * so their tenants' Matomo is not probed.
+   */
+  readonly simulatedNodeLabel?: string | undefined;
 }
 
 export const DEFAULT_PLATFORM: PlatformSettings = {
@@ -191,8 +201,11 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     { name: "MATOMO_ROLE", value: role },
     { name: "MATOMO_URL", value: url },
   ];
+  const placement = plan.placement;
   const podSpec = (role: Component, resources: PlanSpec["jobs"], extra: Partial<V1PodSpec> = {}, podImage = image): V1PodSpec => ({
     serviceAccountName: "matomo",
+    ...(placement?.nodeSelector && Object.keys(placement.nodeSelector).length > 0 ? { nodeSelector: { ...placement.nodeSelector } } : {}),
+    ...(placement?.tolerations?.length ? { tolerations: placement.tolerations.map((t) => ({ ...t })) } : {}),
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: { runAsNonRoot: true, fsGroup: 33, seccompProfile: { type: "RuntimeDefault" } },
@@ -377,6 +390,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         "admin-user": input.secrets.adminUser,
         "admin-password": input.secrets.adminPassword,
         "admin-email": input.secrets.adminEmail,
+        "api-token": input.secrets.apiToken,
       },
     } satisfies V1Secret,
     {
@@ -424,7 +438,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         backoffLimit: j.kind === "update" ? 0 : 2,
         activeDeadlineSeconds: 6 * 3600,
         ttlSecondsAfterFinished: 30 * 24 * 3600,
-        template: { metadata: { labels: labels(name, j.kind) }, spec: withEnv(podSpec(j.kind, plan.jobs, { restartPolicy: "Never" }, `${platform.image}:${j.version}`), j.kind === "update" ? settingsEnv : []) },
+        template: { metadata: { labels: labels(name, j.kind) }, spec: withEnv(podSpec(j.kind, plan.jobs, { restartPolicy: "Never" }, `${platform.image}:${j.version}`), j.kind === "update" ? [...settingsEnv, API_TOKEN_ENV] : []) },
       },
     } satisfies V1Job)),
   ];
@@ -439,6 +453,9 @@ type LimitRange = Omit<V1LimitRange, "spec"> & {
 type NetworkPolicy = Omit<V1NetworkPolicy, "spec"> & {
   spec: Omit<V1NetworkPolicySpec, "ingress"> & { ingress?: (Omit<V1NetworkPolicyIngressRule, "_from"> & { from?: V1NetworkPolicyIngressRule["_from"] })[] };
 };
+
+/** The platform's Reporting API token, which the install and update Jobs register in Matomo. */
+const API_TOKEN_ENV: V1EnvVar = { name: "MMS_API_TOKEN", valueFrom: { secretKeyRef: { name: "matomo-secrets", key: "api-token" } } };
 
 /** A pod spec whose (only) container also gets these environment variables. */
 function withEnv(spec: V1PodSpec, env: readonly V1EnvVar[]): V1PodSpec {
@@ -458,6 +475,7 @@ function installJob(input: RenderInput, podSpec: (role: Component, r: PlanSpec["
       fromSecret("MATOMO_ADMIN_USER", "admin-user"),
       fromSecret("MATOMO_ADMIN_PASSWORD", "admin-password"),
       fromSecret("MATOMO_ADMIN_EMAIL", "admin-email"),
+      API_TOKEN_ENV,
       { name: "MATOMO_FIRST_SITE_NAME", value: name },
       { name: "MATOMO_FIRST_SITE_URL", value: `https://${input.tenant.spec.domains[0] ?? ""}` },
       ...settingsEnv,

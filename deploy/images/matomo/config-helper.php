@@ -10,6 +10,8 @@
  *   db-env                print NAME=value lines of [database] for ExtraTools' matomo:install
  *   work-config MODE DEST write the writable config.ini.php copy for the install or update job
  *   drift DEST            print the config keys a job changed in DEST (names only, never values)
+ *   ensure-token          register $MMS_API_TOKEN, the platform's Reporting API token, for the superuser
+ *                         $MATOMO_ADMIN_USER (else the first superuser by login) unless Matomo has it
  *   apply-settings        run $MMS_SETTINGS_SQL, the operator's upsert of the tenant's settings into the
  *                         option table (spec.privacy: src/render/privacy.ts); refuses any other statement
  *
@@ -191,6 +193,48 @@ function drift(string $workCopy): void
     }
 }
 
+/**
+ * The platform's Reporting API token, stored the way Matomo 5 stores tokens (UsersManager\Model:
+ * sha512 of the token followed by the salt, hash_algo "sha512") as a system token, which Matomo's UI does
+ * not list, so nobody deletes it by mistake. Idempotent: a token Matomo already knows is left alone.
+ */
+function ensureToken(): void
+{
+    $token = (string) getenv('MMS_API_TOKEN');
+    if (!preg_match('/^[0-9a-f]{32}$/', $token)) {
+        fail('MMS_API_TOKEN must be 32 lower-case hex characters');
+    }
+    $view = configView(LOCAL_CONFIG);
+    $salt = (string) ($view['General']['salt'] ?? '');
+    if ($salt === '') {
+        fail('[General] salt is not set in the mounted config');
+    }
+    $db = database();
+    $prefix = (string) ($db['tables_prefix'] ?? '');
+    $pdo = connect($db);
+    if (installState($pdo, $prefix) === 'absent') {
+        fail('Matomo is not installed in this database yet');
+    }
+    $hash = hash('sha512', $token . $salt);
+    $known = $pdo->prepare("SELECT 1 FROM `{$prefix}user_token_auth` WHERE password = ?");
+    $known->execute([$hash]);
+    if ($known->fetchColumn() !== false) {
+        return;
+    }
+    $wanted = (string) getenv('MATOMO_ADMIN_USER');
+    $users = $pdo->query("SELECT login FROM `{$prefix}user` WHERE superuser_access = 1 ORDER BY login")->fetchAll(PDO::FETCH_COLUMN);
+    $login = in_array($wanted, $users, true) ? $wanted : ($users[0] ?? fail('the database has no superuser to hold the platform token'));
+    $columns = $pdo->query("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{$prefix}user_token_auth'")
+        ->fetchAll(PDO::FETCH_COLUMN);
+    $row = ['login' => $login, 'description' => 'Matomo MultiScale platform (health checks and reports)', 'password' => $hash,
+        'date_created' => gmdate('Y-m-d H:i:s'), 'system_token' => 1, 'hash_algo' => 'sha512'];
+    $row = array_filter($row, fn ($column) => in_array($column, $columns, true), ARRAY_FILTER_USE_KEY);
+    $names = implode(', ', array_keys($row));
+    $marks = implode(', ', array_fill(0, count($row), '?'));
+    $pdo->prepare("INSERT INTO `{$prefix}user_token_auth` ($names) VALUES ($marks)")->execute(array_values($row));
+    fwrite(STDERR, "config-helper: the platform's API token is registered for superuser $login\n");
+}
+
 $command = $argv[1] ?? '';
 switch ($command) {
     case 'state':
@@ -240,6 +284,10 @@ switch ($command) {
         $pdo->exec($sql);
         break;
 
+    case 'ensure-token':
+        ensureToken();
+        break;
+
     case 'work-config':
         writeWorkConfig($argv[2] ?? '', $argv[3] ?? fail('work-config needs a destination'));
         break;
@@ -249,5 +297,5 @@ switch ($command) {
         break;
 
     default:
-        fail('usage: config-helper.php state|verify COMPONENT...|db-env|apply-settings|work-config MODE DEST|drift DEST');
+        fail('usage: config-helper.php state|verify COMPONENT...|db-env|ensure-token|apply-settings|work-config MODE DEST|drift DEST');
 }

@@ -145,6 +145,15 @@ apply_settings() {
     php "$HELPER" apply-settings || die "applying the privacy settings failed"
 }
 
+# The platform's own Reporting API token (the tenant Secret's api-token), for its probes and reports.
+ensure_token() {
+    if [[ -z "${MMS_API_TOKEN:-}" ]]; then
+        log "warning: MMS_API_TOKEN is not set; the platform's API token is not registered"
+        return 0
+    fi
+    php "$HELPER" ensure-token
+}
+
 role_install() {
     require_config
     require_env MATOMO_URL MATOMO_ADMIN_USER MATOMO_ADMIN_PASSWORD MATOMO_ADMIN_EMAIL \
@@ -163,6 +172,7 @@ role_install() {
             console --ignore-warn core:update --yes || die "core:update failed" $?
             console --ignore-warn scheduled-tasks:run || die "installing the activated plugins failed" $?
             php "$HELPER" verify ExtraTools QueuedTracking || die "the installation is incomplete"
+            ensure_token || die "registering the platform's API token failed"
             apply_settings
             report_drift
             log "installed (existing database)"
@@ -196,6 +206,7 @@ role_install() {
     fi
 
     php "$HELPER" verify ExtraTools QueuedTracking || die "the installation is incomplete"
+    ensure_token || die "registering the platform's API token failed"
     apply_settings
     report_drift
     log "installed"
@@ -214,6 +225,9 @@ role_update() {
     console core:update --yes && status=0 || status=$?
     # The update's job is the schema: a failed settings write only warns (the spec change that started
     # the upgrade has its own settings Job, which retries).
+    if ((status == 0)) && [[ -n "${MMS_API_TOKEN:-}" ]]; then
+        php "$HELPER" ensure-token || log "warning: the platform's API token was not registered"
+    fi
     if ((status == 0)) && [[ -n "${MMS_SETTINGS_SQL:-}" ]]; then
         php "$HELPER" apply-settings || log "warning: the privacy settings were not applied; the settings Job retries them"
     fi
