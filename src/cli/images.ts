@@ -31,12 +31,13 @@ export function registerImages(program: Command): void {
     .addOption(new Option("--only <image>", "build one image only").choices([...IMAGE_NAMES]))
     .option("--matomo-archive <path>", "Matomo release archive (matomo-<version>.tar.gz) for the tenant image")
     .option("--matomo-sha256 <hex>", "the archive's sha256 (default: the first word of <archive>.sha256)")
+    .option("--all-versions", "a tenant image for every Matomo archive in the cache folder, not only the newest (what `mms dev up` builds)")
     .addOption(outputOption())
     .option("-q, --quiet", "no progress output")
     .addHelpText("after", `
 The tenant image (ghcr.io/matomo-multiscale/matomo:<version>) needs a Matomo release archive: from
---matomo-archive, else $MMS_MATOMO_ARCHIVE, else the newest matomo-<version>.tar.gz in
-${matomoArchivesDir()} (with a sha256sum line in matomo-<version>.tar.gz.sha256, and the
+--matomo-archive, else $MMS_MATOMO_ARCHIVE, else the newest matomo-<version>.tar.gz (every one with
+--all-versions) in ${matomoArchivesDir()} (with a sha256sum line in matomo-<version>.tar.gz.sha256, and the
 ExtraTools and QueuedTracking archives in its plugins/ folder). Without one, only the control-plane
 image (ghcr.io/matomo-multiscale/mms) is built, unless --only matomo asks for the tenant image.
 
@@ -52,9 +53,9 @@ Environment:
   MMS_MATOMO_ARCHIVE          the Matomo release archive, when --matomo-archive is not given
   MMS_IMAGES_STORAGE_DRIVER   buildah's storage driver: overlay (default where the kernel mounts it) or vfs
   MMS_CACHE_DIR               the cache (default ~/.cache/matomo-multiscale)`)
-    .action(async (opts: { only?: ImageName; matomoArchive?: string; matomoSha256?: string; output: OutputFormat; quiet?: boolean }) => {
+    .action(async (opts: { only?: ImageName; matomoArchive?: string; matomoSha256?: string; allVersions?: boolean; output: OutputFormat; quiet?: boolean }) => {
       const progress = createProgress(process.stderr, opts.quiet === true);
-      const result = await buildImages({ only: opts.only, matomoArchive: opts.matomoArchive, matomoSha256: opts.matomoSha256, progress });
+      const result = await buildImages({ only: opts.only, matomoArchive: opts.matomoArchive, matomoSha256: opts.matomoSha256, allVersions: opts.allVersions, progress });
       if (result.base && !result.base.cached) process.stderr.write(`made the Debian base ${result.base.ref} in ${result.base.seconds.toFixed(0)} s\n`);
       process.stdout.write(opts.output === "table" ? imagesTable(result.images) : renderStructured(result, opts.output));
       if (result.skipped) process.stderr.write(`${result.skipped}\n`);

@@ -187,7 +187,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       const secrets = await readSecrets(paths);
       if (status.healthy && secrets) {
         await ensureBucket(ports.s3, secrets, DEV_BACKUP_BUCKET);
-        if (realNodes > 0) await buildImages({ only: "mms", progress, env }); // this checkout's code, on the node
+        if (realNodes > 0) await buildImages({ allVersions: true, progress, env }); // this checkout's code and every cached Matomo, on the node
         return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
       }
     }
@@ -287,9 +287,10 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         if (!(await waitRealNodeReady(kube, realNodeName(1), REAL_NODE_READY_TIMEOUT_MS))) {
           throw new UserError(`the real node ${realNodeName(1)} did not become Ready within ${REAL_NODE_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kubelet.log")}`);
         }
-        // The operator's backup and drill pods run the control-plane image: built from this checkout
-        // (cached by content, so seconds when nothing changed) and loaded into the node.
-        await buildImages({ only: "mms", progress, env });
+        // The operator's backup and drill pods run the control-plane image, built from this checkout; the
+        // tenants of the real-node plan run a tenant image per Matomo archive of the cache. Cached by
+        // content (seconds when nothing changed) and loaded into the node.
+        await buildImages({ allVersions: true, progress, env });
       }
       await ensureBucket(ctx.ports.s3, ctx.secrets, DEV_BACKUP_BUCKET);
       const services = await serviceRange(new KubeHttp(kube.config));

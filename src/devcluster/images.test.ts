@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { UserError } from "../util/errors.ts";
 import {
   BASE_IMAGE, checkMatomoArchive, compareVersions, contextDigest, digestInListing, dockerfileArgs, failureCause, imageKey,
-  locateMatomoArchive, matomoImageRef, mmsImageRef, pinnedNodeVersion, pinnedPluginCommits, resolveInputs, stageContext,
+  cachedMatomoArchives, locateMatomoArchive, matomoImageRef, mmsImageRef, pinnedNodeVersion, pinnedPluginCommits, resolveInputs, stageContext,
 } from "./images.ts";
 import { createProgress } from "../util/progress.ts";
 
@@ -70,6 +70,7 @@ describe("finding the Matomo archive", () => {
     for (const v of ["5.0.3", "5.1.10", "5.1.2", "5.2.0-b5"]) await writeFile(join(archives, `matomo-${v}.tar.gz`), "");
     await writeFile(join(archives, "matomo-5.9.9.tar.gz.sha256"), "");
     assert.equal(await locateMatomoArchive({}, { MMS_CACHE_DIR: cache }), join(archives, "matomo-5.2.0-b5.tar.gz"));
+    assert.deepEqual(await cachedMatomoArchives({ MMS_CACHE_DIR: cache }), ["5.0.3", "5.1.2", "5.1.10", "5.2.0-b5"].map((v) => join(archives, `matomo-${v}.tar.gz`)), "--all-versions: every one, oldest first");
   });
 
   test("the flag beats the variable, the variable beats the cache folder", async () => {
@@ -103,6 +104,8 @@ describe("what a build is asked to make", () => {
     assert.match(await userError(resolveInputs({ progress, only: "matomo" }, env, REPO)), /no Matomo release archive/);
     assert.match(await userError(resolveInputs({ progress, only: "mms", matomoArchive: "x.tar.gz" }, env, REPO)), /cannot go with --only mms/);
     assert.deepEqual(await resolveInputs({ progress, only: "mms" }, env, REPO), { mms: true });
+    assert.match(await userError(resolveInputs({ progress, only: "mms", allVersions: true }, env, REPO)), /--all-versions .*cannot go with --only mms/);
+    assert.match(await userError(resolveInputs({ progress, allVersions: true, matomoArchive: "x.tar.gz" }, env, REPO)), /cannot go with --matomo-archive/);
   });
 });
 

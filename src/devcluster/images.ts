@@ -266,13 +266,17 @@ export async function locateMatomoArchive(req: ArchiveRequest, env: NodeJS.Proce
     if (!existsSync(env.MMS_MATOMO_ARCHIVE)) throw new UserError(`MMS_MATOMO_ARCHIVE names ${env.MMS_MATOMO_ARCHIVE}, which does not exist.`);
     return resolve(env.MMS_MATOMO_ARCHIVE);
   }
+  return (await cachedMatomoArchives(env)).at(-1);
+}
+
+/** Every `matomo-<version>.tar.gz` of the cache folder, oldest version first. */
+export async function cachedMatomoArchives(env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
   const dir = matomoArchivesDir(env);
-  const versions = (await readdir(dir).catch(() => []))
+  return (await readdir(dir).catch(() => []))
     .map((f) => /^matomo-(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)\.tar\.gz$/.exec(f)?.[1])
     .filter((v): v is string => v !== undefined)
-    .sort(compareVersions);
-  const newest = versions.at(-1);
-  return newest === undefined ? undefined : join(dir, `matomo-${newest}.tar.gz`);
+    .sort(compareVersions)
+    .map((v) => join(dir, `matomo-${v}.tar.gz`));
 }
 
 /** Orders Matomo versions: 5.1.10 after 5.1.2, a release after its pre-releases (5.2.0-b5 < 5.2.0). */
@@ -683,6 +687,8 @@ export interface BuildImagesOptions {
   readonly only?: ImageName | undefined;
   readonly matomoArchive?: string | undefined;
   readonly matomoSha256?: string | undefined;
+  /** A tenant image for every archive of the cache folder instead of the newest only (`--all-versions`). */
+  readonly allVersions?: boolean | undefined;
   readonly progress: Progress;
   readonly env?: NodeJS.ProcessEnv;
   /** The real nodes to load into; default: every running real node of the dev environment. */
@@ -724,7 +730,7 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
     try {
       const plans: ImagePlan[] = [];
       if (inputs.mms) plans.push(await mmsPlan(paths, progress, repoRoot));
-      if (inputs.matomo) plans.push(matomoPlan(inputs.matomo));
+      for (const archive of inputs.matomo ?? []) plans.push(matomoPlan(archive));
       const run: BuildRun = { buildah, paths, progress, env, repoRoot, baseRecipe: await baseKey(repoRoot), runtimes: opts.runtimes ?? realNodeRuntimes(env) };
       const images: ImageResult[] = [];
       for (const plan of plans) images.push(await buildOrReuse(plan, run));
@@ -737,17 +743,30 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
 }
 
 /** What to build, checked before anything is: bad input fails here, with nothing built. */
-export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; matomo?: MatomoArchive; skipped?: string }> {
+export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; matomo?: MatomoArchive[]; skipped?: string }> {
   if (opts.only === "mms" && opts.matomoArchive !== undefined) throw new UserError("--matomo-archive is for the tenant image; it cannot go with --only mms.");
+  if (opts.only === "mms" && opts.allVersions) throw new UserError("--all-versions is for the tenant image; it cannot go with --only mms.");
+  if (opts.allVersions && (opts.matomoArchive !== undefined || opts.matomoSha256 !== undefined)) {
+    throw new UserError("--all-versions builds every archive of the cache folder with its .sha256 file; it cannot go with --matomo-archive or --matomo-sha256.");
+  }
   const mms = opts.only !== "matomo";
   if (opts.only === "mms") return { mms };
+  if (opts.allVersions) {
+    const all = await cachedMatomoArchives(env);
+    if (all.length > 0) {
+      const commits = await pinnedPluginCommits(repoRoot);
+      const checked: MatomoArchive[] = [];
+      for (const a of all) checked.push(await checkMatomoArchive(a, undefined, commits));
+      return { mms, matomo: checked };
+    }
+  }
   const found = await locateMatomoArchive({ archive: opts.matomoArchive }, env);
   if (found === undefined) {
     const hint = `give one with --matomo-archive PATH (and --matomo-sha256), MMS_MATOMO_ARCHIVE, or put matomo-<version>.tar.gz with its .sha256 in ${matomoArchivesDir(env)}`;
     if (opts.only === "matomo") throw new UserError(`no Matomo release archive to build the tenant image from: ${hint}.`);
     return { mms, skipped: `tenant image skipped: no Matomo release archive; ${hint}` };
   }
-  return { mms, matomo: await checkMatomoArchive(found, opts.matomoSha256, await pinnedPluginCommits(repoRoot)) };
+  return { mms, matomo: [await checkMatomoArchive(found, opts.matomoSha256, await pinnedPluginCommits(repoRoot))] };
 }
 
 interface BuildRun {

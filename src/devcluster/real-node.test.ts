@@ -5,7 +5,7 @@ import { COMPONENTS, componentsFor, corednsConfig, devTimings, type Context } fr
 import { devPaths } from "./paths.ts";
 import { pkiFiles } from "./pki.ts";
 import { portsFrom } from "./ports.ts";
-import { cgroupRootName, cniConflist, containerdConfig, kubeletConfig, mountsUnder, netNames, realNodeDirs, REAL_NODE_LABEL } from "./real-node.ts";
+import { cgroupRootName, cniConflist, containerdConfig, kubeletConfig, mountsUnder, netNames, realNodeDirs, REAL_NODE_LABEL, registryHostsToml } from "./real-node.ts";
 
 const plan = addressPlan(17000);
 const paths = devPaths("/tmp/mms-dev-unit");
@@ -54,6 +54,8 @@ test("the node's runtime: containerd keeps its pods' namespaces in its own state
   assert.equal(setting("netns_mounts_under_state_dir"), "true");
   assert.equal(setting("stream_server_address"), JSON.stringify(plan.nodeIp(1)));
   assert.equal(setting("address"), JSON.stringify(d.containerdSocket));
+  assert.equal(setting("config_path"), JSON.stringify(d.registryHosts), "registries are configured by the node's own host folder");
+  assert.match(registryHostsToml(), /^server = "http:\/\/127\.0\.0\.1:1"$/m, "every registry is a closed loopback port: a pull fails at once, nothing is looked up");
   const cni = JSON.parse(cniConflist(d, plan, 1)) as { plugins: { ipam: { ranges: { subnet: string }[][] } }[] };
   assert.equal(cni.plugins[0]?.ipam.ranges[0]?.[0]?.subnet, plan.podSubnet(1));
   assert.ok(inClusterRange(plan.podSubnet(1).split("/")[0]!));

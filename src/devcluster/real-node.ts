@@ -45,6 +45,8 @@ export interface RealNodeDirs {
   readonly kubeProxyKubeconfig: string;
   readonly cniConf: string;
   readonly cniData: string;
+  /** containerd's registry host folder (certs.d layout): every registry is sent to a closed port. */
+  readonly registryHosts: string;
 }
 
 export function realNodeDirs(paths: DevPaths, n: number): RealNodeDirs {
@@ -55,6 +57,7 @@ export function realNodeDirs(paths: DevPaths, n: number): RealNodeDirs {
     containerdState: join(root, "run"),
     containerdSocket: join(root, "run", "containerd.sock"),
     containerdConfig: join(root, "containerd.toml"),
+    registryHosts: join(root, "registry-hosts"),
     kubeletRoot: join(root, "kubelet"),
     kubeletConfig: join(root, "kubelet.yaml"),
     kubeletKubeconfig: join(root, "kubelet.kubeconfig"),
@@ -175,6 +178,10 @@ state = ${q(d.containerdState)}
   # Images come from \`mms images build\`; nothing is pulled from the internet.
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = ${q(PAUSE_IMAGE)}
+  # A pod whose image was not loaded must fail at once, never reach out: every registry resolves to a
+  # closed port on the node's loopback (registryHostsToml), so no name is looked up and nothing leaves.
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = ${q(d.registryHosts)}
 
 [plugins."io.containerd.cri.v1.runtime"]
   # This VM forbids lowering oom_score_adj, even for root; without this every sandbox fails.
@@ -190,6 +197,19 @@ state = ${q(d.containerdState)}
       BinaryName = ${q(runc)}
       # PID 1 of this machine is not systemd.
       SystemdCgroup = false
+`;
+}
+
+/** The closed port every image pull of the dev node goes to (nothing listens on port 1). */
+export const NO_REGISTRY = "http://127.0.0.1:1";
+
+/** `_default/hosts.toml` of the registry host folder: the one upstream of every registry is NO_REGISTRY. */
+export function registryHostsToml(): string {
+  return `# Written by mms dev up: the dev node pulls nothing; images come from \`mms images build\`.
+server = "${NO_REGISTRY}"
+
+[host."${NO_REGISTRY}"]
+  capabilities = ["pull", "resolve"]
 `;
 }
 
@@ -279,8 +299,9 @@ export { KUBERNETES_VERSION };
 
 /** Writes every configuration file of real node `n`. */
 export async function writeNodeFiles(d: RealNodeDirs, files: { containerd: string; cni: string; kubelet: string; kubeProxy: string }): Promise<void> {
-  for (const dir of [d.root, d.containerdRoot, d.kubeletRoot, d.cniConf, d.cniData]) await mkdir(dir, { recursive: true });
+  for (const dir of [d.root, d.containerdRoot, d.kubeletRoot, d.cniConf, d.cniData, join(d.registryHosts, "_default")]) await mkdir(dir, { recursive: true });
   await writeFile(d.containerdConfig, files.containerd);
+  await writeFile(join(d.registryHosts, "_default", "hosts.toml"), registryHostsToml());
   await writeFile(join(d.cniConf, "10-mms-dev.conflist"), files.cni);
   await writeFile(d.kubeletConfig, files.kubelet);
   await writeFile(d.kubeProxyConfig, files.kubeProxy);
