@@ -1,17 +1,24 @@
 // Real Matomo, the data path of one live tenant on the real node: hits sent to its tracker Service land in
 // its log tables with spec.privacy's IP masking applied; the archiver CronJob's run archives them; the
-// Reporting API through the web Service returns exactly the numbers sent.
+// Reporting API through the web Service returns exactly the numbers sent. Then the backup CronJob's pod
+// backs that tenant up, and `mms backup restore --into` makes a working copy of it.
 // Run alone: scripts/test test/matomo-*.test.ts. Needs the real node and the Matomo archives in
 // ~/.cache/matomo-multiscale/matomo-archives; skips with one line without them.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import type { RowDataPacket } from "mysql2";
+import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { reportingApi } from "../src/matomo/client.ts";
-import { uniqueName } from "./helpers.ts";
+import { waitReady } from "../src/tenants/service.ts";
+import { eventually, uniqueName } from "./helpers.ts";
 import {
-  createMatomoTenant, matomoBed, NEWER, newVisitor, removeMatomoTenant, runArchiver, tenantDatabase, tenantMatomo, track,
+  createMatomoTenant, domainOf, matomoBed, mms, NEWER, newVisitor, removeMatomoTenant, runArchiver, tenantDatabase, tenantMatomo, track,
   type MatomoBed, type TenantMatomo,
 } from "./support/matomo.ts";
+
+const exec = promisify(execFile);
 
 let bed: MatomoBed | undefined;
 let skip: string | undefined;
@@ -90,5 +97,53 @@ describe("matomo: tracking, archiving and reports of a live tenant", () => {
     const goals = await reportingApi<Record<string, number>>(m.web, m.token, "Goals.get", today);
     assert.equal(Number(goals.nb_conversions), SENT.conversions);
     assert.equal(Number(goals.revenue), SENT.revenue);
+  });
+});
+
+describe("matomo: backup and restore of a live Matomo", () => {
+  const copy = uniqueName("md-copy");
+  after(async () => {
+    if (bed) await removeMatomoTenant(bed.http, copy);
+  });
+
+  test("the backup CronJob's pod backs the tenant up; restored --into a new tenant, the reports are the same and a new hit is stored", async (t) => {
+    if (!bed) return t.skip(skip);
+    const before = await reportingApi<Record<string, number>>(m.web, m.token, "VisitsSummary.get", { idSite: 1, period: "day", date: "today" });
+    const job = `backup-now-${tenant}`;
+    await exec(bed.kubectl, ["--kubeconfig", bed.kubeconfig, "-n", SYSTEM_NAMESPACE, "create", "job", job, `--from=cronjob/backup-${tenant}`]);
+    const done = await eventually(`backup Job ${job} to finish`, async () => {
+      const j = await bed!.http.get<{ status?: { succeeded?: number; failed?: number } }>("batch/v1", "Job", job, SYSTEM_NAMESPACE);
+      return (j.status?.succeeded ?? 0) > 0 ? "Complete" : (j.status?.failed ?? 0) > 0 ? "Failed" : undefined;
+    }, 300_000);
+    const jobLog = await exec(bed.kubectl, ["--kubeconfig", bed.kubeconfig, "-n", SYSTEM_NAMESPACE, "logs", `job/${job}`]).then((r) => r.stdout + r.stderr, (err: Error) => err.message);
+    assert.equal(done, "Complete", `the backup Job failed: ${jobLog}`);
+
+    const listed = await mms(["backup", "list", "--tenant", tenant, "-o", "json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const backups = (JSON.parse(listed.stdout) as { backups: { backupId: string }[] }).backups;
+    const backupId = backups[0]?.backupId ?? ""; // newest first
+    assert.ok(backupId, "the CronJob's backup is listed");
+
+    const restored = await mms(["backup", "restore", "--tenant", tenant, "--backup", backupId, "--into", copy, "--domain", domainOf(copy)]);
+    assert.equal(restored.code, 0, restored.stderr);
+    const ready = await waitReady(bed.http, copy, 480_000);
+    assert.ok(ready.ok, `the restored tenant ${copy} should become Ready: ${ready.failing?.reason}: ${ready.failing?.message}`);
+
+    const c = await tenantMatomo(bed.http, copy);
+    assert.equal(c.token, m.token, "the copy keeps the platform's token, which the restored salt still matches");
+    const after = await reportingApi<Record<string, number>>(c.web, c.token, "VisitsSummary.get", { idSite: 1, period: "day", date: "today" });
+    for (const k of ["nb_visits", "nb_actions", "bounce_count"]) assert.equal(Number(after[k]), Number(before[k]), k);
+    const goals = await reportingApi<Record<string, number>>(c.web, c.token, "Goals.get", { idSite: 1, period: "day", date: "today" });
+    assert.equal(Number(goals.nb_conversions), SENT.conversions);
+
+    const status = await track(c.tracker, newVisitor(), { url: "https://www.example.test/after-restore", action_name: "after restore", new_visit: 1 });
+    assert.ok(status >= 200 && status < 300, `tracking on the copy answered ${status}`);
+    const db = await tenantDatabase(copy);
+    try {
+      const [rows] = await db.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM matomo_log_visit");
+      assert.equal(Number(rows[0]?.n), SENT.visits + 1, "the restored visits and the new one");
+    } finally {
+      await db.end();
+    }
   });
 });

@@ -14,8 +14,8 @@ import type { RowDataPacket } from "mysql2";
 import { tenantNamespace } from "../src/api/names.ts";
 import { currentPaths } from "../src/devcluster/environment.ts";
 import { matomoRequest, reportingApi } from "../src/matomo/client.ts";
-import { eventually, runMms, uniqueName } from "./helpers.ts";
-import { createMatomoTenant, getTenant, matomoBed, NEWER, removeMatomoTenant, tenantDatabase, tenantMatomo, type MatomoBed } from "./support/matomo.ts";
+import { eventually, uniqueName } from "./helpers.ts";
+import { createMatomoTenant, getTenant, matomoBed, mms, NEWER, removeMatomoTenant, tenantDatabase, tenantMatomo, type MatomoBed } from "./support/matomo.ts";
 
 const exec = promisify(execFile);
 let bed: MatomoBed | undefined;
@@ -92,7 +92,7 @@ describe("matomo: install and Ready on the real node", () => {
 
   test("a version with no image: the tenant's conditions say the image cannot be pulled, and which", async (t) => {
     if (!bed) return t.skip(skip);
-    const created = await runMms(["tenant", "create", noImage, "--domain", `analytics.${noImage}.test`, "--plan", "real-node", "--matomo-version", "5.0.0"]);
+    const created = await mms(["tenant", "create", noImage, "--domain", `analytics.${noImage}.test`, "--plan", "real-node", "--matomo-version", "5.0.0"]);
     assert.equal(created.code, 0, created.stderr);
     const workloads = await eventually("WorkloadsReady to name the image problem", async () => {
       const c = (await getTenant(bed!.http, noImage)).status?.conditions?.find((x) => x.type === "WorkloadsReady");
@@ -114,7 +114,7 @@ describe("matomo: install and Ready on the real node", () => {
     });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Matomo 3\.14\.1 is not supported: the platform runs Matomo 5\.x/);
-    const cli = await runMms(["tenant", "create", name, "--domain", `${name}.test`, "--matomo-version", "3.14.1"]);
+    const cli = await mms(["tenant", "create", name, "--domain", `${name}.test`, "--matomo-version", "3.14.1"]);
     assert.notEqual(cli.code, 0);
     assert.match(cli.stderr, /Matomo 3\.14\.1 is not supported: the platform runs Matomo 5\.x \(5\.0\.0 up to, not including, 6\.0\.0\)/);
   });

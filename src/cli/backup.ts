@@ -11,14 +11,14 @@ import { restoreBackup } from "../backup/restore.ts";
 import { applyRetention, RetentionError, type RetentionReport } from "../backup/retention.ts";
 import { createS3Client } from "../backup/storage.ts";
 import { ObjectStore, openStore, resolveStore, resolveStoreOfPool } from "../backup/store.ts";
-import { backupTenant, takeVerifiedBackup, verifyTenant } from "../backup/tenant-backup.ts";
+import { backupTenant, readTenantRecord, takeVerifiedBackup, verifyTenant } from "../backup/tenant-backup.ts";
 import { isBackupId, newBackupId } from "../backup/layout.ts";
 import { resolveTenantTarget } from "../backup/tenant-target.ts";
 import { DEFAULT_BACKUP_STORE } from "../api/backup-store.ts";
 import { isTenantName, tenantDatabaseName } from "../db/naming.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { formatSeconds } from "../util/duration.ts";
-import { createTenant } from "../tenants/service.ts";
+import { createRestoredTenant } from "../tenants/service.ts";
 import { kubeFromFlags } from "./common.ts";
 import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
@@ -230,7 +230,11 @@ export function registerBackup(program: Command): void {
         if (result.safetyBackupId) process.stderr.write(`the replaced data is in safety backup ${result.safetyBackupId}\n`);
         if (opts.into && opts.domain) {
           const from = await http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", opts.tenant);
-          await createTenant(http, { name: opts.into, domains: opts.domain, plan: from.spec.plan, matomoVersion: from.spec.matomoVersion, pool: source.poolName });
+          const salt = await readTenantRecord(store, opts.tenant).then((r) => r.salt ?? undefined, () => undefined);
+          await createRestoredTenant(http, {
+            name: opts.into, domains: opts.domain, plan: from.spec.plan, matomoVersion: from.spec.matomoVersion, pool: source.poolName,
+            privacy: from.spec.privacy, queuedTracking: from.spec.tracking.queuedTracking, from: opts.tenant, salt,
+          });
           process.stderr.write(`created tenant ${opts.into} on pool ${source.poolName}; \`mms tenant get ${opts.into}\` shows when it is Ready\n`);
         } else if (opts.into) {
           process.stderr.write(`create the tenant with \`mms tenant create ${opts.into} --pool ${source.poolName} --domain …\` to serve it\n`);

@@ -1,8 +1,10 @@
 // What the CLI (and the demo, tests and benchmarks) do with tenants: create, read, list, delete,
 // suspend, and wait for readiness. All of it goes through the API server, which validates.
 import { setTimeout as sleep } from "node:timers/promises";
-import { API_GROUP_VERSION, parseDomain, tenantNameProblem } from "../api/names.ts";
+import { tenantLabels } from "../api/labels.ts";
+import { API_GROUP_VERSION, parseDomain, tenantNameProblem, tenantNamespace } from "../api/names.ts";
 import type { Condition, MatomoTenant, TenantSpecInput } from "../api/tenant.ts";
+import { readTenantSecret, seedTenantSecret, type TenantSecretValues } from "../db/resolve.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -128,4 +130,31 @@ export async function waitDeleted(http: KubeHttp, name: string, namespace: strin
     await sleep(250);
   }
   return false;
+}
+
+/**
+ * A tenant made from another one's data (`mms backup restore --into NEW --domain …`): it gets the source's
+ * Matomo salt (tokens and sessions are hashed with it), its first superuser's credentials (the restored
+ * users table holds that password's hash) and the platform's API token, so that everything that worked
+ * with the source works with the copy. Values come from the source's Secret, else the salt from its
+ * tenant record beside the backups (`salt`); the namespace and Secret are made before the tenant, and the
+ * operator never replaces a stored value.
+ */
+export async function createRestoredTenant(http: KubeHttp, input: CreateTenantInput & { readonly from: string; readonly salt?: string | undefined }): Promise<MatomoTenant> {
+  const source = await readTenantSecret(http, input.from);
+  const values: TenantSecretValues = source ? pickSecretValues(source) : input.salt ? { salt: input.salt } : {};
+  await createTenant(http, input, true); // every check of the API server, before anything is made
+  if (Object.keys(values).length > 0) {
+    const ns = tenantNamespace(input.name);
+    await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: tenantLabels(input.name) } }, { fieldManager: MANAGER });
+    const seeded = await seedTenantSecret(http, input.name, values, MANAGER);
+    if (!seeded.created) throw new UserError(`cannot create tenant ${input.name}: its namespace ${ns} already holds a tenant Secret; delete the namespace or choose another name`);
+  }
+  return createTenant(http, input);
+}
+
+/** What a copy of a tenant takes from its Secret: not the database password, which is the new tenant's own. */
+function pickSecretValues(v: TenantSecretValues): TenantSecretValues {
+  const { salt, adminUser, adminPassword, adminEmail, apiToken } = v;
+  return Object.fromEntries(Object.entries({ salt, adminUser, adminPassword, adminEmail, apiToken }).filter(([, x]) => x !== undefined));
 }

@@ -51,9 +51,14 @@ export function domainOf(tenant: string): string {
   return `analytics.${tenant}.test`;
 }
 
+/** `bin/mms args` against the dev environment. */
+export async function mms(args: readonly string[]): Promise<Run> {
+  return runMms(args, { KUBECONFIG: (await endpoints()).kubeconfig });
+}
+
 /** `mms tenant create NAME --plan real-node --matomo-version V --wait`, as a user onboards a tenant. */
 export async function createMatomoTenant(name: string, version: string, extra: readonly string[] = []): Promise<Run> {
-  return runMms(["tenant", "create", name, "--domain", domainOf(name), "--plan", REAL_NODE_PLAN, "--matomo-version", version, "--wait", "--timeout", "8m", ...extra]);
+  return mms(["tenant", "create", name, "--domain", domainOf(name), "--plan", REAL_NODE_PLAN, "--matomo-version", version, "--wait", "--timeout", "8m", ...extra]);
 }
 
 export interface TenantMatomo {
