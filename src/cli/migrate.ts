@@ -8,6 +8,7 @@ import { parseMysqlUrl } from "../migrate/source-url.ts";
 import { humanBytes } from "../migrate/units.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { durationFlag, kubeFromFlags } from "./common.ts";
+import { tenantNamespace } from "../api/names.ts";
 import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { createProgress } from "../util/progress.ts";
@@ -106,5 +107,15 @@ export function registerMigrate(program: Command): void {
       }
       process.stderr.write(report.ready ? `tenant ${name} is Ready after ${formatSeconds(report.ready.seconds * 1000)} (total ${formatSeconds(report.seconds * 1000)})\n`
         : `tenant ${name} created; \`mms tenant get ${name}\` shows when it is Ready\n`);
+      const first = report.rawDates?.[0]?.slice(0, 10);
+      const last = report.rawDates?.at(-1)?.slice(-10);
+      if (report.archived?.ok) {
+        process.stderr.write(`reports of the imported days (${first} to ${last}) built by archiver Job ${report.archived.job} in ${formatSeconds(report.archived.seconds * 1000)}\n`);
+      } else if (report.archived) {
+        throw new UserError(`tenant ${name} is Ready, but the archiver Job ${report.archived.job} that builds the reports of the imported days did not complete; ` +
+          `\`kubectl logs -n ${tenantNamespace(name)} job/${report.archived.job}\` shows why, and \`mms tenant archive ${name} --dates ${first},${last}\` runs it again`);
+      } else if (first && !report.ready) {
+        process.stderr.write(`once it is Ready, \`mms tenant archive ${name} --dates ${first},${last}\` builds the reports of the imported days\n`);
+      }
     });
 }

@@ -1,10 +1,11 @@
 // `mms tenant …`: flag wiring for tenant commands; the work is in src/tenants.
 import type { Command } from "commander";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
 import type { KubeHttp } from "../kube/http.ts";
 import { condition, createTenant, deleteTenant, getTenant, listTenants, setSuspended, waitDeleted, waitReady } from "../tenants/service.ts";
+import { parseDateRange, startArchiver, waitJob } from "../tenants/archive.ts";
 import { rollbackTenant } from "../tenants/rollback.ts";
 import { formatSeconds } from "../util/duration.ts";
 import { storageOptions, storeFromFlags, type StorageFlags } from "./backup.ts";
@@ -125,6 +126,38 @@ export function registerTenant(program: Command): void {
       } finally {
         store.s3.destroy();
       }
+    });
+
+  tenant
+    .command("archive")
+    .description("run the tenant's archiver now (a Job from its archiver CronJob); with --dates, rebuild the reports of that range from the raw data first")
+    .argument("<name>")
+    .addOption(new Option("--dates <from,to>", "invalidate the reports of these dates first (YYYY-MM-DD,YYYY-MM-DD), e.g. after importing old raw data").argParser((v) => {
+      try {
+        return parseDateRange(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    }))
+    .addOption(new Option("--sites <ids>", "with --dates: only these site ids (e.g. 1,2,3); default every site").argParser((v) => {
+      if (!/^\d+(,\d+)*$/.test(v)) throw new InvalidArgumentError(`--sites takes site ids such as 1,2,3, not '${v}'`);
+      return v.split(",").map(Number);
+    }))
+    .option("--no-wait", "start the Job and return")
+    .addOption(timeoutOption().default(3_600_000, "1h"))
+    .action(async (name: string, opts: { dates?: string; sites?: number[]; wait: boolean; timeout: number }, cmd: Command) => {
+      if (opts.sites && !opts.dates) throw new UserError("--sites needs --dates: it says whose reports to rebuild");
+      const http = kubeFromFlags(cmd);
+      const job = await startArchiver(http, name, { dates: opts.dates ? [opts.dates] : undefined, sites: opts.sites });
+      const ns = tenantNamespace(name);
+      process.stderr.write(`archiver Job ${job} started in namespace ${ns}${opts.dates ? `; it rebuilds the reports of ${opts.dates}` : ""}\n`);
+      if (!opts.wait) return;
+      const started = Date.now();
+      const outcome = await waitJob(http, name, job, opts.timeout);
+      if (outcome !== "Complete") {
+        throw new UserError(`archiver Job ${job} ${outcome === "Failed" ? "failed" : `is still running after ${formatSeconds(opts.timeout)}`}; \`kubectl logs -n ${ns} job/${job}\` shows why`);
+      }
+      process.stderr.write(`archiver Job ${job} done in ${formatSeconds(Date.now() - started)}\n`);
     });
 
   for (const [verb, suspended] of [["suspend", true], ["resume", false]] as const) {

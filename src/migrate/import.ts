@@ -12,6 +12,7 @@ import { TABLES_PREFIX } from "../render/tenant.ts";
 import { quoteDatabase, quoteTable, tenantDatabaseName } from "../db/naming.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
 import { choosePool, listPoolRoom, seedTenantSecret } from "../db/resolve.ts";
+import { startArchiver, waitJob } from "../tenants/archive.ts";
 import { createTempDatabase, databaseLockName, dropStaleTempDatabases, dropTempDatabase, type TempDatabase } from "../db/temp-database.ts";
 import { KubeApiError, type KubeHttp } from "../kube/http.ts";
 import { createTenant, waitReady } from "../tenants/service.ts";
@@ -43,6 +44,8 @@ export interface MigrateRequest {
   /** Wait until the new tenant is Ready (default true). */
   readonly wait?: boolean | undefined;
   readonly readyTimeoutMs?: number | undefined;
+  /** How long the archiver run after the import may take (default 1 h). */
+  readonly archiveTimeoutMs?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   /** A new step has begun. */
   readonly onStep?: ((text: string) => void) | undefined;
@@ -75,6 +78,10 @@ export interface MigrationReport {
   readonly verified?: boolean;
   /** After an import that waited: whether the tenant became Ready, and why not. */
   readonly ready?: { readonly ok: boolean; readonly seconds: number; readonly why?: string };
+  /** The days of the imported raw data (dates and FROM,TO ranges, widened a day for time zones). */
+  readonly rawDates?: readonly string[];
+  /** After a Ready import: the archiver Job that built the reports of those days. */
+  readonly archived?: { readonly job: string; readonly ok: boolean; readonly seconds: number };
   readonly seconds: number;
 }
 
@@ -201,6 +208,7 @@ export async function migrateTenant(http: KubeHttp, req: MigrateRequest): Promis
       ...extra, seconds: Math.round((Date.now() - t0) / 100) / 10,
     });
 
+    let rawDates: string[] = [];
     const admin = await AdminSession.open(cluster.pool, `import tenant ${req.tenant} into database ${c.database}`);
     try {
       await refuseNonEmpty(admin, c.database);
@@ -213,6 +221,7 @@ export async function migrateTenant(http: KubeHttp, req: MigrateRequest): Promis
         await refuseNonEmpty(admin, c.database);
         await dropStaleTempDatabases(admin, "import", c.database);
         await importTables(admin, source, cluster.pool, c.database, found.moves, inspection.inspector.bytes, req, undo);
+        rawDates = await visitDates(admin, c.database);
         step(`creating tenant ${req.tenant} on pool ${cluster.poolName}`);
         if (c.config?.salt !== undefined) await seedSalt(http, req.tenant, c.config.salt, undo);
         req.signal?.throwIfAborted();
@@ -237,7 +246,14 @@ export async function migrateTenant(http: KubeHttp, req: MigrateRequest): Promis
       throw new MigrationError("Aborted", `stopped waiting for tenant ${req.tenant}; it was created from the verified import and keeps converging (\`mms tenant get ${req.tenant}\`)`);
     }
     const why = r.ok ? undefined : r.failing ? `${r.failing.type}=${r.failing.status}, ${r.failing.reason}: ${r.failing.message}` : "not Ready yet";
-    return report({ verified: true, ready: { ok: r.ok, seconds: Math.round(r.elapsedMs / 100) / 10, ...(why ? { why } : {}) } });
+    const ready = { ok: r.ok, seconds: Math.round(r.elapsedMs / 100) / 10, ...(why ? { why } : {}) };
+    if (!r.ok || rawDates.length === 0) return report({ verified: true, ready, rawDates });
+    // The dump brings raw data, not necessarily its reports: the archiver builds those of every imported day.
+    step(`building the reports of the imported days (${rawDates.length === 1 ? rawDates[0] : `${rawDates[0]?.slice(0, 10)} to ${rawDates.at(-1)?.slice(-10)}`})`);
+    const started = Date.now();
+    const job = await startArchiver(http, req.tenant, { dates: rawDates });
+    const outcome = await waitJob(stopping(http, req.signal), req.tenant, job, req.archiveTimeoutMs ?? 3_600_000);
+    return report({ verified: true, ready, rawDates, archived: { job, ok: outcome === "Complete", seconds: Math.round((Date.now() - started) / 100) / 10 } });
   } finally {
     await source.dispose();
   }
@@ -329,6 +345,40 @@ async function importTables(
     // dropped by the next import of this tenant, as nobody holds its lock then.
     await dropTempDatabase(admin, staging.database).catch(() => undefined);
   }
+}
+
+/**
+ * The days that have visits in the imported raw data, as the archiver takes them: each UTC day widened by
+ * one on both sides (a site's time zone moves a visit's day by at most one), runs of days as FROM,TO.
+ */
+async function visitDates(admin: AdminSession, database: string): Promise<string[]> {
+  const table = quoteTable(database, `${TABLES_PREFIX}log_visit`);
+  if (!(await admin.tables(database)).includes(`${TABLES_PREFIX}log_visit`)) return [];
+  const rows = await admin.rows(`SELECT DISTINCT DATE_FORMAT(visit_last_action_time, '%Y-%m-%d') AS d FROM ${table} WHERE visit_last_action_time IS NOT NULL`);
+  return dayRanges(rows.map((r) => String(r.d)));
+}
+
+/** Days (YYYY-MM-DD), each widened by one day both ways, merged into dates and FROM,TO ranges in order. */
+export function dayRanges(days: readonly string[]): string[] {
+  const DAY = 86_400_000;
+  const all = new Set<number>();
+  for (const d of days) {
+    const t = Date.parse(`${d}T00:00:00Z`);
+    if (Number.isNaN(t)) continue;
+    for (const x of [t - DAY, t, t + DAY]) all.add(x);
+  }
+  const sorted = [...all].sort((a, b) => a - b);
+  const out: string[] = [];
+  const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && (sorted[j + 1] ?? 0) - (sorted[j] ?? 0) === DAY) j++;
+    const from = sorted[i] ?? 0;
+    const to = sorted[j] ?? 0;
+    out.push(from === to ? iso(from) : `${iso(from)},${iso(to)}`);
+    i = j + 1;
+  }
+  return out;
 }
 
 async function dropTables(admin: AdminSession, database: string, moves: readonly TableMove[]): Promise<void> {

@@ -280,6 +280,25 @@ role_queue_worker() {
     log "stopped"
 }
 
+# Before an archiver run made to rebuild reports (`mms tenant archive --dates`, or after `mms migrate
+# import`): mark the reports of MATOMO_INVALIDATE_DATES (space-separated dates YYYY-MM-DD or ranges
+# FROM,TO) as outdated for MATOMO_INVALIDATE_SITES (default: every site), so that core:archive builds
+# them from the raw data.
+invalidate_reports() {
+    [[ -n "${MATOMO_INVALIDATE_DATES:-}" ]] || return 0
+    local item sites=${MATOMO_INVALIDATE_SITES:-all}
+    local -a args=()
+    for item in $MATOMO_INVALIDATE_DATES; do
+        [[ "$item" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}(,[0-9]{4}-[0-9]{2}-[0-9]{2})?$ ]] \
+            || die "MATOMO_INVALIDATE_DATES holds '$item'; expected dates YYYY-MM-DD or ranges FROM,TO" 2
+        args+=("--dates=$item")
+    done
+    [[ "$sites" =~ ^(all|[0-9]+(,[0-9]+)*)$ ]] || die "MATOMO_INVALIDATE_SITES must be all or site ids such as 1,2,3" 2
+    log "invalidating the reports of ${#args[@]} date(s) or range(s) (sites: $sites) so that this run rebuilds them"
+    console --ignore-warn core:invalidate-report-data "${args[@]}" --sites="$sites" \
+        || die "core:invalidate-report-data failed" $?
+}
+
 matomo_version() {
     sed -n "s/.*const VERSION = '\([^']*\)'.*/\1/p" "$MATOMO_DIR/core/Version.php"
 }
@@ -312,6 +331,7 @@ case "$ROLE" in
     archiver)
         require_config
         require_env MATOMO_URL
+        invalidate_reports
         run_job php "$MATOMO_DIR/console" core:archive --url="$MATOMO_URL" "$@" ;;
     scheduled-tasks)
         require_config
