@@ -7,21 +7,20 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { pipeline } from "node:stream/promises";
 import { createGunzip, gzipSync } from "node:zlib";
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
 import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
-import { connectionArgs, describeExit, MARIADB, start, writeCredentials } from "../src/backup/client-tools.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import type { MigrationReport } from "../src/migrate/import.ts";
 import { type Run, runMms, uniqueName } from "./helpers.ts";
+import { loadGzipDump, OMNI_FIXTURE } from "./support/fixture.ts";
 
-const FIXTURE = resolve(import.meta.dirname, "../../shared/fixtures/matomo/OmniFixture.sql.gz");
+const FIXTURE = OMNI_FIXTURE;
 
 
 let http: KubeHttp;
@@ -54,17 +53,7 @@ async function rowCounts(database: string): Promise<Map<string, number>> {
 
 /** Loads a gzip dump into a new database with the mariadb client. */
 async function loadGzip(database: string, file: string): Promise<void> {
-  await db.query(`CREATE DATABASE \`${database}\``);
-  const pool = { host: mariadb.host, port: mariadb.port, adminUser: mariadb.user, adminPassword: mariadb.password };
-  const credentials = await writeCredentials(pool);
-  try {
-    const { child, exit } = start(MARIADB, [credentials.option, ...connectionArgs(pool), "--batch", "--binary-mode", `--database=${database}`], "pipe");
-    await pipeline(createReadStream(file), createGunzip(), child.stdin!);
-    const e = await exit;
-    assert.equal(e.code, 0, describeExit("mariadb", e));
-  } finally {
-    await credentials.dispose();
-  }
+  await loadGzipDump(mariadb, database, file);
 }
 
 /** Writes a copy of the fixture, line by line through `edit`, gzip-compressed unless `plain`; `cut` keeps only that share of it. */
