@@ -128,15 +128,18 @@ export function renderCommonConfig(input: MatomoConfigInput): string {
     ["Plugins", [["Plugins", activePlugins()]]],
     ["PluginsInstalled", [["PluginsInstalled", installedPlugins()]]],
   );
+  // QueuedTracking takes its system settings from this section, key by key, over the database's. Its
+  // installer writes the alert threshold here when none is set (into a config the pods cannot write).
+  const queue: (readonly [string, Value])[] = [["notify_queue_threshold_single_queue", 250_000]];
   if (input.queue) {
-    // QueuedTracking takes its system settings from this section when present, over the database's.
-    sections.push(["QueuedTracking", [
+    queue.push(
       ["backend", "mysql"],
       ["queueEnabled", true],
       ["numQueueWorkers", 1],
       ["processDuringTrackingRequest", input.queue.process],
-    ]]);
+    );
   }
+  sections.push(["QueuedTracking", queue]);
   return render("Non-secret settings; the secrets are in config.ini.php.", sections);
 }
 

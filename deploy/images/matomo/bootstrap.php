@@ -17,4 +17,10 @@ if (PHP_SAPI === 'cli') {
         };
     }
     unset($mmsConfigIniPath);
+    // ExtraTools' own dependencies (symfony/process, symfony/yaml), which Matomo's autoloader does not know:
+    // present when its plugin archive carries its vendor/ folder. The platform uses none of the commands
+    // that need them (matomo:install --do-not-drop-db and site:add do not), so without it nothing breaks.
+    if (is_file(__DIR__ . '/plugins/ExtraTools/vendor/autoload.php')) {
+        require_once __DIR__ . '/plugins/ExtraTools/vendor/autoload.php';
+    }
 }
