@@ -94,6 +94,7 @@ describe("matomo: migration of an existing Matomo", () => {
       got.push(`site ${e.site} ${e.day}: ${Number(row.nb_visits ?? 0)} visits, ${Number(row.nb_actions ?? 0)} actions`);
       want.push(`site ${e.site} ${e.day}: ${e.visits} visits, ${e.actions} actions`);
     }
+    t.diagnostic(got.join("; "));
     assert.deepEqual(got, want);
   });
 });
