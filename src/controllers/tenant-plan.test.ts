@@ -318,6 +318,19 @@ test("upgrade: Rolling → Draining once rolled; Draining → Completed when the
   assert.equal(cond(done.status, "Upgrading")?.reason, "Completed");
 });
 
+test("upgrade: Draining puts every pod back in the tenant's own tracking mode first, and drains only once none is left enqueueing", () => {
+  const drain = attemptJobName("queue-drain", TO, { generation: 3 });
+  const config = (d: ReturnType<typeof up>) => String((d.objects.find((o) => o.kind === "ConfigMap")?.data as Record<string, string> | undefined)?.["common.config.ini.php"]);
+  assert.match(config(up(upgrading("Migrating"))), /queueEnabled = "1"/, "while migrating, hits are only queued");
+  const pod = (terminating: boolean): TenantPodObservation => ({ name: "tracker-old", component: "tracker", nodeName: "n1", restarts: 0, image: `x:${FROM}`, terminating });
+  const switching = up(upgrading("Draining"), { pods: [pod(true)] });
+  assert.doesNotMatch(config(switching), /queueEnabled/, "Draining renders the tenant's own mode: direct writes");
+  assert.ok(!switching.objects.some((o) => o.metadata.name === drain), "no drain Job while a pod may still finish a request into the queue");
+  assert.match(cond(switching.status, "Upgrading")?.message ?? "", /switching tracking back/);
+  const settled = up(upgrading("Draining"), { pods: [] });
+  assert.ok(settled.objects.some((o) => o.kind === "Job" && o.metadata.name === drain), "the drain Job once every pod writes directly");
+});
+
 test("upgrade: rollback (spec back to from) after Failed goes RollingBack, then Completed on the old version", () => {
   const rb = up(upgrading("Failed"), {}, FROM);
   assert.equal(rb.status?.upgrade?.phase, "RollingBack");

@@ -41,6 +41,8 @@ export interface TenantPodObservation {
   readonly lastTerminated?: { readonly reason: string; readonly exitCode: number } | undefined;
   readonly restarts: number;
   readonly image: string | undefined;
+  /** Being deleted (it may still be finishing requests). */
+  readonly terminating?: boolean | undefined;
 }
 
 /**
@@ -261,6 +263,7 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   // An upgrade under way decides what runs (upgrade.ts).
   const step = decideUpgrade({
     tenant: { ...tenant, status }, now: snap.now, jobs: jobStates(snap), rolled,
+    podsSettled: snap.pods ? !snap.pods.some((p) => p.terminating && (p.component === "tracker" || p.component === "web")) : undefined,
     scheduledActive: [...snap.jobs.values()].filter((j) => j.component === "archiver" || j.component === "scheduled-tasks").reduce((n, j) => n + j.active, 0),
     queued: snap.queued, backupJobs: snap.backupJobs, backupBlocked: snap.backupBlocked?.message, platform: snap.platform,
   });

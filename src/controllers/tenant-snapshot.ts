@@ -85,7 +85,7 @@ async function backupBlocked(http: KubeHttp, poolName: string): Promise<ReadProb
 }
 
 interface PodObjectFull {
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
   spec?: { nodeName?: string; containers?: { image?: string }[] };
   status?: {
     phase?: string;
@@ -107,7 +107,7 @@ async function readPods(http: KubeHttp, tenant: string): Promise<TenantPodObserv
     return {
       name: p.metadata.name, component: p.metadata.labels?.["app.kubernetes.io/component"], nodeName: p.spec?.nodeName,
       waiting, lastTerminated: last ? { reason: last.reason ?? "Error", exitCode: last.exitCode ?? 0 } : undefined,
-      restarts: c?.restartCount ?? 0, image: p.spec?.containers?.[0]?.image,
+      restarts: c?.restartCount ?? 0, image: p.spec?.containers?.[0]?.image, terminating: p.metadata.deletionTimestamp !== undefined,
     };
   });
 }

@@ -10,9 +10,10 @@
 // and observes (src/controllers/verified-backup.ts). Queueing: archiving and scheduled tasks
 // paused, tracking switched to "enqueue only" (QueuedTracking, MySQL backend: the queue lives in the
 // tenant's own database), and every pod running that configuration. Migrating: one update Job
-// (`core:update --yes`) with the new image. Rolling: tracker and web on the new image. Draining: the
-// queue worked off (a drain Job, and tracking requests process it too) until empty. Completed: archiving
-// back, the tenant's normal tracking mode. A failed update Job stops everything where it is: the old pods
+// (`core:update --yes`) with the new image. Rolling: tracker and web on the new image. Draining: tracking
+// back to the tenant's own mode on every pod, then the queue worked off by a drain Job until empty. Completed: archiving
+// back. (Draining first puts every pod back in the tenant's own tracking mode, then drains: a queue
+// drained while pods still enqueue would keep their last hits.) A failed update Job stops everything where it is: the old pods
 // keep serving and queueing hits, and the condition says how to roll back.
 import type { MatomoTenant, TenantStatus, UpgradePhase, UpgradeStatus } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
@@ -47,6 +48,11 @@ export interface UpgradeObservation {
   readonly jobs: ReadonlyMap<string, JobState>;
   /** Tracker and web run their current template everywhere. */
   readonly rolled: boolean;
+  /**
+   * No tracker or web pod is still terminating (one that is may still finish a request into the queue).
+   * Undefined when the pods were not read.
+   */
+  readonly podsSettled?: boolean | undefined;
   /** Archiving or scheduled-task Jobs still running. */
   readonly scheduledActive: number;
   /** Requests left in the tracking queue; undefined when not read (or unreadable). */
@@ -151,8 +157,11 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
   }
   const current: UpgradeStatus = up;
   const at = (phase: UpgradePhase, message?: string): UpgradeStatus => ({ ...current, phase, phaseStartedAt: phase === current.phase ? current.phaseStartedAt : nowIso, message });
+  // Draining drains only once every pod writes directly again and none is still finishing requests, so
+  // that nothing reaches the queue after the drain Job has emptied it.
+  const settled = obs.rolled && obs.podsSettled !== false;
   const progressing = (u: UpgradeStatus, message: string, requeueAfterMs = 2_000): UpgradeStep =>
-    ({ rollout: rolloutFor(u), upgrade: u, requeueAfterMs, condition: { status: "True", reason: u.phase, message } });
+    ({ rollout: rolloutFor(u, settled), upgrade: u, requeueAfterMs, condition: { status: "True", reason: u.phase, message } });
   const jobState = (n: string): JobState => obs.jobs.get(n) ?? "absent";
 
   switch (up.phase) {
@@ -195,7 +204,7 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
       const state = jobState(attemptJobName("update", up.to, up));
       if (state === "failed") {
         const u = at("Failed", `the update Job ${attemptJobName("update", up.to, up)} failed; the ${up.from} pods keep serving and hits are queued`);
-        return { rollout: rolloutFor(u), upgrade: u, requeueAfterMs: 60_000, condition: { status: "False", reason: "UpdateFailed", message: `${u.message}; ${rollbackHint(name, u)}` } };
+        return { rollout: rolloutFor(u, settled), upgrade: u, requeueAfterMs: 60_000, condition: { status: "False", reason: "UpdateFailed", message: `${u.message}; ${rollbackHint(name, u)}` } };
       }
       if (state === "succeeded") return progressing(at("Rolling"), `database migrated to ${up.to}; rolling tracker and web to the new image`);
       return progressing(at("Migrating"), `running the update Job ${attemptJobName("update", up.to, up)}`, 3_000);
@@ -208,8 +217,9 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
     case "RollingBack": {
       const version = up.phase === "RollingBack" ? up.from : up.to;
       const drain = jobState(attemptJobName("queue-drain", version, up));
+      if (!settled && drain === "absent") return progressing(at(up.phase), "switching tracking back to its own mode on every pod before working off the queue");
       const queued = drain === "succeeded" && obs.rolled ? (obs.queued ?? -1) : -1;
-      if (drain === "failed") return progressing(at(up.phase, "the queue drain Job failed; tracking requests keep processing the queue"), "the queue drain Job failed; retrying", 30_000);
+      if (drain === "failed") return progressing(at(up.phase, "the queue drain Job failed"), "the queue drain Job failed; retrying", 30_000);
       if (queued !== 0) return progressing(at(up.phase), queued > 0 ? `${queued} queued tracking request(s) left` : "working off the queued tracking requests");
       const done = at("Completed", up.phase === "RollingBack" ? `rolled back to ${up.from}` : `upgraded from ${up.from} to ${up.to}`);
       return { rollout: undefined, upgrade: done, runningVersion: version, condition: { status: "False", reason: up.phase === "RollingBack" ? "RolledBack" : "Completed", message: done.message ?? "" } };
@@ -225,7 +235,11 @@ function holdOld(up: UpgradeStatus): Rollout {
   return { servingVersion: up.from, scheduledPaused: true, queue: "hold", jobs: [] };
 }
 
-function rolloutFor(up: UpgradeStatus): Rollout | undefined {
+/**
+ * What to render in each phase. Draining and RollingBack render the tenant's own tracking mode (direct
+ * writes, or its own queue) on the serving version, and the drain Job only once `settled`.
+ */
+function rolloutFor(up: UpgradeStatus, settled: boolean): Rollout | undefined {
   const job = (kind: "update" | "queue-drain", version: string) => ({ kind, version, name: attemptJobName(kind, version, up) });
   const update = job("update", up.to);
   switch (up.phase) {
@@ -240,8 +254,8 @@ function rolloutFor(up: UpgradeStatus): Rollout | undefined {
     case "Rolling":
       return { servingVersion: up.to, scheduledPaused: true, queue: "hold", jobs: [update] };
     case "Draining":
-      return { servingVersion: up.to, scheduledPaused: true, queue: "process", jobs: [update, job("queue-drain", up.to)] };
+      return { servingVersion: up.to, scheduledPaused: true, jobs: settled ? [update, job("queue-drain", up.to)] : [update] };
     case "RollingBack":
-      return { servingVersion: up.from, scheduledPaused: true, queue: "process", jobs: [job("queue-drain", up.from)] };
+      return { servingVersion: up.from, scheduledPaused: true, jobs: settled ? [job("queue-drain", up.from)] : [] };
   }
 }
