@@ -15,6 +15,7 @@
 // back. (Draining first puts every pod back in the tenant's own tracking mode, then drains: a queue
 // drained while pods still enqueue would keep their last hits.) A failed update Job stops everything where it is: the old pods
 // keep serving and queueing hits, and the condition says how to roll back.
+import { tenantNamespace } from "../api/names.ts";
 import type { MatomoTenant, TenantStatus, UpgradePhase, UpgradeStatus } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
@@ -219,7 +220,11 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
       const drain = jobState(attemptJobName("queue-drain", version, up));
       if (!settled && drain === "absent") return progressing(at(up.phase), "switching tracking back to its own mode on every pod before working off the queue");
       const queued = drain === "succeeded" && obs.rolled ? (obs.queued ?? -1) : -1;
-      if (drain === "failed") return progressing(at(up.phase, "the queue drain Job failed"), "the queue drain Job failed; retrying", 30_000);
+      if (drain === "failed") {
+        const jobName = attemptJobName("queue-drain", version, up);
+        const why = `the queue drain Job ${jobName} failed; the queued hits are kept. \`kubectl logs -n ${tenantNamespace(name)} job/${jobName}\` shows why; delete the Job to run it again`;
+        return progressing(at(up.phase, why), why, 30_000);
+      }
       if (queued !== 0) return progressing(at(up.phase), queued > 0 ? `${queued} queued tracking request(s) left` : "working off the queued tracking requests");
       const done = at("Completed", up.phase === "RollingBack" ? `rolled back to ${up.from}` : `upgraded from ${up.from} to ${up.to}`);
       return { rollout: undefined, upgrade: done, runningVersion: version, condition: { status: "False", reason: up.phase === "RollingBack" ? "RolledBack" : "Completed", message: done.message ?? "" } };

@@ -8,7 +8,7 @@
  *   state                 print absent | incomplete | complete (see installState)
  *   verify COMPONENT...   exit 1, naming what is missing, unless installed with these plugin components
  *   db-env                print NAME=value lines of [database] for ExtraTools' matomo:install
- *   work-config MODE DEST write the writable config.ini.php copy for the install or update job
+ *   work-config MODE DEST write the writable config.ini.php copy for the install, update or drain job
  *   drift DEST            print the config keys a job changed in DEST (names only, never values)
  *   ensure-token          register $MMS_API_TOKEN, the platform's Reporting API token, for the superuser
  *                         $MATOMO_ADMIN_USER (else the first superuser by login) unless Matomo has it
@@ -157,6 +157,10 @@ function writeWorkConfig(string $mode, string $dest): void
         $local['PluginsInstalled'] = $global['PluginsInstalled'] ?? fail('global.ini.php has no [PluginsInstalled]');
         // matomo:install comes from ExtraTools; make sure Matomo loads its commands.
         $local['General']['always_load_commands_from_plugin'] = 'ExtraTools';
+    } elseif ($mode === 'drain') {
+        // The queue an upgrade fills is QueuedTracking's MySQL backend, in the tenant's own database;
+        // the serving pods may be back to direct writes by the time it is worked off.
+        $local['QueuedTracking'] = array_merge($local['QueuedTracking'] ?? [], ['backend' => 'mysql', 'queueEnabled' => '1', 'processDuringTrackingRequest' => '0']);
     } elseif ($mode !== 'update') {
         fail("unknown work-config mode: $mode");
     }

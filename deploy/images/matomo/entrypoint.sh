@@ -310,6 +310,8 @@ role_queue_drain() {
     require_config
     require_env MATOMO_URL
     local passes=0 max=${MATOMO_DRAIN_MAX_PASSES:-1000} out
+    # The upgrade's queue (MySQL backend, in the tenant's database), whatever mode the serving pods are in.
+    use_work_config drain
     log "working off the tracking queue"
     while ((passes < max)); do
         passes=$((passes + 1))
