@@ -1,6 +1,7 @@
 // Real Matomo, the data path of one live tenant on the real node: hits sent to its tracker Service land in
 // its log tables with spec.privacy's IP masking applied; the archiver CronJob's run archives them; the
-// Reporting API through the web Service returns exactly the numbers sent. Then the backup CronJob's pod
+// Reporting API through the web Service returns exactly the numbers sent; Chromium, logged in as the
+// tenant's admin, sees them on the dashboard. Then the backup CronJob's pod
 // backs that tenant up, and `mms backup restore --into` makes a working copy of it.
 // Run alone: scripts/test test/matomo-*.test.ts. Needs the real node and the Matomo archives in
 // ~/.cache/matomo-multiscale/matomo-archives; skips with one line without them.
@@ -13,6 +14,7 @@ import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { reportingApi } from "../src/matomo/client.ts";
 import { waitReady } from "../src/tenants/service.ts";
 import { eventually, uniqueName } from "./helpers.ts";
+import { launchBrowser, startTestIngress } from "./support/browser.ts";
 import {
   createMatomoTenant, domainOf, matomoBed, mms, NEWER, newVisitor, removeMatomoTenant, runArchiver, tenantDatabase, tenantMatomo, track,
   type MatomoBed, type TenantMatomo,
@@ -97,6 +99,39 @@ describe("matomo: tracking, archiving and reports of a live tenant", () => {
     const goals = await reportingApi<Record<string, number>>(m.web, m.token, "Goals.get", today);
     assert.equal(Number(goals.nb_conversions), SENT.conversions);
     assert.equal(Number(goals.revenue), SENT.revenue);
+  });
+});
+
+describe("matomo: the web UI in a real browser", () => {
+  test("Chromium logs in with the tenant's admin credentials and sees the tracked visits on the dashboard; no request of the page fails", async (t) => {
+    if (!bed) return t.skip(skip);
+    const domain = domainOf(tenant);
+    const ingress = await startTestIngress(domain, m);
+    const browser = await launchBrowser(domain, ingress);
+    const failures: string[] = [];
+    try {
+      const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 1000 } });
+      const page = await context.newPage();
+      page.on("requestfailed", (r) => failures.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText ?? "failed"}`));
+      page.on("response", (r) => {
+        if (r.status() >= 400) failures.push(`${r.request().method()} ${r.url()}: HTTP ${r.status()}`);
+      });
+      await page.goto(`https://${domain}/`);
+      await page.locator("#login_form_login").fill(m.admin.user);
+      await page.locator("#login_form_password").fill(m.admin.password);
+      await Promise.all([page.waitForURL(/module=CoreHome/, { timeout: 60_000 }), page.locator("#login_form_submit").click()]);
+      await page.waitForLoadState("networkidle", { timeout: 60_000 }); // leave nothing in flight to be cut off
+      // The dashboard of today (Matomo opens yesterday's by default), as a user picks it.
+      await page.goto(`https://${domain}/index.php?module=CoreHome&action=index&idSite=1&period=day&date=today#?idSite=1&period=day&date=today&category=Dashboard_Dashboard&subcategory=1`);
+      const overview = page.locator(".widget").filter({ hasText: /Visits Overview/ }).first();
+      await overview.waitFor({ timeout: 60_000 });
+      await page.getByText(new RegExp(`\\b${SENT.visits} visits\\b`)).first().waitFor({ timeout: 60_000 });
+      await page.waitForLoadState("networkidle", { timeout: 60_000 });
+      assert.deepEqual(failures, [], "every request of the dashboard succeeded");
+    } finally {
+      await browser.close();
+      await ingress.close();
+    }
   });
 });
 

@@ -53,6 +53,13 @@ export const IMAGE_PROGRAMS: DebianProgramSet<"buildah" | "skopeo" | "mmdebstrap
   packages: ["buildah", "skopeo", "mmdebstrap", "uidmap", "fuse-overlayfs"],
 };
 
+/** The browser of the web UI tests: Debian's Chromium, driven by playwright-core (which downloads nothing). */
+export const BROWSER_PROGRAMS: DebianProgramSet<"chromium"> = {
+  what: "the web UI tests' browser (Debian's Chromium)",
+  programs: { chromium: ["/usr/bin/chromium"] },
+  packages: ["chromium"],
+};
+
 function find<K extends string>(set: DebianProgramSet<K>): Partial<Record<K, string>> {
   const found: Partial<Record<K, string>> = {};
   for (const [name, paths] of Object.entries(set.programs) as [K, readonly string[]][]) {
