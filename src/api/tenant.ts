@@ -98,8 +98,17 @@ export const UpgradeStatus = z.object({
   generation: z.int().min(0),
   /** The verified backup taken before anything changed: what a rollback restores. */
   backupId: z.string().optional(),
+  /** In RollingBack: whether the upgrade being undone had failed or completed. */
+  rollbackOf: z.enum(["Failed", "Completed"]).optional(),
   message: z.string().optional(),
 });
+
+/**
+ * Set by `mms tenant rollback` on the tenant once the pre-upgrade backup is restored over the database of an
+ * upgrade that had completed: `<backupId>`. Until then the operator keeps the new version serving with
+ * tracking queued, so that no hit reaches tables about to be replaced.
+ */
+export const ROLLBACK_RESTORED_ANNOTATION = "multiscale.io/rollback-restored";
 export type UpgradeStatus = z.output<typeof UpgradeStatus>;
 
 export const TenantStatus = z.object({

@@ -111,16 +111,17 @@ export function registerTenant(program: Command): void {
 
   storageOptions(tenant
     .command("rollback")
-    .description("undo a failed Matomo upgrade: restore the verified backup taken before it (after a safety backup, keeping the queued hits) and return to the previous version")
+    .description("undo a Matomo upgrade: restore the verified backup taken before it (after a safety backup, keeping the queued hits) and return to the previous version")
     .argument("<name>")
+    .option("--discard-since-upgrade", "undo an upgrade that completed: what was stored since its pre-upgrade backup is left out of the restored database (kept in the safety backup)")
     .addOption(timeoutOption()))
-    .action(async (name: string, opts: StorageFlags & { timeout: number }, cmd: Command) => {
+    .action(async (name: string, opts: StorageFlags & { timeout: number; discardSinceUpgrade?: boolean }, cmd: Command) => {
       const http = kubeFromFlags(cmd);
       const t = await getTenant(http, name);
       const store = await storeFromFlags(opts, http, t.status?.database?.pool);
       const progress = createProgress();
       try {
-        const r = await rollbackTenant(http, name, { store, timeoutMs: opts.timeout, onEvent: (text) => progress.step(text) });
+        const r = await rollbackTenant(http, name, { store, timeoutMs: opts.timeout, discardSinceUpgrade: opts.discardSinceUpgrade, onEvent: (text) => progress.step(text) });
         progress.done();
         process.stderr.write(`tenant ${name} rolled back from ${r.from} to ${r.to} in ${r.seconds.toFixed(1)} s (backup ${r.backupId}; the replaced data is in safety backup ${r.restore.safetyBackupId ?? "-"})\n`);
       } finally {

@@ -343,6 +343,21 @@ test("upgrade: rollback (spec back to from) after Failed goes RollingBack, then 
   assert.equal(notFailed.status?.upgrade?.phase, "Migrating", "going back mid-upgrade is refused with a hint");
 });
 
+test("upgrade: undoing a completed upgrade queues tracking on the new version until the backup is restored, then serves the old one", () => {
+  const completed: TenantStatus = { ...upgrading("Completed", { backupId: "pre-upgrade-g3" }), runningVersion: TO };
+  const image = (d: ReturnType<typeof up>) => (d.objects.find((o) => o.kind === "Deployment" && o.metadata.name === "tracker") as { spec: { template: { spec: { containers: { image: string }[] } } } } | undefined)?.spec.template.spec.containers[0]?.image ?? "";
+  const config = (d: ReturnType<typeof up>) => String((d.objects.find((o) => o.kind === "ConfigMap")?.data as Record<string, string> | undefined)?.["common.config.ini.php"]);
+  const held = up(completed, {}, FROM);
+  assert.equal(held.status?.upgrade?.phase, "RollingBack");
+  assert.equal(held.status?.upgrade?.rollbackOf, "Completed");
+  assert.match(image(held), new RegExp(`:${TO}$`), "the new version keeps serving: the database is still the upgraded one");
+  assert.match(config(held), /processDuringTrackingRequest = "0"/, "tracking only queued");
+  assert.equal(cond(held.status, "Upgrading")?.reason, "RollbackRestoring", "every pod holds: the CLI may restore now");
+  const restored = planTenant(snapshot(tenantOf(held.status, { annotations: { "multiscale.io/rollback-restored": "pre-upgrade-g3" } }, { matomoVersion: FROM })));
+  assert.match(image(restored), new RegExp(`:${FROM}$`), "once restored, the old version serves");
+  assert.equal(cond(restored.status, "Upgrading")?.reason, "RollingBack");
+});
+
 // ---- deletion ----
 
 const deleting = (status: TenantStatus, policy: "Delete" | "Retain" = "Delete") =>

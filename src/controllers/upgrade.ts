@@ -5,6 +5,8 @@
 //   BackingUp → Queueing → Migrating → Rolling → Draining → Completed
 //                              ↓
 //                            Failed ── rollback (spec back to `from`) ──→ RollingBack → Completed
+//   Completed ── rollback (spec back to `from`): RollingBack, first queueing on the new version until the
+//                pre-upgrade backup is restored (ROLLBACK_RESTORED_ANNOTATION), then as above
 //
 // BackingUp: a backup of the database, proven by a restore drill, taken by a Job the reconciler starts
 // and observes (src/controllers/verified-backup.ts). Queueing: archiving and scheduled tasks
@@ -16,7 +18,7 @@
 // drained while pods still enqueue would keep their last hits.) A failed update Job stops everything where it is: the old pods
 // keep serving and queueing hits, and the condition says how to roll back.
 import { tenantNamespace } from "../api/names.ts";
-import type { MatomoTenant, TenantStatus, UpgradePhase, UpgradeStatus } from "../api/tenant.ts";
+import { ROLLBACK_RESTORED_ANNOTATION, type MatomoTenant, type TenantStatus, type UpgradePhase, type UpgradeStatus } from "../api/tenant.ts";
 import { AdminSession } from "../backup/admin.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
 import type { KubeObject } from "../kube/http.ts";
@@ -144,7 +146,11 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
 
   const active = up && up.phase !== "Completed";
   if (!running || (!active && running === target)) return { rollout: undefined, upgrade: up };
-  if (!active || !up) {
+  if (up && up.phase === "Completed" && up.backupId && running === up.to && target === up.from) {
+    // A completed upgrade being undone (`mms tenant rollback`): queue tracking on the version that serves,
+    // until its pre-upgrade backup is restored; then as after a failed one.
+    up = { ...up, phase: "RollingBack", phaseStartedAt: nowIso, rollbackOf: "Completed", message: undefined };
+  } else if (!active || !up) {
     // Recorded before the backup starts, so the status says what is going on while it runs.
     const started: UpgradeStatus = { from: running, to: target, phase: "BackingUp", startedAt: nowIso, phaseStartedAt: nowIso, generation: tenant.metadata.generation ?? 0 };
     return { rollout: undefined, upgrade: started, requeueAfterMs: 100, condition: { status: "True", reason: "BackingUp", message: `upgrading from ${running} to ${target}: taking a backup and verifying it before anything changes` } };
@@ -154,7 +160,7 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
     if (up.phase !== "Failed") {
       return { rollout: holdOld(up), upgrade: up, requeueAfterMs: 30_000, condition: { status: "True", reason: up.phase, message: `spec.matomoVersion is back at ${up.from} but the upgrade is in phase ${up.phase}, not Failed; use \`mms tenant rollback ${name}\`` } };
     }
-    up = { ...up, phase: "RollingBack", phaseStartedAt: nowIso, message: undefined };
+    up = { ...up, phase: "RollingBack", phaseStartedAt: nowIso, rollbackOf: "Failed", message: undefined };
   }
   const current: UpgradeStatus = up;
   const at = (phase: UpgradePhase, message?: string): UpgradeStatus => ({ ...current, phase, phaseStartedAt: phase === current.phase ? current.phaseStartedAt : nowIso, message });
@@ -216,6 +222,13 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
     }
     case "Draining":
     case "RollingBack": {
+      if (up.phase === "RollingBack" && !rollbackRestored(tenant, up)) {
+        const holding = settled;
+        const message = holding
+          ? `every pod queues tracking on ${up.to}; waiting for \`mms tenant rollback\` to restore backup ${up.backupId ?? "?"}`
+          : `queueing tracking on every pod before backup ${up.backupId ?? "?"} is restored`;
+        return { rollout: holdNew(up), upgrade: at("RollingBack"), requeueAfterMs: 2_000, condition: { status: "True", reason: holding ? "RollbackRestoring" : "RollbackQueueing", message } };
+      }
       const version = up.phase === "RollingBack" ? up.from : up.to;
       const drain = jobState(attemptJobName("queue-drain", version, up));
       if (!settled && drain === "absent") return progressing(at(up.phase), "switching tracking back to its own mode on every pod before working off the queue");
@@ -233,6 +246,17 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
       return { rollout: undefined, upgrade: up };
   }
   return { rollout: undefined, upgrade: up };
+}
+
+/** Whether the database of a RollingBack tenant holds the pre-upgrade backup already. */
+function rollbackRestored(tenant: MatomoTenant, up: UpgradeStatus): boolean {
+  if (up.rollbackOf !== "Completed") return true; // after a failed upgrade the CLI restores before it sets the version
+  return up.backupId !== undefined && tenant.metadata.annotations?.[ROLLBACK_RESTORED_ANNOTATION] === up.backupId;
+}
+
+/** The new version serving, nothing archiving, hits only queued: a completed upgrade about to be undone. */
+function holdNew(up: UpgradeStatus): Rollout {
+  return { servingVersion: up.to, scheduledPaused: true, queue: "hold", jobs: [] };
 }
 
 /** The old version serving, nothing archiving, hits only queued: where a failed upgrade waits. */
