@@ -10,6 +10,8 @@ import { formatSeconds } from "../util/duration.ts";
 import { createProgress } from "../util/progress.ts";
 import { renderTable } from "./output.ts";
 import { UserError } from "../util/errors.ts";
+import { REAL_NODE_PLAN } from "../devcluster/components.ts";
+import { archiveVersion, locateMatomoArchive } from "../devcluster/images.ts";
 
 const DEMO_TENANTS = [
   { name: "acme", domains: ["analytics.acme.test"], plan: "small" },
@@ -27,11 +29,16 @@ export function registerDemo(program: Command): void {
       process.stderr.write(env.alreadyUp ? "dev environment already up\n" : `dev environment up in ${env.seconds.toFixed(1)} s\n`);
       const http = new KubeHttp(loadKubeConfig({ kubeconfig: env.status.kubeconfig }));
       const rows: string[][] = [];
-      progress.step(`onboarding ${DEMO_TENANTS.length} tenants`);
-      const results = await Promise.all(DEMO_TENANTS.map(async (t) => {
+      // With a real node and a Matomo archive in the cache, one more tenant runs real Matomo there.
+      const archive = env.status.realNodes.desired > 0 ? await locateMatomoArchive({}) : undefined;
+      const version = archive ? await archiveVersion(archive) : undefined;
+      const tenants: { name: string; domains: readonly string[]; plan: string; matomoVersion?: string }[] = [...DEMO_TENANTS];
+      if (version) tenants.push({ name: "umbrella", domains: ["analytics.umbrella.test"], plan: REAL_NODE_PLAN, matomoVersion: version });
+      progress.step(`onboarding ${tenants.length} tenants${version ? `, umbrella with real Matomo ${version} on the real node` : ""}`);
+      const results = await Promise.all(tenants.map(async (t) => {
         const existing = await http.getOrUndefined(API_GROUP_VERSION, "MatomoTenant", t.name);
-        if (!existing) await createTenant(http, { name: t.name, domains: t.domains, plan: t.plan });
-        const r = await waitReady(http, t.name, 180_000);
+        if (!existing) await createTenant(http, { name: t.name, domains: t.domains, plan: t.plan, matomoVersion: t.matomoVersion });
+        const r = await waitReady(http, t.name, 300_000);
         return { t, r, existed: Boolean(existing) };
       }));
       progress.done();
@@ -45,7 +52,10 @@ export function registerDemo(program: Command): void {
 Next:
   eval "$(bin/mms dev env)"            # kubeconfig, kubectl and endpoints in this shell
   kubectl get matomotenants            # the tenants as the API server sees them
-  kubectl get all -n mt-acme           # what one tenant is made of
+  kubectl get all -n mt-acme           # what one tenant is made of${version ? `
+  curl -H 'Host: analytics.umbrella.test' "http://$(kubectl -n mt-umbrella get svc web -o jsonpath='{.spec.clusterIP}')/index.php?module=Login"
+                                       # umbrella's real Matomo answering through its web Service` : `
+  (put Matomo release archives in ~/.cache/matomo-multiscale/matomo-archives to add a tenant running real Matomo)`}
   bin/mms tenant create NAME --domain analytics.NAME.test --wait
   bin/mms dev down                     # stop everything (data is kept)
 `);
