@@ -80,9 +80,13 @@ describe("the tenant image on the real node", () => {
     assert.match(pods[0]?.status?.containerStatuses?.[0]?.containerID ?? "", /^containerd:\/\//);
 
     const svc = await http.get<{ spec: { clusterIP: string; ports: { port: number }[] } } & KubeObject>("v1", "Service", "tracker", ns);
-    const res = await fetch(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port ?? 80}/healthz.php`, { signal: AbortSignal.timeout(10_000) });
-    assert.equal(res.status, 200, "healthz answers through the tracker Service");
-    assert.match(await res.text(), /^ok/);
+    // kube-proxy follows the rollout's endpoints within a few seconds: until then a request may go to a pod
+    // that has just been replaced.
+    const body = await eventually("healthz to answer 200 through the tracker Service", async () => {
+      const res = await fetch(`http://${svc.spec.clusterIP}:${svc.spec.ports[0]?.port ?? 80}/healthz.php`, { signal: AbortSignal.timeout(3_000) });
+      return res.status === 200 ? res.text() : undefined;
+    }, 60_000);
+    assert.match(body, /^ok/);
 
     const exec = (...cmd: string[]) => run(kubectl, ["--kubeconfig", kubeconfig, "exec", "-n", ns, pods[0]!.metadata.name, "--", ...cmd]);
     assert.equal((await exec("id", "-u")).stdout.trim(), "33");
