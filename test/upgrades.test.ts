@@ -145,7 +145,7 @@ describe("upgrading one tenant", () => {
       assert.equal(await deploymentImage(name, "web"), `ghcr.io/matomo-multiscale/matomo:${TO}`);
       await eventually("archiving to resume", async () => ((await http.get<{ spec: { suspend: boolean } }>("batch/v1", "CronJob", "archiver", ns)).spec.suspend ? undefined : true));
       const config = await http.get<{ data: Record<string, string> }>("v1", "ConfigMap", "matomo-config", ns);
-      assert.doesNotMatch(config.data["common.config.ini.php"] ?? "", /\[QueuedTracking\]/);
+      assert.doesNotMatch(config.data["common.config.ini.php"] ?? "", /queueEnabled/, "the tenant's own mode again: no queue");
     } finally {
       watch.stop();
     }
