@@ -91,6 +91,8 @@ try {
     "--cgroup", `/${cgroupRootName(addressPlan(portBase))}/${CONTAINER}`,
     "--cpu-quota", String(limits.cpu * 100_000), "--cpu-period", "100000", "--memory-limit", String(limits.memoryBytes),
     "--env", "MATOMO_ROLE=tracker",
+    // ctr's default spec puts a fresh tmpfs on /run: Apache's run folder goes there as in the pod (an emptyDir).
+    "--mount", "type=tmpfs,src=tmpfs,dst=/run/apache2,options=nosuid:nodev:mode=1777",
     "--mount", `type=bind,src=${join(configDir, "common.config.ini.php")},dst=/var/www/html/config/common.config.ini.php,options=rbind:ro`,
     "--mount", `type=bind,src=${join(configDir, "config.ini.php")},dst=/var/www/html/config/config.ini.php,options=rbind:ro`,
     matomoImageRef(version), CONTAINER,
