@@ -18,6 +18,19 @@ export const PoolSpec = z.object({
   capacity: z.int().min(0).max(100000).default(200).meta({ description: "How many tenants this pool may hold." }),
   reader: z.object({ host, port: z.int().min(1).max(65535).default(3306) }).optional()
     .meta({ description: "Read replica endpoint; the web (query) side reads from it." }),
+  queue: z.object({
+    redis: z.object({
+      host,
+      port: z.int().min(1).max(65535).default(6379),
+      databases: z.int().min(2).max(100000).default(16)
+        .meta({ description: "How many Redis databases the server has (its `databases` setting); each queued tenant of the pool gets one of 1..databases-1." }),
+      passwordSecretRef: z.object({
+        namespace: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN)),
+        name: z.string().max(253),
+        key: z.string().max(253).default("password"),
+      }).optional().meta({ description: "Secret holding the Redis password (AUTH), when the server asks for one." }),
+    }),
+  }).optional().meta({ description: "Where tenants of this pool with spec.tracking.queuedTracking queue their tracking requests: a Redis server, a database number per tenant." }),
   backup: z.object({
     store: z.string().max(63).regex(new RegExp(DNS_LABEL_PATTERN)).default(DEFAULT_BACKUP_STORE)
       .meta({ description: "BackupStore the backups of this pool's tenants go to." }),

@@ -122,6 +122,8 @@ export const TenantStatus = z.object({
   onboardingSeconds: z.number().optional(),
   backup: BackupStatus.optional(),
   upgrade: UpgradeStatus.optional(),
+  /** The Redis database of the pool's queue this tenant's tracking requests wait in (queuedTracking). */
+  tracking: z.object({ redisDatabase: z.int().min(1).optional() }).optional(),
 });
 export type TenantStatus = z.output<typeof TenantStatus>;
 

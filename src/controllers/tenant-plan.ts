@@ -9,7 +9,7 @@ import type { TenantPlan } from "../api/plan.ts";
 import { DATABASE_FINALIZER, type Condition, type MatomoTenant, type TenantStatus } from "../api/tenant.ts";
 import type { PoolEndpoint } from "../db/pool.ts";
 import { tenantDatabaseName } from "../db/naming.ts";
-import { pickPool, type PoolRoom, type ResolvedPool, type TenantSecretValues } from "../db/resolve.ts";
+import { pickPool, type PoolRoom, type RedisQueue, type ResolvedPool, type TenantSecretValues } from "../db/resolve.ts";
 import type { KubeObject } from "../kube/http.ts";
 import { renderTenant, TEMPLATE_HASH, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
 import { decideUpgrade, deploymentsRolled } from "./upgrade.ts";
@@ -102,6 +102,8 @@ export interface TenantDecision {
   readonly seedSecret?: TenantSecretValues | undefined;
   /** Add these values for keys the existing tenant Secret lacks (keys newer than the tenant). */
   readonly completeSecret?: TenantSecretValues | undefined;
+  /** Claim a database number on the pool's Redis for the tenant's queue, then record it in the status. */
+  readonly claimRedis?: { readonly pool: string; readonly redis: RedisQueue } | undefined;
   /** Converge the tenant's database and user (no DDL when they already match). */
   readonly database?: { readonly endpoint: PoolEndpoint; readonly password: string } | undefined;
   /** Deletion: lock the tenant's user out before its final backup. */
@@ -260,10 +262,19 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   }
   set("DatabaseReady", true, "DatabaseProvisioned", `database ${database} on pool ${poolName}`);
 
+  // A queued tenant on a pool with Redis gets a database number of its own there, recorded before use.
+  const redis = pool.resolved.redis;
+  if (tenant.spec.tracking.queuedTracking && redis && status.tracking?.redisDatabase === undefined) {
+    return { ...finish({}), claimRedis: { pool: poolName, redis }, requeueAfterMs: 100 };
+  }
+  const queue = tenant.spec.tracking.queuedTracking && redis && status.tracking?.redisDatabase !== undefined
+    ? { host: redis.host, port: redis.port, database: status.tracking.redisDatabase, password: redis.password } : undefined;
+
   // An upgrade under way decides what runs (upgrade.ts).
   const step = decideUpgrade({
     tenant: { ...tenant, status }, now: snap.now, jobs: jobStates(snap), rolled,
     podsSettled: snap.pods ? !snap.pods.some((p) => p.terminating && (p.component === "tracker" || p.component === "web")) : undefined,
+    workerRunning: snap.pods?.some((p) => p.component === "queue-worker") ?? false,
     scheduledActive: [...snap.jobs.values()].filter((j) => j.component === "archiver" || j.component === "scheduled-tasks").reduce((n, j) => n + j.active, 0),
     queued: snap.queued, backupJobs: snap.backupJobs, backupBlocked: snap.backupBlocked?.message, platform: snap.platform,
   });
@@ -271,7 +282,7 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   if (step.condition) set("Upgrading", step.condition.status === "True", step.condition.reason, step.condition.message);
 
   const placement = { name: poolName, host: poolSpec.host, port: poolSpec.port, reader: poolSpec.reader };
-  const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: snap.platform, rollout: step.rollout });
+  const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: snap.platform, rollout: step.rollout, queue });
   // Jobs run once by name: one that exists is never applied again.
   const toApply = objects.filter((o) => !(o.kind === "Job" && snap.jobs.has(o.metadata.name)));
   const rolloutStarts = objects.some((o) => {

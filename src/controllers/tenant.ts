@@ -13,6 +13,7 @@ import { digest, FIELD_MANAGER, type PlatformSettings } from "../render/tenant.t
 import type { ReconcileResult } from "./result.ts";
 import type { RolloutGate } from "./rollout-gate.ts";
 import { deletionKept, failedAt, planTenant, rolloutQueued, type TenantDecision, type TenantSnapshot } from "./tenant-plan.ts";
+import { claimRedisDatabase } from "./redis-databases.ts";
 import { NodeKinds, readSnapshot, readTenant } from "./tenant-snapshot.ts";
 import { writeOperatorStatus } from "./tenant-status.ts";
 
@@ -96,6 +97,17 @@ export class TenantReconciler {
         // The Secret is made before the database user, so a crash never leaves a user whose password is lost.
         const seeded = await seedTenantSecret(this.http, name, d.seedSecret, FIELD_MANAGER);
         if (!seeded.created) return { requeueAfterMs: 100 }; // someone made it meanwhile: theirs wins, decide again
+      }
+      if (d.claimRedis) {
+        try {
+          const n = await claimRedisDatabase(this.http, d.claimRedis.pool, name, d.claimRedis.redis);
+          const status = { ...(tenant.status ?? {}), ...(d.status ?? {}), tracking: { redisDatabase: n } };
+          await writeOperatorStatus(this.http, name, tenant.status, status);
+          return { requeueAfterMs: 100 };
+        } catch (err) {
+          if (!(err instanceof PoolError)) throw err;
+          d = failedAt(snap, d, "ConfigReady", err.reason, err.message, 10_000);
+        }
       }
       if (d.completeSecret) {
         await completeTenantSecret(this.http, name, d.completeSecret);

@@ -56,6 +56,8 @@ export interface UpgradeObservation {
    * Undefined when the pods were not read.
    */
   readonly podsSettled?: boolean | undefined;
+  /** A pod of the tenant's queue worker (Redis queue) still exists. */
+  readonly workerRunning?: boolean | undefined;
   /** Archiving or scheduled-task Jobs still running. */
   readonly scheduledActive: number;
   /** Requests left in the tracking queue; undefined when not read (or unreadable). */
@@ -204,6 +206,7 @@ export function decideUpgrade(obs: UpgradeObservation): UpgradeStep {
       const rolled = obs.rolled;
       const busy = obs.scheduledActive;
       if (!rolled || busy > 0) return progressing(at("Queueing"), `waiting for ${rolled ? `${busy} running archiving job(s) to finish` : "every pod to queue tracking requests"}`);
+      if (obs.workerRunning) return progressing(at("Queueing"), "waiting for the queue worker to stop (the hits in Redis wait there)");
       return progressing(at("Migrating"), `running the update Job ${attemptJobName("update", up.to, up)}`);
     }
     case "Migrating":

@@ -1,7 +1,7 @@
 // Turns mysql2's errors into PoolError: a reason a controller can put in a status condition and one
 // sentence naming the pool. The driver's own error is never kept, since its `sql` may hold a password.
 
-export type PoolErrorReason = "PoolUnreachable" | "PoolAuthFailed" | "PoolError";
+export type PoolErrorReason = "PoolUnreachable" | "PoolAuthFailed" | "PoolError" | "QueueUnreachable" | "QueueFull";
 
 export class PoolError extends Error {
   readonly reason: PoolErrorReason;

@@ -25,6 +25,15 @@ export interface ResolvedPool {
   readonly name: string;
   readonly spec: PoolSpec;
   readonly endpoint: PoolEndpoint;
+  /** The pool's tracking queue (spec.queue.redis) with its password, when it has one. */
+  readonly redis?: RedisQueue | undefined;
+}
+
+export interface RedisQueue {
+  readonly host: string;
+  readonly port: number;
+  readonly databases: number;
+  readonly password?: string | undefined;
 }
 
 type SecretObject = { data?: Record<string, string> };
@@ -61,7 +70,18 @@ export async function resolvePool(http: KubeHttp, name: string): Promise<Resolve
   const ref = spec.adminSecretRef;
   const secret = await read(`Secret ${ref.namespace}/${ref.name} of pool ${name}`, "PoolCredentialsMissing",
     () => http.getOrUndefined<SecretObject>("v1", "Secret", ref.name, ref.namespace));
-  return { name, spec, endpoint: poolEndpointOf(name, spec, secret) };
+  const endpoint = poolEndpointOf(name, spec, secret);
+  const r = spec.queue?.redis;
+  if (!r) return { name, spec, endpoint };
+  let password: string | undefined;
+  if (r.passwordSecretRef) {
+    const ref = r.passwordSecretRef;
+    const s = await read(`Secret ${ref.namespace}/${ref.name} of pool ${name}`, "PoolCredentialsMissing",
+      () => http.getOrUndefined<SecretObject>("v1", "Secret", ref.name, ref.namespace));
+    password = secretValue(s?.data, ref.key);
+    if (!password) throw new PoolLookupError("PoolCredentialsMissing", `Secret ${ref.namespace}/${ref.name} of pool ${name} ${s ? `lacks the key ${ref.key} (the Redis password)` : "does not exist"}`);
+  }
+  return { name, spec, endpoint, redis: { host: r.host, port: r.port, databases: r.databases, password } };
 }
 
 export interface PoolRoom {

@@ -381,7 +381,9 @@ export const COMPONENTS: readonly Component[] = [
       // The password goes in a 0600 file rather than on the command line, where ps would show it.
       await writeFile(join(ctx.paths.home, "redis.conf"), [
         `port ${ctx.ports.redis}`, `bind ${[...new Set([loopback, serviceHost(ctx)])].join(" ")}`, "protected-mode yes", `dir ${dir}`,
-        "appendonly yes", "daemonize no", `requirepass "${ctx.secrets.redisPassword}"`, "",
+        "appendonly yes", "daemonize no", `requirepass "${ctx.secrets.redisPassword}"`,
+        // A database number per queued tenant of the dev pool (its spec.queue.redis.databases).
+        `databases ${DEV_REDIS_DATABASES}`, "",
       ].join("\n"), { mode: 0o600 });
     },
     spec: (ctx) => ({ command: ctx.system.redisServer, args: [join(ctx.paths.home, "redis.conf")] }),
@@ -660,6 +662,8 @@ export function simFiles(ctx: Pick<Context, "paths">): SimFiles {
 }
 
 export const DEV_POOL = "dev-mariadb";
+/** The dev Redis's `databases`: one per queued tenant of the dev pool, 0 left alone. */
+export const DEV_REDIS_DATABASES = 1024;
 export const DEV_BACKUP_BUCKET = "mms-backups";
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 
@@ -699,8 +703,16 @@ async function prepareOperator(ctx: Context): Promise<void> {
   };
   await http.apply(secret, manager);
   await http.apply({
+    apiVersion: "v1", kind: "Secret", metadata: { name: `${DEV_POOL}-redis`, namespace: SYSTEM_NAMESPACE },
+    type: "Opaque", stringData: { password: ctx.secrets.redisPassword },
+  }, manager);
+  await http.apply({
     apiVersion: "multiscale.io/v1alpha1", kind: "DatabasePool", metadata: { name: DEV_POOL },
-    spec: { host: serviceHost(ctx), port: ctx.ports.mariadb, capacity: 1000, adminSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-admin` } },
+    spec: {
+      host: serviceHost(ctx), port: ctx.ports.mariadb, capacity: 1000, adminSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-admin` },
+      // Queued tenants queue in the dev Redis, a database number each.
+      queue: { redis: { host: serviceHost(ctx), port: ctx.ports.redis, databases: DEV_REDIS_DATABASES, passwordSecretRef: { namespace: SYSTEM_NAMESPACE, name: `${DEV_POOL}-redis` } } },
+    },
   }, manager);
   if (ctx.realNodes > 0) await http.apply({ ...realNodePlan() }, manager);
   // The platform-wide backup store: the dev S3 server's bucket, with its key in a Secret.

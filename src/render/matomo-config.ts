@@ -45,6 +45,11 @@ export interface MatomoPrivacy {
  */
 export interface MatomoQueue {
   readonly process: boolean;
+  /**
+   * QueuedTracking's Redis backend instead (the pool's Redis, the tenant's own database number); its
+   * password goes to config.ini.php. Without it, the MySQL backend in the tenant's own database.
+   */
+  readonly redis?: { readonly host: string; readonly port: number; readonly database: number } | undefined;
 }
 
 export interface MatomoConfigInput {
@@ -61,6 +66,8 @@ export interface MatomoSecrets {
   readonly databasePassword: string;
   /** Matomo's `[General] salt`: generated once per tenant, identical on every pod, never rotated. */
   readonly salt: string;
+  /** The password of the queue's Redis, when it has one. */
+  readonly redisPassword?: string | undefined;
 }
 
 /** Content of config/common.config.ini.php: everything but secrets. */
@@ -131,7 +138,20 @@ export function renderCommonConfig(input: MatomoConfigInput): string {
   // QueuedTracking takes its system settings from this section, key by key, over the database's. Its
   // installer writes the alert threshold here when none is set (into a config the pods cannot write).
   const queue: (readonly [string, Value])[] = [["notify_queue_threshold_single_queue", 250_000]];
-  if (input.queue) {
+  const redis = input.queue?.redis;
+  if (input.queue && redis) {
+    queue.push(
+      ["backend", "redis"],
+      ["useWhatRedisBackendType", 1],
+      ["redisHost", redis.host],
+      ["redisPort", port("QueuedTracking", "redisPort", redis.port)],
+      ["redisDatabase", redis.database],
+      ["redisTimeout", { encoded: '"2.0"' }],
+      ["queueEnabled", true],
+      ["numQueueWorkers", 1],
+      ["processDuringTrackingRequest", input.queue.process],
+    );
+  } else if (input.queue) {
     queue.push(
       ["backend", "mysql"],
       ["queueEnabled", true],
@@ -149,6 +169,7 @@ export function renderSecretConfig(input: MatomoConfigInput, secrets: MatomoSecr
   nonEmpty("General", "salt", secrets.salt);
   const sections: Section[] = [["database", [["password", secrets.databasePassword]]]];
   if (input.reader) sections.push(["database_reader", [["password", secrets.databasePassword]]]);
+  if (input.queue?.redis && secrets.redisPassword) sections.push(["QueuedTracking", [["redisPassword", secrets.redisPassword]]]);
   // `salt` is the one key global.ini.php does not declare: Matomo's installer adds it to config.ini.php.
   sections.push(["General", [["salt", secrets.salt]]]);
   return render("Secrets only; every other setting is in common.config.ini.php.", sections);

@@ -151,3 +151,23 @@ test("each tenant gets an hourly backup CronJob in the platform namespace, at it
   const suspended = find(renderTenant(input("sleepy", { domains: ["s.example.test"], suspended: true })), "CronJob", "backup-sleepy");
   assert.equal((suspended.spec as { suspend: boolean }).suspend, true);
 });
+
+test("a queued tenant with a Redis queue: its own database number in the config, the password only in the Secret, a queue worker that stops during upgrades", () => {
+  const base = input("acme", { domains: ["analytics.acme.test"], tracking: { queuedTracking: true } });
+  const queue = { host: "redis.pool-a.internal", port: 6380, database: 7, password: "r3dis-Secret-pass" };
+  const objs = renderTenant({ ...base, queue });
+  const common = String((find(objs, "ConfigMap", "matomo-config") as unknown as { data: Record<string, string> }).data["common.config.ini.php"]);
+  assert.match(common, /\[QueuedTracking\][\s\S]*backend = "redis"[\s\S]*redisHost = "redis\.pool-a\.internal"[\s\S]*redisPort = "6380"[\s\S]*redisDatabase = "7"[\s\S]*processDuringTrackingRequest = "0"/);
+  assert.ok(!common.includes(queue.password), "no password in the ConfigMap");
+  const secret = (find(objs, "Secret", "matomo-secrets") as unknown as { stringData: Record<string, string> }).stringData["config.ini.php"] ?? "";
+  assert.match(secret, /\[QueuedTracking\]\nredisPassword = "r3dis-Secret-pass"/);
+  const worker = find(objs, "Deployment", "queue-worker") as unknown as { spec: { replicas: number; template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+  assert.equal(worker.spec.replicas, 1);
+  assert.equal(worker.spec.template.spec.containers[0]?.env.find((e) => e.name === "MATOMO_ROLE")?.value, "queue-worker");
+  const egress = JSON.stringify(find(objs, "NetworkPolicy", "allow-egress").spec);
+  assert.match(egress, /"port":6380/, "the pods may reach the queue's Redis");
+  const upgrading = renderTenant({ ...base, queue, rollout: { servingVersion: "5.1.2", scheduledPaused: true, queue: "hold", jobs: [] } });
+  assert.equal((find(upgrading, "Deployment", "queue-worker") as unknown as { spec: { replicas: number } }).spec.replicas, 0, "stopped while an upgrade queues in the database");
+  const noRedis = renderTenant(base);
+  assert.ok(!noRedis.some((o) => o.metadata.name === "queue-worker"), "a pool without Redis: the MySQL queue, worked off by tracking requests");
+});

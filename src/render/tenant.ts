@@ -89,8 +89,17 @@ export interface Rollout {
   readonly jobs: readonly { readonly kind: "update" | "queue-drain"; readonly version: string; readonly name: string }[];
 }
 
+/** The tenant's tracking queue on its pool's Redis (spec.tracking.queuedTracking on a pool with spec.queue.redis). */
+export interface QueuePlacement {
+  readonly host: string;
+  readonly port: number;
+  readonly database: number;
+  readonly password?: string | undefined;
+}
+
 export interface RenderInput {
   readonly tenant: MatomoTenant;
+  readonly queue?: QueuePlacement | undefined;
   readonly rollout?: Rollout | undefined;
   readonly plan: PlanSpec;
   readonly pool: PoolPlacement;
@@ -107,7 +116,7 @@ export const TRACKING_PATHS = [
   { path: "/js/", pathType: "Prefix" },
 ] as const;
 
-type Component = "tracker" | "web" | "archiver" | "scheduled-tasks" | "install" | "update" | "queue-drain" | "settings";
+type Component = "tracker" | "web" | "archiver" | "scheduled-tasks" | "install" | "update" | "queue-drain" | "settings" | "queue-worker";
 
 /** `matomo-update-5-3-0`: one update Job per tenant and target version. */
 export function upgradeJobName(kind: "update" | "queue-drain", version: string): string {
@@ -135,8 +144,12 @@ export function configInput(input: RenderInput): MatomoConfigInput {
     // Matomo's defaults for the INI-level privacy switches; Do Not Track and IP masking are
     // database settings of the PrivacyManager plugin, applied by the install Job.
     privacy: { fingerprintAcrossWebsites: false, thirdPartyCookie: false, userIdOverwritesVisitorId: true },
+    // An upgrade queues in the tenant's own database (MySQL backend); otherwise a queued tenant queues in
+    // its pool's Redis, worked off by its queue worker, or, on a pool without Redis, in its database with
+    // tracking requests working the queue off.
     queue: input.rollout?.queue ? { process: input.rollout.queue === "process" }
-      : tenant.spec.tracking.queuedTracking ? { process: true } : undefined,
+      : tenant.spec.tracking.queuedTracking && input.queue ? { process: false, redis: { host: input.queue.host, port: input.queue.port, database: input.queue.database } }
+        : tenant.spec.tracking.queuedTracking ? { process: true } : undefined,
   };
 }
 
@@ -171,7 +184,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
 
   const cfg = configInput(input);
   const commonConfig = renderCommonConfig(cfg);
-  const secretConfig = renderSecretConfig(cfg, { databasePassword: input.secrets.databasePassword, salt: input.secrets.salt });
+  const secretConfig = renderSecretConfig(cfg, { databasePassword: input.secrets.databasePassword, salt: input.secrets.salt, redisPassword: input.queue?.password });
   const configHash = digest(commonConfig + secretConfig);
 
   const securityContext: V1SecurityContext = {
@@ -308,6 +321,25 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     },
   } satisfies V1CronJob);
 
+  // Works the tenant's Redis queue off into its database, one batch after another. It stops (0 replicas)
+  // while the tenant is suspended or upgraded: an upgrade must not have it write while the schema changes,
+  // and the hits it would process wait in Redis meanwhile.
+  const queueWorker = () => withTemplateHash({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: meta("queue-worker", "queue-worker"),
+    spec: {
+      replicas: suspended || rollout ? 0 : 1,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selector(name, "queue-worker") },
+      // One worker at a time: QueuedTracking's lock would make a second one wait anyway.
+      strategy: { type: "Recreate" },
+      template: {
+        metadata: { labels: labels(name, "queue-worker"), annotations: { "multiscale.io/config-hash": configHash } },
+        spec: { ...podSpec("queue-worker", plan.jobs), terminationGracePeriodSeconds: 120 },
+      },
+    },
+  } satisfies V1Deployment);
   const egressPort = (port: number) => ({ ports: [{ protocol: "TCP", port }] });
   const objects: KubeObject[] = [
     {
@@ -366,6 +398,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         egress: [
           { to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
           egressPort(input.pool.port),
+          ...(input.queue ? [egressPort(input.queue.port)] : []),
           ...(input.pool.reader && input.pool.reader.port !== input.pool.port ? [egressPort(input.pool.reader.port)] : []),
           ...(platform.redis ? [egressPort(platform.redis.port)] : []),
           egressPort(platform.objectStoragePort),
@@ -424,6 +457,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         })),
       },
     } satisfies V1Ingress,
+    ...(tenant.spec.tracking.queuedTracking && input.queue ? [queueWorker()] : []),
     cronJob("archiver", plan.archiving.schedule),
     cronJob("scheduled-tasks", "*/15 * * * *"),
     installJob(input, podSpec, settingsEnv),

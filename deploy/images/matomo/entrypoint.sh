@@ -263,9 +263,19 @@ role_queue_worker() {
     [[ -z "${MATOMO_QUEUE_ID:-}" ]] || args+=("--queue-id=$MATOMO_QUEUE_ID")
     trap 'stop=1; log "stop requested; finishing the current pass"' TERM INT
     log "processing the tracking queue every ${interval}s"
+    local out="$WORK_DIR/pass.log"
+    mkdir -p "$WORK_DIR"
     while ((stop == 0)); do
-        console queuedtracking:process "${args[@]}" &
+        console queuedtracking:process "${args[@]}" >"$out" 2>&1 &
         wait_child $! && status=0 || status=$?
+        cat "$out"
+        # A pass takes whole batches only (numRequestsToProcess): when it took none, a forced pass works off
+        # the last few requests too, so that no hit waits for more traffic.
+        if ((status == 0)) && grep -q "(0 requests in " "$out"; then
+            console queuedtracking:process "${args[@]}" --force-num-requests-process-at-once=1 >"$out" 2>&1 &
+            wait_child $! && status=0 || status=$?
+            grep -q "(0 requests in " "$out" || cat "$out"
+        fi
         if ((status == 0)); then
             failures=0
         else
