@@ -2,7 +2,8 @@
 // tracker Service on the real node, against the same image run directly on the same machine outside
 // Kubernetes (`ctr run` on the node's containerd: same image, same mounted config, same CPU and memory
 // limits, same database), measured by wrk in the same run, rounds interleaved. Goal: platform / direct
-// >= 0.9. Prints one JSON object as its last line.
+// >= 0.9. Then a queued tenant (Redis queue): hits accepted per second with its queue worker stopped, and
+// how fast the worker then works the backlog off. Prints one JSON object as its last line.
 // Usage: scripts/node bench/tracking.ts [--seconds 20] [--connections 8] [--rounds 2] [--port-base 29200]
 import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -10,10 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { tenantNamespace } from "../src/api/names.ts";
+import { createClient } from "redis";
+import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import { addressPlan } from "../src/devcluster/addresses.ts";
 import { REAL_NODE_PLAN } from "../src/devcluster/components.ts";
-import { down, up } from "../src/devcluster/environment.ts";
+import { down, endpoints, up } from "../src/devcluster/environment.ts";
 import { archiveVersion, buildImages, locateMatomoArchive, matomoImageRef } from "../src/devcluster/images.ts";
 import { cgroupRootName, realNodeRuntimes } from "../src/devcluster/real-node.ts";
 import { ensureDebianPrograms, type DebianProgramSet } from "../src/devcluster/sysdeps.ts";
@@ -119,6 +121,47 @@ try {
       process.stderr.write(`${name}: ${JSON.stringify(r)}\n`);
     }
   }
+  // QueuedTracking on (Redis queue): hits accepted per second with the queue worker stopped (enqueue only),
+  // then how fast the worker works the backlog off.
+  progress.step("creating a queued tenant (Redis queue, queue worker)");
+  const queuedName = "bench-queued";
+  const queuedHost = `analytics.${queuedName}.test`;
+  await createTenant(http, { name: queuedName, domains: [queuedHost], plan: REAL_NODE_PLAN, matomoVersion: version, queuedTracking: true });
+  const queuedReady = await waitReady(http, queuedName, 600_000);
+  if (!queuedReady.ok) throw new Error(`tenant ${queuedName} is not Ready: ${queuedReady.failing?.message ?? ""}`);
+  const qns = tenantNamespace(queuedName);
+  const scaleWorker = async (replicas: number) => {
+    await http.mergePatch("apps/v1", "Deployment", "queue-worker", { spec: { replicas } }, qns);
+    for (let i = 0; i < 120; i++) {
+      const pods = (await http.list<{ status?: { containerStatuses?: { ready?: boolean }[] } }>("v1", "Pod", qns, "app.kubernetes.io/component=queue-worker")).items;
+      if (replicas === 0 ? pods.length === 0 : pods.some((p) => p.status?.containerStatuses?.[0]?.ready)) return;
+      await sleep(500);
+    }
+    throw new Error(`the queue worker did not reach ${replicas} replica(s)`);
+  };
+  await scaleWorker(0);
+  const qsvc = await http.get<{ spec: { clusterIP: string } }>("v1", "Service", "tracker", qns);
+  progress.step("queued tenant: enqueue only (worker stopped)");
+  const enqueued = await wrk(wrkPath, { address: qsvc.spec.clusterIP, port: 80, host: queuedHost });
+  process.stderr.write(`queued: ${JSON.stringify(enqueued)}\n`);
+  const tenantObj = await http.get<{ status?: { tracking?: { redisDatabase?: number } } }>(API_GROUP_VERSION, "MatomoTenant", queuedName);
+  const e = await endpoints(env);
+  const redis = createClient({ socket: { host: e.redis.host, port: e.redis.port, reconnectStrategy: false }, password: e.redis.password, database: tenantObj.status?.tracking?.redisDatabase ?? 0 });
+  await redis.connect();
+  const backlog = async () => {
+    let n = 0;
+    for (const k of await redis.keys("trackingQueueV1*")) if ((await redis.type(k)) === "list") n += await redis.lLen(k);
+    return n;
+  };
+  const queuedBefore = await backlog();
+  progress.step(`queued tenant: working off ${queuedBefore} queued requests`);
+  const drainStart = Date.now();
+  await scaleWorker(1);
+  while ((await backlog()) > 0 && Date.now() - drainStart < 600_000) await sleep(500);
+  const drainSeconds = (Date.now() - drainStart) / 1000;
+  const left = await backlog();
+  await redis.quit();
+
   const sum = (rs: Run[]) => ({
     rps: round(median(rs.map((r) => r.requests / r.seconds))),
     p50Ms: round(median(rs.map((r) => r.p50us)) / 1000, 2),
@@ -131,7 +174,11 @@ try {
     benchmark: "tracking", matomoVersion: version, connections: Number(values.connections), secondsPerRun: Number(values.seconds), rounds: Number(values.rounds),
     limits: { cpu: limits.cpu, memoryMiB: limits.memoryBytes / 1048576 },
     direct: d, platform: p, ratio: round(p.rps / d.rps, 3), goal: 0.9,
-    queuedTracking: "not measured yet (the Redis queue and its worker are the next step of issue 12)",
+    queuedTracking: {
+      acceptedRps: round(enqueued.requests / enqueued.seconds), p50Ms: round(enqueued.p50us / 1000, 2), p95Ms: round(enqueued.p95us / 1000, 2),
+      non2xx: enqueued.non2xx + enqueued.socketErrors, backlog: queuedBefore, drainSeconds: round(drainSeconds), left,
+      drainRps: round((queuedBefore - left) / drainSeconds), note: "enqueue measured with the worker stopped; drain timed from scaling the worker up (pod start included)",
+    },
   }));
 } finally {
   if (ctr) {

@@ -111,14 +111,17 @@ describe("matomo: upgrade with zero lost hits", () => {
       }
     })();
     try {
-      rolled = await mms(["tenant", "rollback", tenant, "--discard-since-upgrade", "--timeout", "10m"]);
+      rolled = await mms(["tenant", "rollback", tenant, "--discard-since-upgrade", "--timeout", "5m"]);
     } finally {
       result = await load.stop();
       watching = false;
       await watch;
     }
     assert.ok(Number.isFinite(holdingSince), "the operator queued tracking on every pod before the restore");
-    assert.equal(rolled.code, 0, rolled.stderr);
+    if (rolled.code !== 0) {
+      const cur = await bed.http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", tenant);
+      assert.fail(`mms tenant rollback failed: ${rolled.stderr}\nupgrade: ${JSON.stringify(cur.status?.upgrade)}\nconditions: ${JSON.stringify(cur.status?.conditions)}\nannotations: ${JSON.stringify(cur.metadata.annotations)}`);
+    }
     assert.match(rolled.stderr, /safety backup \S+ of the upgraded database written/);
     const after = await bed.http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", tenant);
     assert.equal(after.status?.runningVersion, OLDER);
