@@ -327,8 +327,12 @@ test("upgrade: Draining puts every pod back in the tenant's own tracking mode fi
   assert.doesNotMatch(config(switching), /queueEnabled/, "Draining renders the tenant's own mode: direct writes");
   assert.ok(!switching.objects.some((o) => o.metadata.name === drain), "no drain Job while a pod may still finish a request into the queue");
   assert.match(cond(switching.status, "Upgrading")?.message ?? "", /switching tracking back/);
-  const settled = up(upgrading("Draining"), { pods: [] });
-  assert.ok(settled.objects.some((o) => o.kind === "Job" && o.metadata.name === drain), "the drain Job once every pod writes directly");
+  const entering = up(upgrading("Draining"), { pods: [], deployments: new Map([["tracker", deployment("tracker", 2, "queue-mode")], ["web", deployment("web", 1, "queue-mode")]]) });
+  assert.equal(entering.rolloutStarts, true);
+  assert.ok(!entering.objects.some((o) => o.metadata.name === drain), "not in the reconcile that switches the pods back: they have not rolled yet");
+  const rolled = planTenant(settled(tenantOf(upgrading("Draining"), {}, { matomoVersion: TO }), { pods: [] }));
+  assert.equal(rolled.rolloutStarts, false);
+  assert.ok(rolled.objects.some((o) => o.kind === "Job" && o.metadata.name === drain), "the drain Job once every pod writes directly");
 });
 
 test("upgrade: rollback (spec back to from) after Failed goes RollingBack, then Completed on the old version", () => {

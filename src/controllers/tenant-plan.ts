@@ -283,13 +283,16 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
 
   const placement = { name: poolName, host: poolSpec.host, port: poolSpec.port, reader: poolSpec.reader };
   const objects = renderTenant({ tenant, plan: plan.spec, pool: placement, database: { name: database, user: database }, secrets, platform: snap.platform, rollout: step.rollout, queue });
-  // Jobs run once by name: one that exists is never applied again.
-  const toApply = objects.filter((o) => !(o.kind === "Job" && snap.jobs.has(o.metadata.name)));
   const rolloutStarts = objects.some((o) => {
     if (o.kind !== "Deployment") return false;
     const existing = snap.deployments.get(o.metadata.name);
     return existing !== undefined && existing.metadata.annotations?.[TEMPLATE_HASH] !== (o.metadata.annotations as Record<string, string> | undefined)?.[TEMPLATE_HASH];
   });
+  // Jobs run once by name: one that exists is never applied again. A queue drain never starts in the
+  // reconcile that changes a pod template: "rolled" was read of the template before it, and pods still in
+  // queue mode could enqueue after the drain (it starts on a later reconcile, once the new one has rolled).
+  const toApply = objects.filter((o) => !(o.kind === "Job" && snap.jobs.has(o.metadata.name)))
+    .filter((o) => !(rolloutStarts && o.kind === "Job" && (o.metadata.labels as Record<string, string> | undefined)?.["app.kubernetes.io/component"] === "queue-drain"));
   const wantedHpas = new Set(objects.filter((o) => o.kind === "HorizontalPodAutoscaler").map((o) => o.metadata.name));
   set("ConfigReady", true, "Applied", `${objects.length} objects applied`);
 
