@@ -63,6 +63,7 @@ test("the node's runtime: containerd keeps its pods' namespaces in its own state
     cgroupRoot: string; registerWithTaints: unknown; authentication: { anonymous: { enabled: boolean } };
   };
   assert.equal(kubelet.cgroupRoot, `/${cgroupRootName(plan)}`, "each environment's pods in a cgroup tree of their own");
+  assert.equal((kubelet as unknown as { podLogsDir: string }).podLogsDir, `${d.root}/pod-logs`, "and their logs in a folder of their own");
   assert.deepEqual(kubelet.registerWithTaints, [{ key: REAL_NODE_LABEL, value: "true", effect: "NoSchedule" }], "only pods that ask land on the real node");
   assert.equal(kubelet.authentication.anonymous.enabled, false);
   for (const name of Object.values(netNames(plan))) assert.ok(name.length <= 15, `${name} fits a Linux interface name`);

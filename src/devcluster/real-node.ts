@@ -259,6 +259,9 @@ export function kubeletConfig(d: RealNodeDirs, plan: AddressPlan, n: number, o: 
     imageGCHighThresholdPercent: 100,
     podCIDR: plan.podSubnet(n),
     cgroupRoot: `/${cgroupRootName(plan)}`,
+    // Each environment's node keeps its pods' logs in its own folder: in the shared default /var/log/pods,
+    // one environment's kubelet removes the logs of the other's pods as unknown (kubectl logs then fails).
+    podLogsDir: join(d.root, "pod-logs"),
     maxPods: 110,
     serializeImagePulls: false,
     registerWithTaints: [REAL_NODE_TAINT],
