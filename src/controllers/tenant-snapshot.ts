@@ -207,14 +207,14 @@ export async function readSnapshot(http: KubeHttp, tenant: MatomoTenant, platfor
   const backingUp = upgradeBackingUp(tenant) && pool?.resolved !== undefined;
   let queued: number | undefined;
   const up = tenant.status?.upgrade;
-  if (pool?.resolved && needsQueueCount(up, new Map([...jobMap].map(([n, j]) => [n, j.state])), deploymentsRolled(deploymentMap))) {
+  const rolled = deploymentsRolled(deploymentMap);
+  if (pool?.resolved && needsQueueCount(up, new Map([...jobMap].map(([n, j]) => [n, j.state])), rolled)) {
     try {
       queued = await queuedRequests(pool.resolved.endpoint, tenantDatabaseName(name));
     } catch (err) {
       if (!(err instanceof PoolError || err instanceof BackupError)) throw err;
     }
   }
-  const rolled = deploymentsRolled(deploymentMap);
   const pods = wantsPods(tenant, rolled) ? await readPods(http, name) : undefined;
   const matomo = pods && secret?.apiToken && wantsProbe(tenant, deploymentMap, jobMap)
     ? await observeMatomo(http, tenant, pods, secret.apiToken, platform, nodes) : undefined;

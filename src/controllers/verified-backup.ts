@@ -7,7 +7,7 @@ import { renderVerifiedBackupJob, type ControlImage } from "../render/backup-job
 
 export type JobState = "absent" | "running" | "succeeded" | "failed";
 
-interface JobLike {
+export interface JobLike {
   status?: { succeeded?: number; failed?: number; completionTime?: string; conditions?: { type: string; status: string; lastTransitionTime?: string; message?: string }[] };
 }
 

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tenantNamespace } from "../api/names.ts";
+import { jobStateOf, type JobLike } from "../controllers/verified-backup.ts";
 import type { KubeHttp, KubeObject } from "../kube/http.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -66,9 +67,9 @@ export type JobOutcome = "Complete" | "Failed" | "Timeout";
 export async function waitJob(http: KubeHttp, tenant: string, job: string, timeoutMs: number): Promise<JobOutcome> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const j = await http.get<{ status?: { conditions?: { type: string; status: string }[] } }>("batch/v1", "Job", job, tenantNamespace(tenant));
-    const done = j.status?.conditions?.find((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
-    if (done) return done.type as JobOutcome;
+    const state = jobStateOf(await http.get<JobLike>("batch/v1", "Job", job, tenantNamespace(tenant)));
+    if (state === "succeeded") return "Complete";
+    if (state === "failed") return "Failed";
     await sleep(1_000);
   }
   return "Timeout";

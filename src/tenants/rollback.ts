@@ -65,15 +65,8 @@ export async function rollbackTenant(http: KubeHttp, name: string, opts: Rollbac
   });
   say(`database restored; setting the version back to ${up.from}`);
   await setVersion(http, name, up.from);
-  const deadline = Date.now() + opts.timeoutMs;
-  for (;;) {
-    const t = await http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
-    const done = t.status?.upgrade?.phase === "Completed" && t.status.runningVersion === up.from &&
-      t.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-    if (done) break;
-    if (Date.now() > deadline) throw new UserError(`tenant ${name} was restored and set back to ${up.from}, but has not finished working off its queue within the timeout; see \`mms tenant get ${name}\``);
-    await sleep(1000);
-  }
+  await waitFor(http, name, opts.timeoutMs, rolledBackTo(up.from),
+    `tenant ${name} was restored and set back to ${up.from}, but has not finished working off its queue within the timeout; see \`mms tenant get ${name}\``);
   return { from: up.to, to: up.from, backupId: up.backupId, restore, seconds: (Date.now() - t0) / 1000 };
 }
 
@@ -95,7 +88,9 @@ async function rollbackCompleted(http: KubeHttp, name: string, up: UpgradeStatus
     say(`setting the version back to ${up.from}; the operator queues tracking on ${up.to} until the data is restored`);
     await setVersion(http, name, up.from);
   }
-  await waitFor(http, name, opts.timeoutMs, "every pod to queue tracking", (t) => t.status?.conditions?.some((c) => c.type === "Upgrading" && c.reason === "RollbackRestoring") === true);
+  const resume = `see \`mms tenant get ${name}\` (run the rollback again to go on)`;
+  await waitFor(http, name, opts.timeoutMs, (t) => t.status?.conditions?.some((c) => c.type === "Upgrading" && c.reason === "RollbackRestoring") === true,
+    `tenant ${name}: timed out waiting for every pod to queue tracking; ${resume}`);
   say(`restoring backup ${up.backupId} (taken before the upgrade to ${up.to}) over database ${target.database}, keeping the tracking queue`);
   let safetyBackupId = "";
   const restore = await restoreBackup({
@@ -112,17 +107,20 @@ async function rollbackCompleted(http: KubeHttp, name: string, up: UpgradeStatus
   });
   await http.mergePatch(API_GROUP_VERSION, "MatomoTenant", name, { metadata: { annotations: { [ROLLBACK_RESTORED_ANNOTATION]: up.backupId } } });
   say(`database restored${safetyBackupId ? ` (safety backup ${safetyBackupId})` : ""}; the operator now serves ${up.from} and works off the queue`);
-  await waitFor(http, name, opts.timeoutMs, `the rollback to ${up.from} to finish`, (t) => t.status?.upgrade?.phase === "Completed" && t.status.runningVersion === up.from &&
-    t.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true);
+  await waitFor(http, name, opts.timeoutMs, rolledBackTo(up.from), `tenant ${name}: timed out waiting for the rollback to ${up.from} to finish; ${resume}`);
   return { from: up.to, to: up.from, backupId: up.backupId, restore, seconds: (Date.now() - t0) / 1000 };
 }
 
-async function waitFor(http: KubeHttp, name: string, timeoutMs: number, what: string, done: (t: MatomoTenant) => boolean): Promise<void> {
+/** The rollback is over: Completed on the old version, and Ready. */
+const rolledBackTo = (version: string) => (t: MatomoTenant): boolean =>
+  t.status?.upgrade?.phase === "Completed" && t.status.runningVersion === version && t.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+
+/** Polls the tenant every second until `done`, else fails with `timedOut`. */
+async function waitFor(http: KubeHttp, name: string, timeoutMs: number, done: (t: MatomoTenant) => boolean, timedOut: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const t = await http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name);
-    if (done(t)) return;
-    if (Date.now() > deadline) throw new UserError(`tenant ${name}: timed out waiting for ${what}; see \`mms tenant get ${name}\` (run the rollback again to go on)`);
+    if (done(await http.get<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant", name))) return;
+    if (Date.now() > deadline) throw new UserError(timedOut);
     await sleep(1000);
   }
 }

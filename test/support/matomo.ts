@@ -16,7 +16,8 @@ import { matomoArchivesDir } from "../../src/devcluster/images.ts";
 import { loadKubeConfig } from "../../src/kube/client.ts";
 import { KubeHttp } from "../../src/kube/http.ts";
 import { matomoRequest, type MatomoEndpoint } from "../../src/matomo/client.ts";
-import { eventually, runMms, type Run } from "../helpers.ts";
+import { waitJob } from "../../src/tenants/archive.ts";
+import { runMms, type Run } from "../helpers.ts";
 
 const exec = promisify(execFile);
 
@@ -127,14 +128,9 @@ export async function runArchiver(bed: MatomoBed, tenant: string, timeoutMs = 30
   const ns = tenantNamespace(tenant);
   const job = `archive-now-${randomBytes(3).toString("hex")}`;
   await exec(bed.kubectl, ["--kubeconfig", bed.kubeconfig, "-n", ns, "create", "job", `--from=cronjob/archiver`, job]);
-  const state = await eventually(`archiver Job ${job} to finish`, async () => {
-    const j = await bed.http.get<{ status?: { succeeded?: number; failed?: number } }>("batch/v1", "Job", job, ns);
-    if ((j.status?.succeeded ?? 0) > 0) return "succeeded";
-    if ((j.status?.failed ?? 0) > 0) return "failed";
-    return undefined;
-  }, timeoutMs);
+  const outcome = await waitJob(bed.http, tenant, job, timeoutMs);
   const logs = await exec(bed.kubectl, ["--kubeconfig", bed.kubeconfig, "-n", ns, "logs", `job/${job}`, "--tail", "60"]).then((r) => r.stdout, (err: Error) => err.message);
-  if (state !== "succeeded") throw new Error(`archiver Job ${job} failed:\n${logs}`);
+  if (outcome !== "Complete") throw new Error(`archiver Job ${job}: ${outcome}:\n${logs}`);
   return logs;
 }
 
