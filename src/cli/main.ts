@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerBackup } from "./backup.ts";
+import { registerChart } from "./chart.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
 import { registerDr } from "./dr.ts";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerOperator(program);
   registerNode(program);
+  registerChart(program);
   return program;
 }
 

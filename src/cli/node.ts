@@ -135,12 +135,13 @@ export function registerNode(program: Command): void {
     .addOption(new Option("--interval <duration>", "how often to look").argParser(durationFlag("--interval")).default(2_000, "2s"))
     .option("--paused", "observe and report only; remediate nothing")
     .addOption(new Option("--health-port <port>", "serve /healthz, /readyz and /metrics on 127.0.0.1:PORT").argParser((v) => Number.parseInt(v, 10)))
+    .addOption(new Option("--health-address <ip>", "address of the health port; 0.0.0.0 in a pod, so the kubelet's probes reach it").choices(["127.0.0.1", "0.0.0.0"]).default("127.0.0.1"))
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (opts: {
       simConnection?: string; ovhSecret: SecretRef; ovhEndpoint: string; ovhCa?: string; serviceName?: string; kubeId?: string; pool?: string[]; lease: string;
       unhealthyAfter: number; heartbeatSilence: number; maxUnhealthyShare: number; stormSettle: number; cooldown: number;
       softRebootTimeout: number; hardRebootTimeout: number; replaceTimeout: number; accessDeniedHold: number;
-      interval: number; paused?: boolean; healthPort?: number; logLevel: string;
+      interval: number; paused?: boolean; healthPort?: number; healthAddress: string; logLevel: string;
     }, cmd: Command) => {
       let cloud: DoctorCloud;
       if (opts.simConnection) {
@@ -152,7 +153,7 @@ export function registerNode(program: Command): void {
       const log = pino({ level: opts.logLevel, base: { component: "node-doctor" } }, pino.destination(2));
       const doctor = await runNodeDoctor({
         kubeconfig: kubeConfigFromFlags(cmd), log, cloud, pools: opts.pool, lease: opts.lease, accessDeniedHoldMs: opts.accessDeniedHold,
-        intervalMs: opts.interval, healthPort: opts.healthPort,
+        intervalMs: opts.interval, healthPort: opts.healthPort, healthAddress: opts.healthAddress,
         policy: {
           unhealthyAfterMs: opts.unhealthyAfter, heartbeatSilenceMs: opts.heartbeatSilence, maxUnhealthyShare: opts.maxUnhealthyShare,
           stormSettleMs: opts.stormSettle, cooldownMs: opts.cooldown, paused: opts.paused === true,

@@ -13,6 +13,15 @@ export const INSTALL_MANAGER = "mms-install";
 
 const asObject = (o: unknown) => o as KubeObject;
 
+/**
+ * The platform's cluster-wide objects besides the CRDs, in the order they are installed: the built-in
+ * plans, the tenant admission policy and its binding, the backup Jobs' RBAC. The Helm chart carries the
+ * same objects (`mms chart generate` writes them into it).
+ */
+export function platformApiObjects(): KubeObject[] {
+  return [...BUILT_IN_PLANS.map(asObject), asObject(admissionPolicy()), asObject(admissionPolicyBinding()), ...backupRbac()];
+}
+
 export async function syncRegistry(http: KubeHttp, fieldManager = INSTALL_MANAGER): Promise<Record<string, string>> {
   const plans = await http.list<TenantPlan>(API_GROUP_VERSION, "TenantPlan");
   const tenants = await http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant");

@@ -27,10 +27,21 @@ export const CONTAINERD_VERSION = "2.2.9";
 export const COREDNS_VERSION = "1.14.7";
 export const CRICTL_VERSION = "1.34.0";
 /**
+ * kube-router's network policy controller enforces NetworkPolicies on the real node. v2.1.0 is the one
+ * version of its v2 module the Go module proxy serves.
+ */
+export const KUBE_ROUTER_VERSION = "2.1.0";
+/** Helm 4: the platform's chart is installed with it (Helm 3's security fixes end in February 2027). */
+export const HELM_VERSION = "4.3.2";
+/**
  * SeaweedFS's Go module has no semver tags (its releases are tagged 3.x/4.x without a /vN module
  * path); this is the module proxy's pseudo-version of a 2026-11 commit of its master branch.
  */
 export const SEAWEEDFS_VERSION = "0.0.0-20261109003541-7506e5f91cd6";
+/** Let's Encrypt's test ACME server, the dev environment's stand-in for Let's Encrypt. */
+export const PEBBLE_VERSION = "2.10.3";
+/** The ingress controller on real nodes (v3.7 does not build with this machine's toolchain). */
+export const TRAEFIK_VERSION = "3.6.12";
 
 // k8s.io/kubernetes points its staging modules at local folders; a wrapper module must point
 // them at the published copies, which carry the same code as v0.<minor>.<patch>.
@@ -104,6 +115,25 @@ export const BUILDS = {
     packages: ["sigs.k8s.io/cri-tools/cmd/crictl"],
     ldflags: `-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v${CRICTL_VERSION}`,
   },
+  kubeRouter: {
+    name: "kube-router",
+    version: KUBE_ROUTER_VERSION,
+    recipe: 1,
+    // x/net v0.62.0 asks for Go 1.26.
+    goDirective: "1.26.0",
+    require: {
+      "github.com/cloudnativelabs/kube-router/v2": `v${KUBE_ROUTER_VERSION}`,
+      // Raised above what v2.1.0 pins, for the advisories against those versions (docs/dev-environment.md).
+      "golang.org/x/net": "v0.62.0",
+      "golang.org/x/oauth2": "v0.38.0",
+      "google.golang.org/protobuf": "v1.36.12",
+      "google.golang.org/grpc": "v1.62.1",
+      "github.com/docker/docker": "v25.0.6+incompatible",
+    },
+    replace: {},
+    packages: ["github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"],
+    ldflags: `-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v${KUBE_ROUTER_VERSION}`,
+  },
   etcd: {
     name: "etcd",
     version: ETCD_VERSION,
@@ -129,6 +159,43 @@ export const BUILDS = {
     replace: {},
     packages: ["sigs.k8s.io/kwok/cmd/kwok"],
     ldflags: `-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v${KWOK_VERSION}`,
+  },
+  helm: {
+    name: "helm",
+    version: HELM_VERSION,
+    recipe: 1,
+    goDirective: "1.25.0",
+    require: { "helm.sh/helm/v4": `v${HELM_VERSION}` },
+    replace: {},
+    packages: ["helm.sh/helm/v4/cmd/helm"],
+    ldflags: `-s -w -X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION} -X helm.sh/helm/v4/internal/version.gitTreeState=clean`,
+  },
+  pebble: {
+    name: "pebble",
+    version: PEBBLE_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "github.com/letsencrypt/pebble/v2": `v${PEBBLE_VERSION}` },
+    replace: {},
+    packages: ["github.com/letsencrypt/pebble/v2/cmd/pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv"],
+    // As Pebble's release workflow sets it (pebble -version).
+    ldflags: `-s -w -X main.version=v${PEBBLE_VERSION}`,
+  },
+  traefik: {
+    name: "traefik",
+    version: TRAEFIK_VERSION,
+    recipe: 1,
+    goDirective: "1.25.0",
+    require: { "github.com/traefik/traefik/v3": `v${TRAEFIK_VERSION}` },
+    // A dependency's replace directives are ignored: the wrapper repeats Traefik's three forks.
+    replace: {
+      "github.com/abbot/go-http-auth": "github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e",
+      "github.com/gorilla/mux": "github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59",
+      "github.com/mailgun/minheap": "github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595",
+    },
+    packages: ["github.com/traefik/traefik/v3/cmd/traefik"],
+    // As Traefik's release build sets them (its Makefile and release workflow: codename ramequin for 3.6).
+    ldflags: `-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=v${TRAEFIK_VERSION} -X github.com/traefik/traefik/v3/pkg/version.Codename=ramequin`,
   },
   seaweedfs: {
     name: "seaweedfs",

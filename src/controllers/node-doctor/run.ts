@@ -61,6 +61,8 @@ export interface NodeDoctorOptions {
   readonly intervalMs: number;
   /** Serve /healthz, /readyz and /metrics on 127.0.0.1:PORT. */
   readonly healthPort?: number | undefined;
+  /** 127.0.0.1 (default) or 0.0.0.0 in a pod. */
+  readonly healthAddress?: string | undefined;
   readonly lease?: string | undefined;
   readonly identity?: string;
 }
@@ -131,7 +133,7 @@ export async function runNodeDoctor(opts: NodeDoctorOptions): Promise<RunningNod
     http, cloud, log, pools: opts.pools, policy: opts.policy, timeouts: opts.timeouts, accessDeniedHoldMs: opts.accessDeniedHoldMs,
   });
   let leading = false;
-  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, doctorMetrics(doctor.counters)) : undefined;
+  const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, doctorMetrics(doctor.counters), opts.healthAddress) : undefined;
   const elector = new LeaderElector(http, {
     namespace: SYSTEM_NAMESPACE, name: opts.lease ?? DEFAULT_DOCTOR_LEASE, identity: opts.identity ?? `node-doctor-${hostname()}-${process.pid}`,
   });
