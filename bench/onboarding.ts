@@ -47,7 +47,9 @@ const quantile = (xs: number[], q: number) => {
 };
 const round = (x: number) => Math.round(x * 100) / 100;
 
+/** Peak memory of the local operator process; NaN when the operator runs as pods (a real node: the chart). */
 function peakRssMb(pid: number): number {
+  if (!pid) return NaN;
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }

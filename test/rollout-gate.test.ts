@@ -6,14 +6,13 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { API_GROUP_VERSION, tenantNamespace } from "../src/api/names.ts";
 import { BUILT_IN_PLANS } from "../src/api/plan.ts";
-import { currentPaths, endpoints } from "../src/devcluster/environment.ts";
-import { portsFrom } from "../src/devcluster/ports.ts";
-import { readState } from "../src/devcluster/state.ts";
+import { endpoints } from "../src/devcluster/environment.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
 import { createTenant, waitReady } from "../src/tenants/service.ts";
 import { eventually, uniqueName } from "./helpers.ts";
+import { operatorMetricsUrl } from "./support/operator.ts";
 
 const LIMIT = 10;
 
@@ -88,9 +87,7 @@ async function webHashes(of: readonly string[]): Promise<Map<string, string | un
 
 /** The operator's own count of tenants holding a rollout slot (its metric mms_tenants_rolling). */
 async function slotsInUse(): Promise<string> {
-  const state = await readState(currentPaths());
-  if (!state) return "unknown";
-  const text = await (await fetch(`http://127.0.0.1:${portsFrom(state.portBase).operator}/metrics`)).text();
+  const text = await (await fetch(await operatorMetricsUrl(http))).text();
   return /^mms_tenants_rolling (\d+)$/m.exec(text)?.[1] ?? "unknown";
 }
 

@@ -11,12 +11,12 @@ import type { MatomoTenant } from "../src/api/tenant.ts";
 import { currentPaths, endpoints, up } from "../src/devcluster/environment.ts";
 import { DEV_POOL } from "../src/devcluster/components.ts";
 import { isOurs, stopProcess } from "../src/devcluster/processes.ts";
-import { portsFrom } from "../src/devcluster/ports.ts";
 import { readState } from "../src/devcluster/state.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp } from "../src/kube/http.ts";
 import { condition, createTenant, deleteTenant, setSuspended, waitDeleted, waitReady } from "../src/tenants/service.ts";
 import { eventually, runMms, uniqueName } from "./helpers.ts";
+import { killOperator, operatorMetricsUrl } from "./support/operator.ts";
 
 let http: KubeHttp;
 const created: string[] = [];
@@ -38,11 +38,10 @@ async function newTenant(prefix: string): Promise<string> {
   return name;
 }
 
-async function killComponent(name: "operator" | "mariadb"): Promise<void> {
-  const rec = (await readState(currentPaths()))?.processes[name];
-  assert.ok(rec && isOurs(rec.pid, rec.executable), `${name} should be running`);
-  if (name === "operator") process.kill(rec.pid, "SIGKILL");
-  else await stopProcess(rec.pid, rec.executable);
+async function stopMariadb(): Promise<void> {
+  const rec = (await readState(currentPaths()))?.processes.mariadb;
+  assert.ok(rec && isOurs(rec.pid, rec.executable), "mariadb should be running");
+  await stopProcess(rec.pid, rec.executable);
   while (isOurs(rec.pid, rec.executable)) await sleep(50);
 }
 
@@ -126,7 +125,7 @@ describe("tenant onboarding", () => {
   });
 
   test("with MariaDB stopped a tenant reports DatabaseReady=False, then becomes Ready by itself when it returns", async () => {
-    await killComponent("mariadb");
+    await stopMariadb();
     try {
       const t = await newTenant("dbdown");
       const down = await eventually("DatabaseReady=False", async () => {
@@ -146,13 +145,13 @@ describe("tenant onboarding", () => {
     }
   });
 
-  test("the operator killed (SIGKILL) again and again while 20 tenants are created still converges: all Ready, one database and one user each, no orphans", async () => {
+  test("the operator killed (SIGKILL, or its leading replica deleted at once) again and again while 20 tenants are created still converges: all Ready, one database and one user each, no orphans", async () => {
     const names = Array.from({ length: 20 }, () => uniqueName("crash"));
     created.push(...names);
     await Promise.all(names.map((name) => createTenant(http, { name, domains: [`analytics.${name}.test`] })));
     for (let i = 0; i < 4; i++) {
       await sleep(150 + Math.floor(Math.random() * 600));
-      await killComponent("operator");
+      await killOperator(http);
       await up({ nodes: 3, progress: quiet });
     }
     for (const name of names) {
@@ -220,9 +219,7 @@ describe("mms tenant CLI", () => {
 
 describe("operator metrics", () => {
   test("the operator serves Prometheus metrics: reconciles by result and onboarding times", async () => {
-    const state = await readState(currentPaths());
-    assert.ok(state);
-    const res = await fetch(`http://127.0.0.1:${portsFrom(state.portBase).operator}/metrics`);
+    const res = await fetch(await operatorMetricsUrl(http));
     assert.equal(res.status, 200);
     const text = await res.text();
     assert.match(text, /^mms_tenant_reconciles_total\{result="done"\} [1-9]\d*$/m);

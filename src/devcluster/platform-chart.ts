@@ -1,0 +1,80 @@
+// The platform on the dev environment's real node, installed as production installs it: `helm upgrade
+// --install` of deploy/charts/matomo-multiscale with the values below. The operator's replicas run the
+// control-plane image `dev up` built from this checkout, named by digest, so a new build rolls them.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { SYSTEM_NAMESPACE } from "../api/admission.ts";
+import { UserError } from "../util/errors.ts";
+import { run } from "../util/exec.ts";
+import type { Progress } from "../util/progress.ts";
+import { builtDir } from "./build.ts";
+import type { Context } from "./components.ts";
+import { KUBELET_LABEL } from "./kwok.ts";
+import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./real-node.ts";
+import { BUILDS } from "./versions.ts";
+
+export const PLATFORM_RELEASE = "mms";
+export const CHART_DIR = join(import.meta.dirname, "..", "..", "deploy", "charts", "matomo-multiscale");
+
+export function helmPath(): string {
+  return join(builtDir(BUILDS.helm), "helm");
+}
+
+/** The control-plane image as the chart takes it: repository, tag and, when the build gave one, digest. */
+export interface ChartImage {
+  readonly repository: string;
+  readonly tag: string;
+  readonly digest?: string | undefined;
+}
+
+export function splitImageRef(ref: string, digest?: string): ChartImage {
+  const at = ref.lastIndexOf(":");
+  const slash = ref.lastIndexOf("/");
+  const [repository, tag] = at > slash ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, "latest"];
+  return { repository, tag, ...(digest ? { digest } : {}) };
+}
+
+/** The chart values of the dev environment: everything on the real node, ports of the host's services. */
+export function devChartValues(ctx: Pick<Context, "ports" | "timings">, image: ChartImage): Record<string, unknown> {
+  const onRealNode = {
+    nodeSelector: { [REAL_NODE_LABEL]: "true" },
+    tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
+  };
+  return {
+    image: { repository: image.repository, tag: image.tag, digest: image.digest ?? "", pullPolicy: "IfNotPresent" },
+    operator: {
+      replicas: 2,
+      simulatedNodeLabel: KUBELET_LABEL,
+      jobs: {
+        nodeSelector: { [REAL_NODE_LABEL]: "true" },
+        tolerations: [{ key: REAL_NODE_TAINT.key, value: REAL_NODE_TAINT.value, effect: REAL_NODE_TAINT.effect }],
+        suspendSchedules: ctx.timings.scheduledJobs === "hold",
+      },
+      ...onRealNode,
+      // Both replicas on the one real node.
+      affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+    },
+    // The sim OVH API listens on loopback only; the node doctor runs as a local process (mms dev up).
+    nodeDoctor: { enabled: false },
+    networkPolicies: {
+      egress: {
+        // The host's services as the pods reach them: API server, MariaDB, Redis, S3 on their dev ports.
+        extraPorts: [8443, ctx.ports.apiserver, ctx.ports.mariadb, ctx.ports.redis, ctx.ports.s3],
+      },
+    },
+  };
+}
+
+/** `helm upgrade --install` of the platform into the dev cluster; waits until its Deployments are Ready. */
+export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths">, image: ChartImage, progress: Progress): Promise<void> {
+  const valuesFile = join(ctx.paths.home, "platform-values.yaml");
+  await writeFile(valuesFile, stringify(devChartValues(ctx, image)));
+  progress.step(`installing the platform with its Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);
+  const r = await run(helmPath(), [
+    "upgrade", "--install", PLATFORM_RELEASE, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, "--create-namespace",
+    // Environments made before the chart have the API objects the operator installed: the chart adopts them.
+    "--take-ownership", "--values", valuesFile, "--wait", "--timeout", "5m",
+  ], { env: { ...process.env, KUBECONFIG: ctx.paths.kubeconfig, HELM_CACHE_HOME: join(ctx.paths.home, "helm", "cache"), HELM_CONFIG_HOME: join(ctx.paths.home, "helm", "config"), HELM_DATA_HOME: join(ctx.paths.home, "helm", "data") } });
+  if (r.code !== 0) throw new UserError(`helm could not install the platform: ${r.stderrTail.trim() || `exit ${r.code}`}; values in ${valuesFile}`);
+}
