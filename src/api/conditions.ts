@@ -19,7 +19,7 @@ export function setCondition(
   return [...conditions.filter((c) => c.type !== type), next].sort((a, b) => order(a.type) - order(b.type));
 }
 
-const ORDER = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "MatomoAnswering", "Ready"];
+const ORDER = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "MatomoAnswering", "CertificateReady", "Ready"];
 const order = (t: string) => (ORDER.includes(t) ? ORDER.indexOf(t) : ORDER.length);
 
 export function conditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {

@@ -59,7 +59,7 @@ export const TenantSpec = z.object({
 export type TenantSpecInput = z.input<typeof TenantSpec>;
 export type TenantSpec = z.output<typeof TenantSpec>;
 
-export const CONDITION_TYPES = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "MatomoAnswering", "Ready", "BackupHealthy", "Deleting"] as const;
+export const CONDITION_TYPES = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "MatomoAnswering", "CertificateReady", "Ready", "BackupHealthy", "Deleting"] as const;
 
 /** Held while a tenant with deletionPolicy Delete still has a database to back up and drop. */
 export const DATABASE_FINALIZER = "multiscale.io/database";

@@ -141,6 +141,19 @@ test("Ready needs Matomo to answer: a failed probe says which part and why", () 
   assert.match(cond(ok.status, "MatomoAnswering")?.message ?? "", /Matomo 5\.2\.1 answers/);
 });
 
+test("CertificateReady reports the certificate but Ready does not wait for it; a pending one brings the tenant back in 15 s", () => {
+  const pending = planTenant(settled(tenantOf(placed), { certificate: { mode: "ingress-acme", served: [{ domain: "acme.example", valid: false, reached: true, error: "the certificate is self-signed" }] } }));
+  assert.equal(cond(pending.status, "CertificateReady")?.status, "False");
+  assert.equal(cond(pending.status, "CertificateReady")?.reason, "NotIssued");
+  assert.equal(cond(pending.status, "Ready")?.status, "True", "Matomo answers over HTTP before its certificate is issued");
+  assert.equal(pending.requeueAfterMs, 15_000, "the condition flips soon after issuance");
+  const issued = planTenant(settled(tenantOf(placed), { certificate: { mode: "ingress-acme", served: [{ domain: "acme.example", valid: true, validTo: "2027-03-01T00:00:00.000Z" }] } }));
+  assert.equal(cond(issued.status, "CertificateReady")?.reason, "Issued");
+  assert.equal(issued.requeueAfterMs, undefined, "an issued certificate is looked at again at the resync");
+  const notLooked = planTenant(settled(tenantOf(placed)));
+  assert.equal(cond(notLooked.status, "CertificateReady"), undefined, "nothing looked at: nothing said");
+});
+
 test("a probe is made until Matomo answered for the current generation, and only once it is installed and up", () => {
   const deployments = new Map([["tracker", deployment("tracker", 2)], ["web", deployment("web", 1)]]);
   const installed = new Map([["matomo-install", job("succeeded", "install")]]);

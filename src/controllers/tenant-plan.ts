@@ -12,6 +12,7 @@ import { tenantDatabaseName } from "../db/naming.ts";
 import { pickPool, type PoolRoom, type RedisQueue, type ResolvedPool, type TenantSecretValues } from "../db/resolve.ts";
 import type { KubeObject } from "../kube/http.ts";
 import { renderTenant, TEMPLATE_HASH, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
+import { certificateCondition, certificateRequeueMs, type CertificateObservation } from "./certificate.ts";
 import { decideUpgrade, deploymentsRolled } from "./upgrade.ts";
 import { stepVerifiedBackup, type BackupJobObservation, type JobState } from "./verified-backup.ts";
 
@@ -91,6 +92,8 @@ export interface TenantSnapshot {
   readonly pods?: readonly TenantPodObservation[] | undefined;
   /** The probe of the tenant's Matomo, made when wantsProbe says so; undefined when not made. */
   readonly matomo?: MatomoObservation | undefined;
+  /** What was found about the tenant's certificate (certificate.ts); undefined when not looked at. */
+  readonly certificate?: CertificateObservation | undefined;
   /** Deleting only: whether the tenant's database still exists, or why that is unknown. */
   readonly databaseExists?: boolean | ReadProblem | undefined;
 }
@@ -129,6 +132,7 @@ export interface TenantDecision {
   readonly rolled: boolean;
 }
 
+// CertificateReady is not among them: Matomo answers before its certificate is issued, which may take minutes.
 const NEEDED = ["DatabaseReady", "ConfigReady", "WorkloadsReady", "MatomoAnswering"];
 
 /** Conditions and Ready, observedGeneration and the first-Ready fields, from the conditions so far. */
@@ -300,6 +304,13 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   set("WorkloadsReady", workloads.ok, workloads.reason, workloads.message);
   const answering = matomoAnswering(snap, workloads.ok);
   if (answering) set("MatomoAnswering", answering.ok, answering.reason, answering.message);
+  let requeueAfterMs = step.requeueAfterMs;
+  if (snap.certificate) {
+    const cert = certificateCondition(name, snap.certificate, snap.platform);
+    conditions = setCondition(conditions, "CertificateReady", cert.status, cert.reason, cert.message, generation, nowIso);
+    const again = certificateRequeueMs(cert, conditions.find((c) => c.type === "CertificateReady")?.lastTransitionTime, snap.now);
+    if (again !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? again, again);
+  }
   status = { ...status, url: `https://${tenant.spec.domains[0]}` };
   // The first install sets the running version; after that only a completed upgrade changes it.
   if (workloads.ok && !status.runningVersion) status.runningVersion = tenant.spec.matomoVersion;
@@ -311,7 +322,7 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
     ...(step.rerunJob ? { rerunJobs: [step.rerunJob] } : {}),
     pruneAutoscalers: snap.autoscalers.filter((n) => !wantedHpas.has(n)),
     rolloutStarts,
-  }, step.requeueAfterMs);
+  }, requeueAfterMs);
 }
 
 /** Waiting reasons of a container whose image cannot be had. */

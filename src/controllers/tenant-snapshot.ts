@@ -1,7 +1,9 @@
 // Reads everything one reconcile of a tenant looks at, once: the tenant, its plan, the domain registry,
-// its pool and endpoint, its Secret, Deployments, autoscalers and Jobs, its verified-backup Jobs, and
+// its pool and endpoint, its Secret, Deployments, autoscalers and Jobs, its verified-backup Jobs, its
+// certificate (cert-manager's Certificate, or a TLS handshake with the ingress controller), and
 // what an upgrade or a deletion needs from the database. Decisions are made on this (tenant-plan.ts).
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { REGISTRY_NAME, SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { API_GROUP_VERSION, tenantNamespace } from "../api/names.ts";
 import type { TenantPlan } from "../api/plan.ts";
@@ -10,10 +12,12 @@ import { BackupError } from "../backup/errors.ts";
 import { resolveStoreOfPool } from "../backup/store.ts";
 import { PoolError, tenantDatabaseExists, tenantDatabaseName } from "../db/pool.ts";
 import { listPoolRoom, PoolLookupError, readTenantSecret, resolvePool } from "../db/resolve.ts";
-import type { KubeHttp } from "../kube/http.ts";
-import type { PlatformSettings, TenantSecrets } from "../render/tenant.ts";
+import { KubeApiError, type KubeHttp } from "../kube/http.ts";
+import { TLS_SECRET_NAME, type PlatformSettings, type TenantSecrets } from "../render/tenant.ts";
 import type { MatomoEndpoint } from "../matomo/client.ts";
 import { probeMatomo } from "../matomo/probe.ts";
+import { probeCertificate } from "../matomo/tls-probe.ts";
+import { certificateCheck, type CertificateObservation, type CertManagerCertificate } from "./certificate.ts";
 import { wantsPods, wantsProbe, type DeploymentObservation, type MatomoObservation, type ReadProblem, type TenantJobObservation, type TenantPodObservation, type TenantSnapshot } from "./tenant-plan.ts";
 import { deploymentsRolled, needsQueueCount, queuedRequests, upgradeBackingUp } from "./upgrade.ts";
 import { jobCompletedAt, jobFailedAt, jobStateOf, type BackupJobObservation } from "./verified-backup.ts";
@@ -135,15 +139,19 @@ export class NodeKinds {
   }
 }
 
+/** Whether the tenant's tracker and web pods all run on simulated nodes, where nothing answers. */
+async function servingSimulated(pods: readonly TenantPodObservation[], platform: PlatformSettings, nodes: NodeKinds | undefined): Promise<boolean> {
+  const serving = pods.filter((p) => (p.component === "tracker" || p.component === "web") && p.nodeName);
+  const label = platform.simulatedNodeLabel;
+  if (!label || !nodes || serving.length === 0) return false;
+  const kinds = await Promise.all(serving.map((p) => nodes.simulated(p.nodeName ?? "", label)));
+  return kinds.every(Boolean);
+}
+
 /** Probes the tenant's Matomo through its tracker and web Services (simulated pods are not probed). */
 async function observeMatomo(http: KubeHttp, tenant: MatomoTenant, pods: readonly TenantPodObservation[], token: string,
   platform: PlatformSettings, nodes: NodeKinds | undefined): Promise<MatomoObservation> {
-  const serving = pods.filter((p) => (p.component === "tracker" || p.component === "web") && p.nodeName);
-  const label = platform.simulatedNodeLabel;
-  if (label && nodes && serving.length > 0) {
-    const kinds = await Promise.all(serving.map((p) => nodes.simulated(p.nodeName ?? "", label)));
-    if (kinds.every(Boolean)) return { simulated: true };
-  }
+  if (await servingSimulated(pods, platform, nodes)) return { simulated: true };
   const ns = tenantNamespace(tenant.metadata.name);
   const host = tenant.spec.domains[0] ?? "";
   const endpoint = async (svc: string): Promise<MatomoEndpoint | undefined> => {
@@ -154,6 +162,58 @@ async function observeMatomo(http: KubeHttp, tenant: MatomoTenant, pods: readonl
   const [tracker, web] = await Promise.all([endpoint("tracker"), endpoint("web")]);
   if (!tracker || !web) return { ok: false, reason: "ServiceMissing", message: `the ${tracker ? "web" : "tracker"} Service has no cluster IP yet` };
   return probeMatomo(tracker, web, token);
+}
+
+/** The port the ingress controller's Service serves HTTPS on. */
+const INGRESS_HTTPS_PORT = 443;
+const CERTIFICATE_CRD = "certificates.cert-manager.io";
+
+/** cert-manager's Certificate for the tenant's Ingress, or whether cert-manager is there at all. */
+async function readCertManagerCertificate(http: KubeHttp, tenant: MatomoTenant): Promise<CertificateObservation> {
+  try {
+    const certificate = await http.get<CertManagerCertificate>("cert-manager.io/v1", "Certificate", TLS_SECRET_NAME, tenantNamespace(tenant.metadata.name));
+    return { mode: "cert-manager", installed: true, certificate };
+  } catch (err) {
+    if (!(err instanceof KubeApiError)) throw err;
+    if (err.status === 403) {
+      return { problem: { reason: "CertificateUnreadable", pending: false, message: `the operator may not read cert-manager Certificates (${err.message}): grant it get on ${CERTIFICATE_CRD}` } };
+    }
+    if (err.status !== 404) throw err;
+    // Without the CRD the API server does not know the path at all ("the server could not find the requested
+    // resource"); with it, only the object is missing (`certificates.cert-manager.io "matomo-tls" not found`).
+    const objectMissing = err.reason === "NotFound" && err.message.includes(`"${TLS_SECRET_NAME}" not found`);
+    return { mode: "cert-manager", installed: objectMissing, certificate: undefined };
+  }
+}
+
+/** What the ingress controller serves for each of the tenant's domains, dialled at its Service's ClusterIP. */
+async function probeIngressCertificates(http: KubeHttp, tenant: MatomoTenant, platform: PlatformSettings): Promise<CertificateObservation> {
+  const ref = platform.ingressService ?? { namespace: platform.ingressNamespace, name: "traefik" };
+  const svc = await http.getOrUndefined<{ spec?: { clusterIP?: string } }>("v1", "Service", ref.name, ref.namespace);
+  const ip = svc?.spec?.clusterIP;
+  if (!ip || ip === "None") {
+    return { problem: { reason: "IngressServiceMissing", pending: true, message: `the ingress controller's Service ${ref.namespace}/${ref.name} ${svc ? "has no cluster IP" : "does not exist"} (operator flag --ingress-service)` } };
+  }
+  let ca: string | undefined;
+  if (platform.acmeCaFile) {
+    try {
+      ca = await readFile(platform.acmeCaFile, "utf8");
+    } catch (err) {
+      return { problem: { reason: "CaFileUnreadable", pending: false, message: `the CA file ${platform.acmeCaFile} (--acme-ca-file) cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` } };
+    }
+  }
+  const served = await Promise.all(tenant.spec.domains.map((d) => probeCertificate(ip, INGRESS_HTTPS_PORT, d, { ca, timeoutMs: 3_000 })));
+  return { mode: "ingress-acme", served };
+}
+
+/** The certificate's observation for CertificateReady (certificate.ts decides whether and how to look). */
+async function observeCertificate(http: KubeHttp, tenant: MatomoTenant, platform: PlatformSettings, deployments: ReadonlyMap<string, DeploymentObservation>,
+  simulated: () => Promise<boolean>): Promise<CertificateObservation | undefined> {
+  const available = (d: "tracker" | "web") => (deployments.has(d) ? deployments.get(d)?.status?.availableReplicas ?? 0 : undefined);
+  const wantsSimulation = platform.tlsMode === "ingress-acme" && platform.simulatedNodeLabel !== undefined;
+  const check = certificateCheck(tenant, platform, available, wantsSimulation && (await simulated()));
+  if (check === undefined || typeof check === "object") return check;
+  return check === "cert-manager" ? readCertManagerCertificate(http, tenant) : probeIngressCertificates(http, tenant, platform);
 }
 
 export async function readSnapshot(http: KubeHttp, tenant: MatomoTenant, platform: PlatformSettings, now: number, nodes?: NodeKinds): Promise<TenantSnapshot> {
@@ -218,9 +278,13 @@ export async function readSnapshot(http: KubeHttp, tenant: MatomoTenant, platfor
   const pods = wantsPods(tenant, rolled) ? await readPods(http, name) : undefined;
   const matomo = pods && secret?.apiToken && wantsProbe(tenant, deploymentMap, jobMap)
     ? await observeMatomo(http, tenant, pods, secret.apiToken, platform, nodes) : undefined;
+  // Simulated pods: as the Matomo probe found, else as the pods read show, else as the last probe said.
+  const simulated = async () => (matomo ? "simulated" in matomo : pods ? servingSimulated(pods, platform, nodes)
+    : tenant.status?.conditions?.find((c) => c.type === "MatomoAnswering")?.reason === "Simulated");
+  const certificate = await observeCertificate(http, tenant, platform, deploymentMap, simulated);
   return {
     now, platform, tenant, plan, registry: registry?.data ?? {}, rooms, pool, secret, freshSecrets: newSecrets(tenant),
-    deployments: deploymentMap, autoscalers: hpas.items.map((h) => h.metadata.name), jobs: jobMap, pods, matomo,
+    deployments: deploymentMap, autoscalers: hpas.items.map((h) => h.metadata.name), jobs: jobMap, pods, matomo, certificate,
     backupJobs: backingUp ? await backupJobs(http, name, "pre-upgrade") : new Map(),
     backupBlocked: backingUp && pool ? await backupBlocked(http, pool.name) : undefined,
     queued,

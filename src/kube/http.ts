@@ -48,6 +48,7 @@ const RESOURCES: Record<string, ResourceInfo> = {
   "v1/Node": { plural: "nodes", namespaced: false },
   "v1/Event": { plural: "events", namespaced: true },
   "discovery.k8s.io/v1/EndpointSlice": { plural: "endpointslices", namespaced: true },
+  "cert-manager.io/v1/Certificate": { plural: "certificates", namespaced: true },
 };
 
 export class KubeApiError extends Error {

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { BUILT_IN_PLANS } from "../api/plan.ts";
 import { TenantSpec, type MatomoTenant } from "../api/tenant.ts";
 import type { KubeObject } from "../kube/http.ts";
-import { DEFAULT_PLATFORM, renderTenant, TRACKING_PATHS, type RenderInput } from "./tenant.ts";
+import { DEFAULT_PLATFORM, renderTenant, TRACKING_PATHS, type PlatformSettings, type RenderInput } from "./tenant.ts";
 
 const secrets = { databasePassword: "db-Pass-1234567890", salt: "0123456789abcdef0123456789abcdef", adminUser: "admin", adminPassword: "Adm1n-pass-XYZ", adminEmail: "admin@a.test", apiToken: "fedcba9876543210fedcba9876543210" };
 
@@ -78,12 +78,37 @@ test("the ingress sends tracking paths to the tracker and everything else to the
   const objs = renderTenant(input("acme", { domains: ["analytics.acme.test", "stats.acme.test"] }));
   const ing = find(objs, "Ingress", "matomo") as unknown as { metadata: { annotations: Record<string, string> }; spec: { tls: { hosts: string[] }[]; rules: { host: string; http: { paths: { path: string; backend: { service: { name: string } } }[] } }[] } };
   assert.deepEqual(ing.spec.tls[0]?.hosts, ["analytics.acme.test", "stats.acme.test"]);
-  assert.ok(ing.metadata.annotations["cert-manager.io/cluster-issuer"]);
   for (const rule of ing.spec.rules) {
     const byPath = Object.fromEntries(rule.http.paths.map((p) => [p.path, p.backend.service.name]));
     for (const p of TRACKING_PATHS) assert.equal(byPath[p.path], "tracker", `${rule.host}${p.path}`);
     assert.equal(byPath["/"], "web");
   }
+});
+
+type RenderedIngress = { metadata: { annotations: Record<string, string> }; spec: { ingressClassName: string; tls: { hosts: string[]; secretName?: string }[] } };
+const ingressWith = (platform: Partial<PlatformSettings>): RenderedIngress => {
+  const base = input("acme", { domains: ["analytics.acme.test", "stats.acme.test"] });
+  return find(renderTenant({ ...base, platform: { ...DEFAULT_PLATFORM, ...platform } }), "Ingress", "matomo") as unknown as RenderedIngress;
+};
+
+test("cert-manager mode: the Ingress names the ClusterIssuer, and cert-manager keeps every domain's certificate in matomo-tls", () => {
+  const ing = ingressWith({ tlsMode: "cert-manager", clusterIssuer: "letsencrypt-staging", ingressClassName: "nginx" });
+  assert.deepEqual(ing.metadata.annotations, { "cert-manager.io/cluster-issuer": "letsencrypt-staging" });
+  assert.deepEqual(ing.spec.tls, [{ hosts: ["analytics.acme.test", "stats.acme.test"], secretName: "matomo-tls" }]);
+  assert.equal(ing.spec.ingressClassName, "nginx");
+  assert.equal(DEFAULT_PLATFORM.tlsMode, "cert-manager", "production's mode is the default");
+});
+
+test("ingress-acme mode: Traefik terminates TLS with its resolver's certificates; no Secret, no issuer, port 80 left to the ACME challenge", () => {
+  const ing = ingressWith({ tlsMode: "ingress-acme", acmeResolver: "pebble" });
+  assert.deepEqual(ing.metadata.annotations, {
+    "traefik.ingress.kubernetes.io/router.tls": "true",
+    "traefik.ingress.kubernetes.io/router.tls.certresolver": "pebble",
+  });
+  // A secretName would make Traefik look for a Secret that nothing writes (and log an error per sync).
+  assert.deepEqual(ing.spec.tls, [{ hosts: ["analytics.acme.test", "stats.acme.test"] }]);
+  assert.ok(!("traefik.ingress.kubernetes.io/router.entrypoints" in ing.metadata.annotations), "no entry point pinned: the TLS router serves only TLS, and HTTP on port 80 stays Traefik's (challenge, redirect)");
+  assert.ok(!Object.keys(ing.metadata.annotations).some((k) => k.startsWith("cert-manager.io/")), "cert-manager, if installed, must not issue a second certificate");
 });
 
 test("the plan sizes the workloads; the tracker must spread across nodes", () => {

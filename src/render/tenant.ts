@@ -40,11 +40,25 @@ export interface TenantSecrets {
   readonly apiToken: string;
 }
 
+/**
+ * How tenants' Ingresses get their certificates: `cert-manager` (a ClusterIssuer; production on OVH) or
+ * `ingress-acme` (the ingress controller's own ACME client, a Traefik certificate resolver; the local cluster).
+ */
+export const TLS_MODES = ["cert-manager", "ingress-acme"] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+/** The Secret cert-manager writes a tenant's certificate to; its Certificate has the same name. */
+export const TLS_SECRET_NAME = "matomo-tls";
+
 export interface PlatformSettings {
   /** Image repository; the tag is the tenant's Matomo version. */
   readonly image: string;
   readonly ingressClassName: string;
+  readonly tlsMode: TlsMode;
+  /** cert-manager mode: the ClusterIssuer named on each Ingress. */
   readonly clusterIssuer: string;
+  /** ingress-acme mode: the ingress controller's certificate resolver (Traefik `certificatesResolvers.<name>`). */
+  readonly acmeResolver: string;
   /** Namespace of the ingress controller, the only source allowed to reach tracker and web. */
   readonly ingressNamespace: string;
   readonly redis?: { readonly host: string; readonly port: number } | undefined;
@@ -63,13 +77,23 @@ export interface PlatformSettings {
    * so their tenants' Matomo is not probed.
    */
   readonly simulatedNodeLabel?: string | undefined;
+  /**
+   * ingress-acme mode: the ingress controller's Service, whose ClusterIP:443 the operator dials with each
+   * tenant domain as SNI to see whether a certificate is served (the CertificateReady condition).
+   */
+  readonly ingressService?: { readonly namespace: string; readonly name: string } | undefined;
+  /** ingress-acme mode: PEM file of the CAs that certificates are verified against; the system roots without it. */
+  readonly acmeCaFile?: string | undefined;
 }
 
 export const DEFAULT_PLATFORM: PlatformSettings = {
   image: "ghcr.io/matomo-multiscale/matomo",
   ingressClassName: "traefik",
+  tlsMode: "cert-manager",
   clusterIssuer: "letsencrypt-prod",
+  acmeResolver: "letsencrypt",
   ingressNamespace: "traefik",
+  ingressService: { namespace: "traefik", name: "traefik" },
   objectStoragePort: 443,
   controlImage: "ghcr.io/matomo-multiscale/mms:0.1.0",
 };
@@ -341,6 +365,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     },
   } satisfies V1Deployment);
   const egressPort = (port: number) => ({ ports: [{ protocol: "TCP", port }] });
+  const tls = ingressTls(platform);
   const objects: KubeObject[] = [
     {
       apiVersion: "v1",
@@ -442,10 +467,10 @@ export function renderTenant(input: RenderInput): KubeObject[] {
     {
       apiVersion: "networking.k8s.io/v1",
       kind: "Ingress",
-      metadata: meta("matomo", undefined, { annotations: { "cert-manager.io/cluster-issuer": platform.clusterIssuer } }),
+      metadata: meta("matomo", undefined, { annotations: tls.annotations }),
       spec: {
         ingressClassName: platform.ingressClassName,
-        tls: [{ hosts: [...tenant.spec.domains], secretName: "matomo-tls" }],
+        tls: [{ hosts: [...tenant.spec.domains], ...tls.secret }],
         rules: tenant.spec.domains.map((host) => ({
           host,
           http: {
@@ -487,6 +512,25 @@ type LimitRange = Omit<V1LimitRange, "spec"> & {
 type NetworkPolicy = Omit<V1NetworkPolicy, "spec"> & {
   spec: Omit<V1NetworkPolicySpec, "ingress"> & { ingress?: (Omit<V1NetworkPolicyIngressRule, "_from"> & { from?: V1NetworkPolicyIngressRule["_from"] })[] };
 };
+
+/**
+ * The TLS part of a tenant's Ingress in each mode. cert-manager: its ingress-shim sees the ClusterIssuer
+ * annotation and keeps a Certificate (and the Secret of the same name) for the hosts of `tls`.
+ * ingress-acme: Traefik terminates TLS on the router (`router.tls`) with a certificate its resolver issues
+ * through HTTP-01 for each Host of the rules; `spec.tls` only names the hosts, since Traefik loads no Secret
+ * for an entry without secretName and an ACME certificate lives in its own store. No entry point is pinned:
+ * a TLS router serves only TLS connections (websecure), so port 80 keeps Traefik's ACME challenge answer
+ * and the entry point's redirect to HTTPS, both configured with the controller.
+ */
+export function ingressTls(platform: Pick<PlatformSettings, "tlsMode" | "clusterIssuer" | "acmeResolver">): { annotations: Record<string, string>; secret: { secretName?: string } } {
+  if (platform.tlsMode === "ingress-acme") {
+    return {
+      annotations: { "traefik.ingress.kubernetes.io/router.tls": "true", "traefik.ingress.kubernetes.io/router.tls.certresolver": platform.acmeResolver },
+      secret: {},
+    };
+  }
+  return { annotations: { "cert-manager.io/cluster-issuer": platform.clusterIssuer }, secret: { secretName: TLS_SECRET_NAME } };
+}
 
 /** The platform's Reporting API token, which the install and update Jobs register in Matomo. */
 const API_TOKEN_ENV: V1EnvVar = { name: "MMS_API_TOKEN", valueFrom: { secretKeyRef: { name: "matomo-secrets", key: "api-token" } } };
