@@ -72,3 +72,13 @@ test("a real node's programs: kubelet and kube-proxy from the pinned Kubernetes,
   assert.ok(BUILDS.containerd.tags?.includes("no_btrfs"), "the btrfs snapshotter needs cgo");
   assert.equal(binaryName(BUILDS.coredns.packages[0] as string), "coredns");
 });
+
+test("Traefik's wrapper module repeats its three fork replaces; Pebble builds its server and challtestsrv", () => {
+  const mod = wrapperGoMod(BUILDS.traefik);
+  assert.match(mod, /^\tgithub\.com\/traefik\/traefik\/v3 v3\.6\.12$/m);
+  for (const forked of ["abbot/go-http-auth => github.com/containous/go-http-auth ", "gorilla/mux => github.com/containous/mux ", "mailgun/minheap => github.com/containous/minheap "]) {
+    assert.ok(mod.includes(`\tgithub.com/${forked}`), forked);
+  }
+  assert.match(BUILDS.traefik.ldflags, /traefik\/v3\/pkg\/version\.Version=v3\.6\.12/);
+  assert.deepEqual(BUILDS.pebble.packages.map(binaryName), ["pebble", "pebble-challtestsrv"]);
+});

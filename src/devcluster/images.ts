@@ -15,6 +15,8 @@ import { cacheRoot } from "./paths.ts";
 import { isOurs } from "./processes.ts";
 import { realNodeRuntimes, type NodeRuntime } from "./real-node.ts";
 import { ensureDebianPrograms, IMAGE_PROGRAMS } from "./sysdeps.ts";
+import { ensureBuilt } from "./build.ts";
+import { BUILDS, TRAEFIK_VERSION } from "./versions.ts";
 
 /** The date of the Debian snapshot the Dockerfiles' base tag names (Docker Hub has the same tag). */
 export const DEBIAN_DATE = "20250520";
@@ -27,7 +29,7 @@ const BUILD_TAG_PREFIX = "localhost/mms-build/";
 /** Name prefix of the throwaway containers of Buildah.runIn. */
 const CHECK_PREFIX = "mms-check-";
 
-export const IMAGE_NAMES = ["matomo", "mms"] as const;
+export const IMAGE_NAMES = ["matomo", "mms", "traefik"] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -71,6 +73,14 @@ export function matomoArchivesDir(env: NodeJS.ProcessEnv = process.env): string 
 
 export function mmsImageRef(): string {
   return DEFAULT_PLATFORM.controlImage;
+}
+
+/**
+ * The dev stand-in for the official Traefik image (deploy/images/traefik): a local name, so it is never
+ * taken for docker.io/library/traefik, which production pulls.
+ */
+export function traefikImageRef(): string {
+  return `localhost/mms-dev/traefik:v${TRAEFIK_VERSION}`;
 }
 
 /** The renderer runs `<image>:<spec.matomoVersion>`. */
@@ -382,6 +392,7 @@ const CONTEXTS: Record<ImageName, ContextSpec> = {
   // Keep in step with deploy/images/mms/Dockerfile.dockerignore.
   mms: { from: ".", include: ["package.json", "package-lock.json", "src", "deploy/images/mms"], dockerfile: "deploy/images/mms/Dockerfile", dist: "deploy/images/mms/dist" },
   matomo: { from: "deploy/images/matomo", include: ["."], dockerfile: "Dockerfile", dist: "dist" },
+  traefik: { from: "deploy/images/traefik", include: ["."], dockerfile: "Dockerfile", dist: "dist" },
 };
 
 /** Repository files that never go into a context: tests, and any dist/ a developer left for docker build. */
@@ -557,6 +568,17 @@ function matomoPlan(archive: MatomoArchive): ImagePlan {
   };
 }
 
+/** The ingress controller's dev image: Traefik built from its Go module (cached by version), wrapped by its Dockerfile. */
+async function traefikPlan(progress: Progress): Promise<ImagePlan> {
+  const bin = join(await ensureBuilt(BUILDS.traefik, progress), "traefik");
+  return {
+    name: "traefik",
+    ref: traefikImageRef(),
+    buildArgs: { DEBIAN_IMAGE: BASE_IMAGE, TRAEFIK_VERSION },
+    dist: [{ from: bin, to: "traefik" }],
+  };
+}
+
 /** The plugin commits the tenant Dockerfile pins (EXTRATOOLS_COMMIT → ExtraTools). */
 export async function pinnedPluginCommits(repoRoot = REPO_ROOT): Promise<Record<string, string>> {
   const args = dockerfileArgs(await readFile(join(repoRoot, "deploy/images/matomo", CONTEXTS.matomo.dockerfile), "utf8"));
@@ -689,6 +711,8 @@ export interface BuildImagesOptions {
   readonly matomoSha256?: string | undefined;
   /** A tenant image for every archive of the cache folder instead of the newest only (`--all-versions`). */
   readonly allVersions?: boolean | undefined;
+  /** The ingress controller's dev image too (`dev up` with a real node); `only: "traefik"` builds it alone. */
+  readonly withTraefik?: boolean | undefined;
   readonly progress: Progress;
   readonly env?: NodeJS.ProcessEnv;
   /** The real nodes to load into; default: every running real node of the dev environment. */
@@ -731,6 +755,7 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
       const plans: ImagePlan[] = [];
       if (inputs.mms) plans.push(await mmsPlan(paths, progress, repoRoot));
       for (const archive of inputs.matomo ?? []) plans.push(matomoPlan(archive));
+      if (inputs.traefik) plans.push(await traefikPlan(progress));
       const run: BuildRun = { buildah, paths, progress, env, repoRoot, baseRecipe: await baseKey(repoRoot), runtimes: opts.runtimes ?? realNodeRuntimes(env) };
       const images: ImageResult[] = [];
       for (const plan of plans) images.push(await buildOrReuse(plan, run));
@@ -743,7 +768,12 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
 }
 
 /** What to build, checked before anything is: bad input fails here, with nothing built. */
-export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; matomo?: MatomoArchive[]; skipped?: string }> {
+export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; traefik?: boolean; matomo?: MatomoArchive[]; skipped?: string }> {
+  if (opts.only === "traefik") {
+    if (opts.matomoArchive !== undefined || opts.allVersions) throw new UserError("--matomo-archive and --all-versions are for the tenant image; they cannot go with --only traefik.");
+    return { mms: false, traefik: true };
+  }
+  const traefik = opts.only === undefined && opts.withTraefik === true;
   if (opts.only === "mms" && opts.matomoArchive !== undefined) throw new UserError("--matomo-archive is for the tenant image; it cannot go with --only mms.");
   if (opts.only === "mms" && opts.allVersions) throw new UserError("--all-versions is for the tenant image; it cannot go with --only mms.");
   if (opts.allVersions && (opts.matomoArchive !== undefined || opts.matomoSha256 !== undefined)) {
@@ -751,22 +781,28 @@ export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.Proces
   }
   const mms = opts.only !== "matomo";
   if (opts.only === "mms") return { mms };
+  const found = await matomoInputs(opts, env, repoRoot);
+  return traefik ? { ...found, mms, traefik } : { ...found, mms };
+}
+
+/** The tenant images' archives: every cached one (--all-versions), the one named, or the newest. */
+async function matomoInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ matomo?: MatomoArchive[]; skipped?: string }> {
   if (opts.allVersions) {
     const all = await cachedMatomoArchives(env);
     if (all.length > 0) {
       const commits = await pinnedPluginCommits(repoRoot);
       const checked: MatomoArchive[] = [];
       for (const a of all) checked.push(await checkMatomoArchive(a, undefined, commits));
-      return { mms, matomo: checked };
+      return { matomo: checked };
     }
   }
   const found = await locateMatomoArchive({ archive: opts.matomoArchive }, env);
   if (found === undefined) {
     const hint = `give one with --matomo-archive PATH (and --matomo-sha256), MMS_MATOMO_ARCHIVE, or put matomo-<version>.tar.gz with its .sha256 in ${matomoArchivesDir(env)}`;
     if (opts.only === "matomo") throw new UserError(`no Matomo release archive to build the tenant image from: ${hint}.`);
-    return { mms, skipped: `tenant image skipped: no Matomo release archive; ${hint}` };
+    return { skipped: `tenant image skipped: no Matomo release archive; ${hint}` };
   }
-  return { mms, matomo: [await checkMatomoArchive(found, opts.matomoSha256, await pinnedPluginCommits(repoRoot))] };
+  return { matomo: [await checkMatomoArchive(found, opts.matomoSha256, await pinnedPluginCommits(repoRoot))] };
 }
 
 interface BuildRun {
