@@ -150,6 +150,8 @@ test("CertificateReady reports the certificate but Ready does not wait for it; a
   const issued = planTenant(settled(tenantOf(placed), { certificate: { mode: "ingress-acme", served: [{ domain: "acme.example", valid: true, validTo: "2027-03-01T00:00:00.000Z" }] } }));
   assert.equal(cond(issued.status, "CertificateReady")?.reason, "Issued");
   assert.equal(issued.requeueAfterMs, undefined, "an issued certificate is looked at again at the resync");
+  const notReady = planTenant(settled(tenantOf(placed), { matomo: { ok: false, reason: "WebNotAnswering", message: "m" }, certificate: { mode: "ingress-acme", served: [{ domain: "acme.example", valid: false, reached: false, error: "e" }] } }));
+  assert.equal(notReady.requeueAfterMs, 5_000, "a tenant that is not Ready yet is still looked at every 5 s");
   const notLooked = planTenant(settled(tenantOf(placed)));
   assert.equal(cond(notLooked.status, "CertificateReady"), undefined, "nothing looked at: nothing said");
 });

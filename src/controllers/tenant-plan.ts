@@ -195,6 +195,12 @@ function jobStates(snap: TenantSnapshot): Map<string, JobState> {
   return new Map([...snap.jobs].map(([n, j]) => [n, j.state]));
 }
 
+/** The earliest of some requeue times; undefined when none is set. */
+function soonest(...ms: (number | undefined)[]): number | undefined {
+  const set = ms.filter((m): m is number => m !== undefined);
+  return set.length > 0 ? Math.min(...set) : undefined;
+}
+
 /** The one decision of one reconcile of a live tenant (see planDeletion for a deleted one). */
 export function planTenant(snap: TenantSnapshot): TenantDecision {
   const { tenant } = snap;
@@ -216,12 +222,15 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   const set = (type: string, ok: boolean, reason: string, message: string) => {
     conditions = setCondition(conditions, type, ok ? "True" : "False", reason, message, generation, nowIso);
   };
+  /** A pending certificate's own time to look again (certificate.ts). */
+  let certificateAgainMs: number | undefined;
   const finish = (extra: Partial<TenantDecision>, requeueAfterMs?: number): TenantDecision => {
     const concluded = concludeStatus(snap, status, conditions);
     const ready = conditionTrue(concluded.status.conditions, "Ready");
+    const again = ready ? requeueAfterMs : (requeueAfterMs ?? 5_000);
     return {
       ...none, rolled, ...extra, status: concluded.status, onboardedSeconds: concluded.onboardedSeconds,
-      requeueAfterMs: ready ? requeueAfterMs : (requeueAfterMs ?? 5_000),
+      requeueAfterMs: soonest(again, certificateAgainMs),
     };
   };
 
@@ -304,12 +313,10 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
   set("WorkloadsReady", workloads.ok, workloads.reason, workloads.message);
   const answering = matomoAnswering(snap, workloads.ok);
   if (answering) set("MatomoAnswering", answering.ok, answering.reason, answering.message);
-  let requeueAfterMs = step.requeueAfterMs;
   if (snap.certificate) {
     const cert = certificateCondition(name, snap.certificate, snap.platform);
     conditions = setCondition(conditions, "CertificateReady", cert.status, cert.reason, cert.message, generation, nowIso);
-    const again = certificateRequeueMs(cert, conditions.find((c) => c.type === "CertificateReady")?.lastTransitionTime, snap.now);
-    if (again !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? again, again);
+    certificateAgainMs = certificateRequeueMs(cert, conditions.find((c) => c.type === "CertificateReady")?.lastTransitionTime, snap.now);
   }
   status = { ...status, url: `https://${tenant.spec.domains[0]}` };
   // The first install sets the running version; after that only a completed upgrade changes it.
@@ -322,7 +329,7 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
     ...(step.rerunJob ? { rerunJobs: [step.rerunJob] } : {}),
     pruneAutoscalers: snap.autoscalers.filter((n) => !wantedHpas.has(n)),
     rolloutStarts,
-  }, requeueAfterMs);
+  }, step.requeueAfterMs);
 }
 
 /** Waiting reasons of a container whose image cannot be had. */
