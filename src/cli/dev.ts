@@ -1,9 +1,6 @@
 // `mms dev …`: flag wiring for the local cluster-in-a-box; the work is in src/devcluster.
 import type { Command } from "commander";
-import { Argument, InvalidArgumentError, Option } from "commander";
-import { stringify as toYaml } from "yaml";
-import { devTimings } from "../devcluster/components.ts";
-import { operatorPodObjects } from "../devcluster/platform-pods.ts";
+import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_NODES, DEFAULT_REAL_NODES, DEV_BACKUP_BUCKET, MAX_DEV_REAL_NODES, MAX_NODES, down, endpoints, readStatus, reset, up, type DevStatus } from "../devcluster/environment.ts";
 import { serveLocalJobRunner } from "../devcluster/local-jobs.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
@@ -114,23 +111,6 @@ A running component whose command line changed (these settings, a newer checkout
     });
 
   dev
-    .command("manifests")
-    .description("print the objects that run a platform piece as a pod on the real node (apply them with kubectl)")
-    .addArgument(new Argument("<piece>", "what to run as a pod").choices(["operator"]))
-    .addOption(new Option("-o, --output <format>", "yaml or json").choices(["yaml", "json"]).default("yaml"))
-    .addHelpText("after", `
-The operator runs as a local process by default (tests stop and kill it). As a pod it runs the
-control-plane image that \`dev up\` loads into the real node; leader election lets the two run side by
-side, and the pod takes over when the local operator stops:
-  bin/mms dev manifests operator | kubectl apply -f -`)
-    .action((_piece: string, opts: { output: "yaml" | "json" }) => {
-      const objects = operatorPodObjects(devTimings());
-      process.stdout.write(opts.output === "json"
-        ? JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n"
-        : objects.map((o) => toYaml(o)).join("---\n"));
-    });
-
-  dev
     .command("env")
     .description("print shell export lines for the kubeconfig and every endpoint (eval \"$(mms dev env)\")")
     .action(async () => {
@@ -152,6 +132,14 @@ side, and the pod takes over when the local operator stops:
         // For `mms node-doctor --sim-connection` and tests that drive the sim OVH API.
         ["MMS_DEV_SIM_OVH_CONNECTION", e.simOvhApi.connectionFile],
         ["MMS_DEV_NODE_DOCTOR_URL", e.nodeDoctor.url],
+        // With a real node: the ACME server (Pebble), the root its certificates chain to (curl --cacert),
+        // challtestsrv's management API, and the ingress controller's address (curl --resolve DOMAIN:443:ADDRESS).
+        ...(e.acme
+          ? [
+            ["MMS_DEV_ACME_DIRECTORY", e.acme.directory], ["MMS_DEV_ACME_SERVER_CA", e.acme.serverCaFile], ["MMS_DEV_ACME_ROOT", e.acme.rootFile],
+            ["MMS_DEV_ACME_MANAGEMENT_URL", e.acme.managementUrl], ["MMS_DEV_CHALLTESTSRV_URL", e.acme.challtestsrvUrl], ["MMS_DEV_INGRESS_ADDRESS", e.acme.ingressAddress],
+          ] satisfies [string, string][]
+          : []),
       ];
       process.stdout.write(lines.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join("\n") + "\n");
     });

@@ -27,7 +27,12 @@ import {
   REAL_NODE_TAINT, realNodeDirs, realNodeLabels, realNodeName, writeNodeFiles,
 } from "./real-node.ts";
 import { ensurePauseArchive, importImage } from "./pause.ts";
-import { ensureClientCert, writeKubeconfig } from "./pki.ts";
+import { ensureClientCert, ensureServingCert, writeKubeconfig } from "./pki.ts";
+import {
+  ACME_ROOT_SECRET, acmeFiles, acmeListeners, challtestsrvArgs, INGRESS_NAMESPACE, INGRESS_POD_SELECTOR, ingressAddress, PEBBLE_CERT_NAME, PEBBLE_ENV, pebbleCertSans,
+  pebbleConfig, savePebbleRoot,
+} from "./acme.ts";
+import { Resolver } from "node:dns/promises";
 import type { DevPaths } from "./paths.ts";
 import type { Pki } from "./pki.ts";
 import type { PortName, Ports } from "./ports.ts";
@@ -50,6 +55,11 @@ export interface BinDirs {
   readonly containerd?: string;
   readonly coredns?: string;
   readonly crictl?: string;
+  /** kube-router, whose firewall enforces NetworkPolicies on the real node. */
+  readonly kubeRouter?: string;
+  /** Pebble and pebble-challtestsrv (the ingress controller's ACME server, with a real node). */
+  readonly pebble?: string;
+  readonly helm?: string;
 }
 
 /** A real node's programs from Debian packages (sysdeps.ts NODE_PROGRAMS). */
@@ -58,6 +68,7 @@ export interface NodePrograms {
   readonly cniBridge: string;
   readonly iptables: string;
   readonly nsenter: string;
+  readonly ipset: string;
   readonly gcc: string;
   /** From the image builders' set: wraps the pause program in an image. */
   readonly buildah: string;
@@ -138,7 +149,7 @@ export interface SystemPrograms {
 
 export const COMPONENT_NAMES = [
   "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "mariadb", "redis", "s3", "operator",
-  "sim-ovh-api", "node-doctor", "local-jobs", "containerd", "kubelet", "kube-proxy", "coredns",
+  "sim-ovh-api", "node-doctor", "local-jobs", "containerd", "kubelet", "kube-proxy", "kube-router", "coredns", "challtestsrv", "pebble",
 ] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
@@ -151,6 +162,8 @@ export interface Component {
   /** Absolute path of the executable, also used to recognise our process by pid. */
   executable(ctx: Context): string;
   prepare?(ctx: Context): Promise<void>;
+  /** Runs once the component, started by this `dev up`, is healthy. */
+  started?(ctx: Context): Promise<void>;
   spec(ctx: Context): ProcessSpec;
   /** Resolves when healthy; rejects with a short reason otherwise. */
   health(ctx: Context): Promise<void>;
@@ -166,7 +179,7 @@ async function httpOk(url: string, opts: { ca?: Buffer; insecure?: boolean; expe
   if (url.startsWith("https:")) {
     const agent = new Agent({ ca: opts.ca, rejectUnauthorized: !opts.insecure });
     const body = await new Promise<string>((resolve, reject) => {
-      const req = httpsRequest(url, { agent, timeout: 2000 }, (res) => {
+      const req = httpsRequest(url, { agent, timeout: 2000, headers: { "User-Agent": "mms-dev-health" } }, (res) => {
         let data = "";
         res.setEncoding("utf8");
         res.on("data", (c: string) => (data += c));
@@ -459,6 +472,8 @@ export const COMPONENTS: readonly Component[] = [
     endpoint: (ctx) => `http://${loopback}:${ctx.ports.s3}`,
   },
   {
+    // With a real node the platform's Helm chart runs the operator there instead (platform-chart.ts).
+    only: "simulated",
     name: "operator",
     ports: ["operator"],
     after: ["kube-apiserver", "kube-controller-manager", "mariadb"],
@@ -508,9 +523,14 @@ export const COMPONENTS: readonly Component[] = [
   {
     name: "node-doctor",
     ports: ["nodeDoctor"],
-    // The operator's start installs the API, NodeRemediation included.
+    // The operator's start installs the API, NodeRemediation included; with a real node the chart does,
+    // once the node is Ready, and the doctor's first looks fail (it logs them and looks again).
     after: ["kube-controller-manager", "sim-ovh-api", "operator"],
     executable: () => process.execPath,
+    prepare: async (ctx) => {
+      const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
+      await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM_NAMESPACE } }, { fieldManager: "mms-dev" });
+    },
     spec: (ctx) => ({
       command: process.execPath,
       args: [
@@ -626,6 +646,30 @@ export const COMPONENTS: readonly Component[] = [
     endpoint: (ctx) => `http://${ctx.addresses.nodeIp(1)}:${ctx.ports.kubeProxyMetrics}/metrics`,
   },
   {
+    // The NetworkPolicy engine: kube-router's firewall only (no routing, no service proxy), in the node's
+    // namespace beside kube-proxy. Its iptables chains and ipsets live in that namespace, so `dev down`
+    // removes them with it.
+    name: "kube-router",
+    only: "real",
+    ports: [],
+    after: ["kube-apiserver", "containerd"],
+    executable: (ctx) => join(nodeBin(ctx, "kubeRouter"), "kube-router"),
+    prepare: async (ctx) => {
+      const cert = await ensureClientCert(ctx.paths.pki, "kube-router", `/CN=${KUBE_ROUTER_USER}`);
+      await writeKubeconfig(realNodeDirs(ctx.paths, 1).kubeRouterKubeconfig, apiserverForNodes(ctx), ctx.pki, cert);
+      await applyKubeRouterRbac(ctx);
+    },
+    spec: (ctx) => ({
+      command: join(nodeBin(ctx, "kubeRouter"), "kube-router"),
+      args: kubeRouterArgs(ctx),
+      // It calls iptables-save/-restore and ipset.
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      netns: netnsPath(ctx.addresses, 1),
+    }),
+    health: (ctx) => httpOk(`http://${ctx.addresses.nodeIp(1)}:${ctx.ports.kubeRouterHealth}/healthz`),
+    endpoint: (ctx) => `http://${ctx.addresses.nodeIp(1)}:${ctx.ports.kubeRouterMetrics}/metrics`,
+  },
+  {
     name: "coredns",
     only: "real",
     ports: ["corednsHealth"],
@@ -638,6 +682,58 @@ export const COMPONENTS: readonly Component[] = [
     spec: (ctx) => ({ command: join(nodeBin(ctx, "coredns"), "coredns"), args: ["-conf", corefile(ctx)] }),
     health: (ctx) => httpOk(`http://${loopback}:${ctx.ports.corednsHealth}/health`),
     endpoint: (ctx) => `dns://${ctx.addresses.dnsServiceIp}:53 (served on ${ctx.addresses.hostIp}:53)`,
+  },
+  // Let's Encrypt's stand-in for the ingress controller on the real node (acme.ts): Pebble validates
+  // HTTP-01 on port 80 of the address challtestsrv's DNS gives, the ingress controller's by default.
+  {
+    name: "challtestsrv",
+    only: "real",
+    ports: ["challtestsrvDns", "challtestsrvManagement"],
+    after: [],
+    executable: (ctx) => join(acmeBin(ctx), "pebble-challtestsrv"),
+    spec: (ctx) => {
+      const l = acmeListeners(ctx.addresses, ctx.ports);
+      return {
+        command: join(acmeBin(ctx), "pebble-challtestsrv"),
+        args: challtestsrvArgs({ dns: l.dns, management: l.challtestsrvManagement, defaultIPv4: ingressAddress(ctx.addresses) }),
+      };
+    },
+    // Any name resolves to the ingress controller's address (unless a test said otherwise for it).
+    health: async (ctx) => {
+      const resolver = new Resolver({ timeout: 2000, tries: 1 });
+      resolver.setServers([acmeListeners(ctx.addresses, ctx.ports).dnsForPebble]);
+      const got = await resolver.resolve4("health-check.mms.test");
+      if (!got.includes(ingressAddress(ctx.addresses))) throw new Error(`its DNS answered ${got.join(", ") || "nothing"}`);
+    },
+    endpoint: (ctx) => `dns://${acmeListeners(ctx.addresses, ctx.ports).dnsForPebble} (management http://${acmeListeners(ctx.addresses, ctx.ports).challtestsrvManagement})`,
+  },
+  {
+    name: "pebble",
+    only: "real",
+    ports: ["pebble", "pebbleManagement"],
+    // The API server: a new Pebble means a new root, and the ingress controller's pods are restarted.
+    after: ["challtestsrv", "kube-apiserver"],
+    executable: (ctx) => join(acmeBin(ctx), "pebble"),
+    prepare: async (ctx) => {
+      const l = acmeListeners(ctx.addresses, ctx.ports);
+      const files = acmeFiles(ctx.paths);
+      const cert = await ensureServingCert(ctx.paths.pki, PEBBLE_CERT_NAME, pebbleCertSans(ctx.addresses));
+      await mkdir(files.dir, { recursive: true });
+      await writeFile(files.config, pebbleConfig({ listen: l.directory, management: l.management, cert: cert.cert, key: cert.key }));
+    },
+    spec: (ctx) => ({
+      command: join(acmeBin(ctx), "pebble"),
+      args: ["-config", acmeFiles(ctx.paths).config, "-dnsserver", acmeListeners(ctx.addresses, ctx.ports).dnsForPebble],
+      env: { ...PEBBLE_ENV },
+    }),
+    health: async (ctx) =>
+      httpOk(`https://${acmeListeners(ctx.addresses, ctx.ports).directory}/dir`, { ca: await readFile(ctx.pki.caCert), expect: /"newOrder"/ }),
+    started: async (ctx) => {
+      const changed = await savePebbleRoot(`https://${acmeListeners(ctx.addresses, ctx.ports).management}`, await readFile(ctx.pki.caCert), acmeFiles(ctx.paths).root);
+      await publishAcmeRoot(ctx);
+      if (changed) await restartIngressPods(ctx);
+    },
+    endpoint: (ctx) => `https://${acmeListeners(ctx.addresses, ctx.ports).directory}/dir`,
   },
 ];
 
@@ -694,8 +790,16 @@ export function realNodePlan(): TenantPlan {
 
 /** Installs the API and registers the dev MariaDB as a DatabasePool, so the CLI works at once. */
 async function prepareOperator(ctx: Context): Promise<void> {
+  await installApi(new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig })));
+  await applyDevObjects(ctx);
+}
+
+/**
+ * The dev environment's own platform objects, once the API is installed: the dev MariaDB as a
+ * DatabasePool (with the dev Redis as its queue), the backup store, the real-node plan.
+ */
+export async function applyDevObjects(ctx: Pick<Context, "paths" | "ports" | "secrets" | "realNodes" | "addresses">): Promise<void> {
   const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
-  await installApi(http);
   const manager = { fieldManager: "mms-dev" };
   const secret: KubeObject = {
     apiVersion: "v1", kind: "Secret", metadata: { name: `${DEV_POOL}-admin`, namespace: SYSTEM_NAMESPACE },
@@ -731,7 +835,38 @@ async function prepareOperator(ctx: Context): Promise<void> {
 
 // --- real node helpers ------------------------------------------------------------------------------
 
-function nodeBin(ctx: Context, name: "kubernetesNode" | "containerd" | "coredns" | "crictl"): string {
+function acmeBin(ctx: Context): string {
+  if (!ctx.bins.pebble) throw new Error("Pebble was not built");
+  return ctx.bins.pebble;
+}
+
+/**
+ * Pebble's current root as the Secret ACME_ROOT_SECRET (key ca.crt) in the platform's namespace: what an
+ * operator in the cluster (the chart's tenants.tls.acmeCaSecret) verifies tenant certificates against.
+ */
+export async function publishAcmeRoot(ctx: Pick<Context, "paths">): Promise<void> {
+  const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
+  const manager = { fieldManager: "mms-dev" };
+  await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM_NAMESPACE } }, manager);
+  await http.apply({
+    apiVersion: "v1", kind: "Secret", metadata: { name: ACME_ROOT_SECRET, namespace: SYSTEM_NAMESPACE, labels: { "app.kubernetes.io/managed-by": "mms-dev" } },
+    type: "Opaque", stringData: { "ca.crt": await readFile(acmeFiles(ctx.paths).root, "utf8") },
+  }, manager);
+}
+
+/**
+ * A new Pebble knows neither the ingress controller's ACME account nor the root its certificates chain to:
+ * the controller's pods are deleted, and their replacements start with an empty ACME store (an emptyDir)
+ * and register and issue again. Nothing to do before the chart installed the controller.
+ */
+async function restartIngressPods(ctx: Context): Promise<void> {
+  const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
+  await http.request("DELETE", `/api/v1/namespaces/${INGRESS_NAMESPACE}/pods?labelSelector=${encodeURIComponent(INGRESS_POD_SELECTOR)}`).catch((err: unknown) => {
+    if ((err as { status?: number }).status !== 404) throw err;
+  });
+}
+
+function nodeBin(ctx: Context, name: "kubernetesNode" | "containerd" | "coredns" | "crictl" | "kubeRouter"): string {
   const dir = ctx.bins[name];
   if (!dir) throw new Error(`the real node's ${name} was not built`);
   return dir;
@@ -746,6 +881,47 @@ const silentProgress = { step: () => undefined, update: () => undefined, info: (
 
 /** The API server as the node's programs reach it: at the host's bridge address. */
 const apiserverForNodes = (ctx: Context) => `https://${ctx.addresses.hostIp}:${ctx.ports.apiserver}`;
+
+/** kube-router's identity (its client certificate's CN), bound to a ClusterRole of what it reads. */
+export const KUBE_ROUTER_USER = "mms-dev:kube-router";
+
+/**
+ * kube-router's flags on the real node: only the firewall; the node's pods, Services and addresses as the
+ * rest of the environment has them. Its sync period is shorter than the default 5 min, so rules someone
+ * flushed by hand come back within a minute (policy changes are applied at once either way).
+ */
+export function kubeRouterArgs(ctx: Pick<Context, "paths" | "addresses" | "ports">): string[] {
+  return [
+    "--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false",
+    `--kubeconfig=${realNodeDirs(ctx.paths, 1).kubeRouterKubeconfig}`, `--hostname-override=${realNodeName(1)}`,
+    `--service-cluster-ip-range=${ctx.addresses.serviceCidr}`,
+    `--health-port=${ctx.ports.kubeRouterHealth}`,
+    `--metrics-port=${ctx.ports.kubeRouterMetrics}`, `--metrics-addr=${ctx.addresses.nodeIp(1)}`,
+    "--iptables-sync-period=1m", "--v=0",
+  ];
+}
+
+/** What kube-router reads (its informers start on all of these even with the firewall alone) and may record. */
+async function applyKubeRouterRbac(ctx: Context): Promise<void> {
+  const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
+  const manager = { fieldManager: "mms-dev" };
+  const name = "mms-dev:kube-router";
+  const read = ["get", "list", "watch"];
+  await http.apply({
+    apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name, labels: { "app.kubernetes.io/managed-by": "mms-dev" } },
+    rules: [
+      { apiGroups: [""], resources: ["pods", "namespaces", "nodes", "services", "endpoints"], verbs: read },
+      { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: read },
+      { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read },
+      { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create", "patch", "update"] },
+    ],
+  }, manager);
+  await http.apply({
+    apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name, labels: { "app.kubernetes.io/managed-by": "mms-dev" } },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: KUBE_ROUTER_USER }],
+  }, manager);
+}
 
 const corefile = (ctx: Context) => join(ctx.paths.home, "Corefile");
 

@@ -13,10 +13,11 @@ import { kubeClients, loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp } from "../kube/http.ts";
 import { ensureBuilt } from "./build.ts";
 import {
-  ADMIN_DB_USER, COMPONENTS, componentsFor, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context,
+  ADMIN_DB_USER, applyDevObjects, COMPONENTS, componentsFor, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context,
   type Secrets, type SystemPrograms,
 } from "./components.ts";
-import { buildImages } from "./images.ts";
+import { buildImages, mmsImageRef, type BuildImagesResult } from "./images.ts";
+import { installPlatformChart, splitImageRef } from "./platform-chart.ts";
 import { ensureNodeNetwork, MAX_DEV_REAL_NODES, realNodeDirs, realNodeName, removeNodeLeftovers } from "./real-node.ts";
 import { run } from "../util/exec.ts";
 import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady, waitRealNodeReady } from "./nodes.ts";
@@ -27,6 +28,7 @@ import { isPortFree, parsePortBase, portHolder, portsFrom, PORT_OFFSETS, type Po
 import { isOurs, startDetached, stopProcess, type ProcessSpec } from "./processes.ts";
 import { ensureSecrets, readSecrets, readState, withLock, writeState, type DevState, type ProcessRecord } from "./state.ts";
 import { ensureDebianPrograms, ensureSystemPrograms, IMAGE_PROGRAMS, NODE_PROGRAMS } from "./sysdeps.ts";
+import { acmeEndpoints, type AcmeEndpoints } from "./acme.ts";
 import { BUILDS } from "./versions.ts";
 
 export const DEFAULT_NODES = 3;
@@ -72,6 +74,10 @@ async function buildAll(progress: Progress, realNodes: number): Promise<BinDirs>
     containerd: await ensureBuilt(BUILDS.containerd, progress),
     coredns: await ensureBuilt(BUILDS.coredns, progress),
     crictl: await ensureBuilt(BUILDS.crictl, progress),
+    kubeRouter: await ensureBuilt(BUILDS.kubeRouter, progress),
+    pebble: await ensureBuilt(BUILDS.pebble, progress),
+    // The platform is installed on the real node with its Helm chart (platform-chart.ts).
+    helm: await ensureBuilt(BUILDS.helm, progress),
   };
 }
 
@@ -187,7 +193,11 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       const secrets = await readSecrets(paths);
       if (status.healthy && secrets) {
         await ensureBucket(ports.s3, secrets, DEV_BACKUP_BUCKET);
-        if (realNodes > 0) await buildImages({ allVersions: true, progress, env }); // this checkout's code and every cached Matomo, on the node
+        if (realNodes > 0) {
+          // this checkout's code, every cached Matomo and the ingress controller, on the node; the platform's chart
+          const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
+          await platformOnRealNode({ paths, ports, secrets, realNodes, addresses, timings }, built, progress);
+        }
         return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
       }
     }
@@ -257,7 +267,8 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       for (const c of components) if (processes[c.name]) await waitHealthy(ctx, c, processes[c.name] as ProcessRecord);
       let pending = toStart.slice();
       while (pending.length > 0) {
-        const wave = pending.filter((c) => c.after.every((d) => healthy.has(d)));
+        // A prerequisite this environment does not run (the local operator, with a real node) is no prerequisite.
+        const wave = pending.filter((c) => c.after.every((d) => healthy.has(d) || !components.some((x) => x.name === d)));
         if (wave.length === 0) throw new Error(`cannot order start of ${pending.map((c) => c.name).join(", ")}`);
         progress.step(`starting ${wave.map((c) => c.name).join(", ")}`);
         for (const c of wave) {
@@ -271,6 +282,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
           await writeState(paths, state);
         }
         await Promise.all(wave.map((c) => waitHealthy(ctx, c, processes[c.name] as ProcessRecord)));
+        for (const c of wave) await c.started?.(ctx);
         for (const c of wave) healthy.add(c.name);
         pending = pending.filter((c) => !wave.includes(c));
       }
@@ -290,7 +302,10 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         // The operator's backup and drill pods run the control-plane image, built from this checkout; the
         // tenants of the real-node plan run a tenant image per Matomo archive of the cache. Cached by
         // content (seconds when nothing changed) and loaded into the node.
-        await buildImages({ allVersions: true, progress, env });
+        // The ingress controller's image too (deploy/images/traefik: Traefik built from its Go module).
+        const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
+        // The platform as production installs it: the operator's replicas on the real node (platform-chart.ts).
+        await platformOnRealNode(ctx, built, progress);
       }
       await ensureBucket(ctx.ports.s3, ctx.secrets, DEV_BACKUP_BUCKET);
       const services = await serviceRange(new KubeHttp(kube.config));
@@ -309,6 +324,13 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     progress.done();
     return { alreadyUp: false, started: startedNow, seconds: (Date.now() - t0) / 1000, status: await readStatus(env) };
   });
+}
+
+/** The platform's chart on the real node, then the environment's own pool, store and plan. */
+async function platformOnRealNode(ctx: Parameters<typeof applyDevObjects>[0] & Pick<Context, "timings">, built: BuildImagesResult, progress: Progress): Promise<void> {
+  const mms = built.images.find((i) => i.name === "mms");
+  await installPlatformChart(ctx, splitImageRef(mmsImageRef(), mms?.digest), progress);
+  await applyDevObjects(ctx);
 }
 
 export interface DownResult {
@@ -379,6 +401,8 @@ export interface DevStatus {
   readonly nodes: { readonly desired: number; readonly ready: number; readonly names: readonly string[] };
   /** Real nodes (kubelet + containerd): how many were asked for, how many are Ready. */
   readonly realNodes: { readonly desired: number; readonly ready: number; readonly names: readonly string[] };
+  /** With a real node: the ACME directory, Pebble's root file (`curl --cacert`), the ingress address. */
+  readonly acme?: AcmeEndpoints;
 }
 
 export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<DevStatus> {
@@ -434,6 +458,7 @@ export async function readStatus(env: NodeJS.ProcessEnv = process.env): Promise<
     components,
     nodes: { desired, ready, names },
     realNodes: real,
+    ...(realNodes > 0 ? { acme: acmeEndpoints(paths, pkiFiles(paths.pki).caCert, addressPlan(portBase), ports) } : {}),
   };
 }
 
@@ -447,6 +472,8 @@ export interface Endpoints {
   readonly simOvhApi: { connectionFile: string };
   /** The node doctor's /healthz, /readyz and /metrics. */
   readonly nodeDoctor: { url: string };
+  /** With a real node: Pebble (the ACME server), challtestsrv and the ingress controller's address. */
+  readonly acme?: AcmeEndpoints;
 }
 
 /** Connection details of a running environment, for `dev env`, the tests and the benchmarks. */
@@ -472,6 +499,7 @@ export async function endpoints(env: NodeJS.ProcessEnv = process.env): Promise<E
     },
     simOvhApi: { connectionFile: simFiles({ paths }).connection },
     nodeDoctor: { url: `http://127.0.0.1:${ports.nodeDoctor}` },
+    ...((state.realNodes ?? 0) > 0 ? { acme: acmeEndpoints(paths, pkiFiles(paths.pki).caCert, addressPlan(state.portBase), ports) } : {}),
   };
 }
 

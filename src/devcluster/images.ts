@@ -568,9 +568,8 @@ function matomoPlan(archive: MatomoArchive): ImagePlan {
   };
 }
 
-/** The ingress controller's dev image: Traefik built from its Go module (cached by version), wrapped by its Dockerfile. */
-async function traefikPlan(progress: Progress): Promise<ImagePlan> {
-  const bin = join(await ensureBuilt(BUILDS.traefik, progress), "traefik");
+/** The ingress controller's dev image: the Traefik binary built from its Go module, wrapped by its Dockerfile. */
+function traefikPlan(bin: string): ImagePlan {
   return {
     name: "traefik",
     ref: traefikImageRef(),
@@ -699,6 +698,13 @@ export async function loadIntoNodes(ref: string, digest: string, archive: string
     if (r.code !== 0) throw new UserError(`loading ${ref} into ${rt.node} failed: ${lastLine(r.stderrTail)}`);
     out.loaded.push(rt.node);
   }
+  // A pod that names the image by digest (repository@sha256:…, as the platform's chart does) finds it only
+  // under that name: an imported image, unlike a pulled one, has no repository digest of its own.
+  for (const rt of runtimes) {
+    const byDigest = `${ref.slice(0, ref.lastIndexOf(":") > ref.lastIndexOf("/") ? ref.lastIndexOf(":") : ref.length)}@${digest}`;
+    const r = await run(rt.ctr, ["--address", rt.socket, "--namespace", rt.namespace, "images", "tag", "--force", ref, byDigest]);
+    if (r.code !== 0) throw new UserError(`naming ${ref} by its digest in ${rt.node} failed: ${lastLine(r.stderrTail)}`);
+  }
   return out;
 }
 
@@ -749,13 +755,15 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
   const inputs = await resolveInputs(opts, env, repoRoot);
   await ensureDebianPrograms(IMAGE_PROGRAMS, progress);
   const paths = imagePaths(env);
+  // Before the image lock: the first Go build of Traefik takes many minutes, other image builds need not wait.
+  const traefikBin = inputs.traefik ? join(await ensureBuilt(BUILDS.traefik, progress), "traefik") : undefined;
   return withBuildLock(paths, progress, async () => {
     const buildah = await Buildah.forCache(env);
     try {
       const plans: ImagePlan[] = [];
       if (inputs.mms) plans.push(await mmsPlan(paths, progress, repoRoot));
       for (const archive of inputs.matomo ?? []) plans.push(matomoPlan(archive));
-      if (inputs.traefik) plans.push(await traefikPlan(progress));
+      if (traefikBin) plans.push(traefikPlan(traefikBin));
       const run: BuildRun = { buildah, paths, progress, env, repoRoot, baseRecipe: await baseKey(repoRoot), runtimes: opts.runtimes ?? realNodeRuntimes(env) };
       const images: ImageResult[] = [];
       for (const plan of plans) images.push(await buildOrReuse(plan, run));

@@ -104,6 +104,20 @@ export async function ensureClientCert(dir: string, name: string, subject: strin
   return { cert, key };
 }
 
+/**
+ * A serving certificate signed by the environment's CA for the given subjectAltNames ("IP:…", "DNS:…"),
+ * made again when they change (a local server that pods reach at the host's bridge address: Pebble).
+ */
+export async function ensureServingCert(dir: string, name: string, sans: readonly string[]): Promise<ClientCert> {
+  const p = pkiFiles(dir);
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  const ext = `subjectAltName=${sans.join(",")}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`;
+  const same = (await readFile(join(dir, `${name}.ext`), "utf8").catch(() => "")) === ext;
+  if (!same || !existsSync(cert) || !existsSync(key)) await signCert(dir, p, name, `/CN=${name}`, ext);
+  return { cert, key };
+}
+
 /** A kubeconfig with the credentials embedded, so it works when copied elsewhere. */
 export async function writeKubeconfig(file: string, server: string, pki: Pki, user: ClientCert = { cert: pki.adminCert, key: pki.adminKey }): Promise<void> {
   const b64 = async (f: string) => (await readFile(f)).toString("base64");

@@ -73,8 +73,9 @@ export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings
   progress.step(`installing the platform with its Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);
   const r = await run(helmPath(), [
     "upgrade", "--install", PLATFORM_RELEASE, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, "--create-namespace",
-    // Environments made before the chart have the API objects the operator installed: the chart adopts them.
-    "--take-ownership", "--values", valuesFile, "--wait", "--timeout", "5m",
+    // Environments made before the chart have the API objects the operator installed: the chart adopts them
+    // (and their fields: the old installer was another field manager).
+    "--take-ownership", "--force-conflicts", "--values", valuesFile, "--wait", "--timeout", "5m",
   ], { env: { ...process.env, KUBECONFIG: ctx.paths.kubeconfig, HELM_CACHE_HOME: join(ctx.paths.home, "helm", "cache"), HELM_CONFIG_HOME: join(ctx.paths.home, "helm", "config"), HELM_DATA_HOME: join(ctx.paths.home, "helm", "data") } });
   if (r.code !== 0) throw new UserError(`helm could not install the platform: ${r.stderrTail.trim() || `exit ${r.code}`}; values in ${valuesFile}`);
 }

@@ -19,10 +19,19 @@ export const PORT_OFFSETS = {
   kubeProxyHealthz: 249,
   kubeProxyMetrics: 250,
   corednsHealth: 251,
+  // The real node's NetworkPolicy engine (kube-router's firewall, in the node's namespace): health, metrics.
+  kubeRouterHealth: 252,
+  kubeRouterMetrics: 253,
   operator: 280,
   simOvhApi: 281,
   nodeDoctor: 282,
   localJobs: 283,
+  // The local ACME server (Pebble: its directory on the host's bridge address, its management interface
+  // on loopback) and the DNS it resolves names with (pebble-challtestsrv: DNS, management on loopback).
+  pebble: 290,
+  pebbleManagement: 291,
+  challtestsrvDns: 292,
+  challtestsrvManagement: 293,
   mariadb: 306,
   redis: 639,
   // SeaweedFS, one process: the S3 gateway (s3), the filer's web UI (s3Console), and the gRPC and

@@ -17,7 +17,7 @@ function ctx(realNodes: number): Context {
     bins: { kubernetes: "/b/k", etcd: "/b/e", kwok: "/b/w", seaweedfs: "/b/s", kubernetesNode: "/b/n", containerd: "/b/c", coredns: "/b/d", crictl: "/b/x" },
     secrets: { mariadbAdminPassword: "pw-m", redisPassword: "pw-r", s3AccessKey: "key-a", s3SecretKey: "secret-s" },
     system: { mariadbd: "/m", mariadbInstallDb: "/mi", redisServer: "/r" },
-    nodePrograms: { runc: "/usr/sbin/runc", cniBridge: "/usr/lib/cni/bridge", iptables: "/usr/sbin/iptables", nsenter: "/usr/bin/nsenter", gcc: "/usr/bin/gcc", buildah: "/usr/bin/buildah" },
+    nodePrograms: { runc: "/usr/sbin/runc", cniBridge: "/usr/lib/cni/bridge", iptables: "/usr/sbin/iptables", nsenter: "/usr/bin/nsenter", ipset: "/usr/sbin/ipset", gcc: "/usr/bin/gcc", buildah: "/usr/bin/buildah" },
   };
 }
 

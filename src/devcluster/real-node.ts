@@ -43,6 +43,7 @@ export interface RealNodeDirs {
   readonly kubeletKubeconfig: string;
   readonly kubeProxyConfig: string;
   readonly kubeProxyKubeconfig: string;
+  readonly kubeRouterKubeconfig: string;
   readonly cniConf: string;
   readonly cniData: string;
   /** containerd's registry host folder (certs.d layout): every registry is sent to a closed port. */
@@ -63,6 +64,7 @@ export function realNodeDirs(paths: DevPaths, n: number): RealNodeDirs {
     kubeletKubeconfig: join(root, "kubelet.kubeconfig"),
     kubeProxyConfig: join(root, "kube-proxy.yaml"),
     kubeProxyKubeconfig: join(root, "kube-proxy.kubeconfig"),
+    kubeRouterKubeconfig: join(root, "kube-router.kubeconfig"),
     cniConf: join(root, "cni", "net.d"),
     cniData: join(root, "cni", "data"),
   };

@@ -29,17 +29,19 @@ export const DATABASE_PROGRAMS: DebianProgramSet<keyof SystemPrograms> = {
 
 /** A real node's runtime pieces that Debian's packages serve at versions Kubernetes 1.34 accepts. */
 export const NODE_PROGRAMS: DebianProgramSet<Exclude<keyof NodePrograms, "buildah">> = {
-  what: "the real node's runtime (runc, CNI plugins, iptables, gcc)",
+  what: "the real node's runtime (runc, CNI plugins, iptables, ipset, gcc)",
   programs: {
     runc: ["/usr/sbin/runc", "/usr/bin/runc"],
     // Debian installs the CNI plugins here; kubelet's container runtime is told this folder.
     cniBridge: ["/usr/lib/cni/bridge"],
     iptables: ["/usr/sbin/iptables"],
     nsenter: ["/usr/bin/nsenter"],
+    // kube-router's NetworkPolicy engine keeps the pods' address sets with it.
+    ipset: ["/usr/sbin/ipset", "/sbin/ipset"],
     // Builds the pause image's program (pause.ts).
     gcc: ["/usr/bin/gcc"],
   },
-  packages: ["runc", "containernetworking-plugins", "iptables", "util-linux", "conntrack", "gcc", "libc6-dev"],
+  packages: ["runc", "containernetworking-plugins", "iptables", "ipset", "util-linux", "conntrack", "gcc", "libc6-dev"],
 };
 
 /** Image builds without a Docker daemon. */
