@@ -66,16 +66,31 @@ export function devChartValues(ctx: Pick<Context, "ports" | "timings">, image: C
   };
 }
 
-/** `helm upgrade --install` of the platform into the dev cluster; waits until its Deployments are Ready. */
-export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths">, image: ChartImage, progress: Progress): Promise<void> {
-  const valuesFile = join(ctx.paths.home, "platform-values.yaml");
-  await writeFile(valuesFile, stringify(devChartValues(ctx, image)));
-  progress.step(`installing the platform with its Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);
-  const r = await run(helmPath(), [
+/** Helm with the environment's kubeconfig and its own cache/config folders (nothing in ~/.config/helm). */
+export async function runHelm(paths: Pick<Context["paths"], "home" | "kubeconfig">, args: readonly string[]): Promise<{ code: number; stderrTail: string }> {
+  const dir = (d: string) => join(paths.home, "helm", d);
+  const r = await run(helmPath(), args, { env: { ...process.env, KUBECONFIG: paths.kubeconfig, HELM_CACHE_HOME: dir("cache"), HELM_CONFIG_HOME: dir("config"), HELM_DATA_HOME: dir("data") } });
+  return { code: r.code, stderrTail: r.stderrTail };
+}
+
+/** Where `dev up` writes the values it installs the chart with. */
+export const platformValuesFile = (paths: Pick<Context["paths"], "home">): string => join(paths.home, "platform-values.yaml");
+
+/** The `helm upgrade --install` of the platform `dev up` runs (and bench/platform-install.ts times). */
+export function platformInstallArgs(valuesFile: string): string[] {
+  return [
     "upgrade", "--install", PLATFORM_RELEASE, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, "--create-namespace",
     // Environments made before the chart have the API objects the operator installed: the chart adopts them
     // (and their fields: the old installer was another field manager).
     "--take-ownership", "--force-conflicts", "--values", valuesFile, "--wait", "--timeout", "5m",
-  ], { env: { ...process.env, KUBECONFIG: ctx.paths.kubeconfig, HELM_CACHE_HOME: join(ctx.paths.home, "helm", "cache"), HELM_CONFIG_HOME: join(ctx.paths.home, "helm", "config"), HELM_DATA_HOME: join(ctx.paths.home, "helm", "data") } });
+  ];
+}
+
+/** `helm upgrade --install` of the platform into the dev cluster; waits until its Deployments are Ready. */
+export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths">, image: ChartImage, progress: Progress): Promise<void> {
+  const valuesFile = platformValuesFile(ctx.paths);
+  await writeFile(valuesFile, stringify(devChartValues(ctx, image)));
+  progress.step(`installing the platform with its Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);
+  const r = await runHelm(ctx.paths, platformInstallArgs(valuesFile));
   if (r.code !== 0) throw new UserError(`helm could not install the platform: ${r.stderrTail.trim() || `exit ${r.code}`}; values in ${valuesFile}`);
 }
