@@ -196,3 +196,12 @@ test("a queued tenant with a Redis queue: its own database number in the config,
   const noRedis = renderTenant(base);
   assert.ok(!noRedis.some((o) => o.metadata.name === "queue-worker"), "a pool without Redis: the MySQL queue, worked off by tracking requests");
 });
+
+test("only the ingress controller's namespace and the operator's replicas may reach tracker and web", () => {
+  const objs = renderTenant(input("acme", { domains: ["analytics.acme.test"] }));
+  const from = (find(objs, "NetworkPolicy", "allow-ingress-controller") as unknown as { spec: { ingress: { from: unknown[] }[] } }).spec.ingress[0]?.from;
+  assert.deepEqual(from, [
+    { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "traefik" } } },
+    { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "mms-system" } }, podSelector: { matchLabels: { "app.kubernetes.io/name": "matomo-multiscale", "app.kubernetes.io/component": "operator" } } },
+  ]);
+});

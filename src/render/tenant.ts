@@ -9,6 +9,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { KubeObject } from "../kube/http.ts";
 import { COMPONENT_LABEL, ownerReference, tenantLabels, type Labels } from "../api/labels.ts";
+import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { tenantNamespace } from "../api/names.ts";
 import type { PlanSpec } from "../api/plan.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
@@ -85,6 +86,9 @@ export interface PlatformSettings {
   /** ingress-acme mode: PEM file of the CAs that certificates are verified against; the system roots without it. */
   readonly acmeCaFile?: string | undefined;
 }
+
+/** Labels of the operator's pods (deploy/charts/matomo-multiscale/templates/operator.yaml). */
+export const OPERATOR_POD_LABELS = { "app.kubernetes.io/name": "matomo-multiscale", "app.kubernetes.io/component": "operator" } as const;
 
 export const DEFAULT_PLATFORM: PlatformSettings = {
   image: "ghcr.io/matomo-multiscale/matomo",
@@ -408,7 +412,11 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         podSelector: { matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: ["tracker", "web"] }] },
         policyTypes: ["Ingress"],
         ingress: [{
-          from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": platform.ingressNamespace } } }],
+          from: [
+            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": platform.ingressNamespace } } },
+            // The operator's probes behind MatomoAnswering (its replicas, as the platform's chart labels them).
+            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": SYSTEM_NAMESPACE } }, podSelector: { matchLabels: OPERATOR_POD_LABELS } },
+          ],
           ports: [{ protocol: "TCP", port: PORT }],
         }],
       },
