@@ -38,7 +38,7 @@ test("Pebble: validates HTTP-01 on port 80, short certificates, no sleep and no 
   const config = JSON.parse(pebbleConfig({ listen: "198.18.80.1:35590", management: "127.0.0.1:35591", cert: "/c", key: "/k" })) as { pebble: Record<string, unknown> };
   assert.equal(config.pebble.httpPort, 80);
   assert.deepEqual(config.pebble.profiles, { default: { description: (config.pebble.profiles as { default: { description: string } }).default.description, validityPeriod: PEBBLE_CERT_VALIDITY_SECONDS } });
-  assert.ok(PEBBLE_CERT_VALIDITY_SECONDS > 20 * 60 && PEBBLE_CERT_VALIDITY_SECONDS < 30 * 60, "renewed once, a few minutes after issuance, by Traefik's 20-minute window");
+  assert.ok(PEBBLE_CERT_VALIDITY_SECONDS > 20 * 60 && PEBBLE_CERT_VALIDITY_SECONDS < 30 * 60, "renewed a few minutes after each issuance, within Traefik's 20-minute window");
   assert.deepEqual(PEBBLE_ENV, { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" });
   const args = challtestsrvArgs({ dns: ["127.0.0.1:1"], management: "127.0.0.1:2", defaultIPv4: "198.18.84.80" });
   assert.equal(args[args.indexOf("-defaultIPv4") + 1], "198.18.84.80");
