@@ -36,13 +36,15 @@ export function splitImageRef(ref: string, digest?: string): ChartImage {
 }
 
 /** The chart values of the dev environment: everything on the real node, ports of the host's services. */
-export function devChartValues(ctx: Pick<Context, "ports" | "timings">, image: ChartImage): Record<string, unknown> {
+export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "addresses">, image: ChartImage): Record<string, unknown> {
   const onRealNode = {
     nodeSelector: { [REAL_NODE_LABEL]: "true" },
     tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
   };
   return {
     image: { repository: image.repository, tag: image.tag, digest: image.digest ?? "", pullPolicy: "IfNotPresent" },
+    // The cluster DNS is CoreDNS on the host's bridge address, not a pod in kube-system.
+    tenants: { dnsEgressCidrs: [`${ctx.addresses.hostIp}/32`] },
     operator: {
       replicas: 2,
       simulatedNodeLabel: KUBELET_LABEL,
@@ -87,7 +89,7 @@ export function platformInstallArgs(valuesFile: string): string[] {
 }
 
 /** `helm upgrade --install` of the platform into the dev cluster; waits until its Deployments are Ready. */
-export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths">, image: ChartImage, progress: Progress): Promise<void> {
+export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths" | "addresses">, image: ChartImage, progress: Progress): Promise<void> {
   const valuesFile = platformValuesFile(ctx.paths);
   await writeFile(valuesFile, stringify(devChartValues(ctx, image)));
   progress.step(`installing the platform with its Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);

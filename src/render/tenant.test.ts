@@ -205,3 +205,12 @@ test("only the ingress controller's namespace and the operator's replicas may re
     { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "mms-system" } }, podSelector: { matchLabels: { "app.kubernetes.io/name": "matomo-multiscale", "app.kubernetes.io/component": "operator" } } },
   ]);
 });
+
+test("DNS: the tenant's pods reach kube-system's pods on port 53, and the resolvers the platform names", () => {
+  const egress = (objs: KubeObject[]) => (find(objs, "NetworkPolicy", "allow-egress") as unknown as { spec: { egress: { to?: unknown[]; ports: { port: number }[] }[] } }).spec.egress;
+  const dns = (objs: KubeObject[]) => egress(objs).find((r) => r.ports.some((p) => p.port === 53));
+  const plain = input("acme", { domains: ["analytics.acme.test"] });
+  assert.deepEqual(dns(renderTenant(plain))?.to, [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } }]);
+  const local = renderTenant({ ...plain, platform: { ...plain.platform, dnsEgressCidrs: ["169.254.20.10/32"] } });
+  assert.deepEqual(dns(local)?.to?.[1], { ipBlock: { cidr: "169.254.20.10/32" } });
+});

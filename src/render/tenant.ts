@@ -63,6 +63,11 @@ export interface PlatformSettings {
   /** Namespace of the ingress controller, the only source allowed to reach tracker and web. */
   readonly ingressNamespace: string;
   readonly redis?: { readonly host: string; readonly port: number } | undefined;
+  /**
+   * Resolvers the tenants' pods may reach on port 53 besides the pods in kube-system (NodeLocal DNSCache,
+   * or the dev environment's CoreDNS on the host).
+   */
+  readonly dnsEgressCidrs?: readonly string[] | undefined;
   /** Port of the object store the backup jobs talk to (443 on OVH). */
   readonly objectStoragePort: number;
   /** The control plane's image (mms CLI and MariaDB client tools), run by backup and drill jobs. */
@@ -429,7 +434,13 @@ export function renderTenant(input: RenderInput): KubeObject[] {
         podSelector: {},
         policyTypes: ["Egress"],
         egress: [
-          { to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+          {
+            to: [
+              { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } },
+              ...(platform.dnsEgressCidrs ?? []).map((cidr) => ({ ipBlock: { cidr } })),
+            ],
+            ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }],
+          },
           egressPort(input.pool.port),
           ...(input.queue ? [egressPort(input.queue.port)] : []),
           ...(input.pool.reader && input.pool.reader.port !== input.pool.port ? [egressPort(input.pool.reader.port)] : []),
