@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request as httpsRequest } from "node:https";
 import { ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { createConnection } from "mysql2/promise";
@@ -652,12 +653,19 @@ export const COMPONENTS: readonly Component[] = [
     name: "kube-router",
     only: "real",
     ports: [],
-    after: ["kube-apiserver", "containerd"],
+    // It reads its own Node at start and panics when there is none yet (a new environment): after the kubelet,
+    // and only once the kubelet has registered the node.
+    after: ["kube-apiserver", "containerd", "kubelet"],
     executable: (ctx) => join(nodeBin(ctx, "kubeRouter"), "kube-router"),
     prepare: async (ctx) => {
       const cert = await ensureClientCert(ctx.paths.pki, "kube-router", `/CN=${KUBE_ROUTER_USER}`);
       await writeKubeconfig(realNodeDirs(ctx.paths, 1).kubeRouterKubeconfig, apiserverForNodes(ctx), ctx.pki, cert);
       await applyKubeRouterRbac(ctx);
+      const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
+      for (let i = 0; !(await http.getOrUndefined("v1", "Node", realNodeName(1))); i++) {
+        if (i >= 600) throw new UserError(`the kubelet did not register ${realNodeName(1)} within 60 s; see the kubelet's log`);
+        await sleep(100);
+      }
     },
     spec: (ctx) => ({
       command: join(nodeBin(ctx, "kubeRouter"), "kube-router"),
