@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acmeEndpoints, challtestsrvArgs, ingressAddress, ingressDevValues, PEBBLE_CERT_VALIDITY_SECONDS, PEBBLE_ENV, pebbleConfig } from "./acme.ts";
+import { acmeEndpoints, challtestsrvArgs, ingressAddress, ingressDevValues, PEBBLE_CERT_VALIDITY_SECONDS, PEBBLE_ENV, pebbleConfig, tenantsTlsDevValues } from "./acme.ts";
 import { addressPlan, inClusterRange } from "./addresses.ts";
 import { COMPONENTS, componentsFor, devTimings, type Context } from "./components.ts";
 import { resolveInputs, stageContext, traefikImageRef } from "./images.ts";
@@ -71,6 +71,7 @@ test("the dev values put Traefik's resolver on Pebble, one replica on the real n
   assert.deepEqual(ic.image, { repository: "localhost/mms-dev/traefik", tag: "v3.6.12", digest: "", pullPolicy: "Never" });
   assert.deepEqual(ic.service, { type: "ClusterIP", clusterIP: ingressAddress(plan) });
   assert.equal(ic.acme!.caServer, e.directory);
+  assert.deepEqual(tenantsTlsDevValues(e), { mode: "ingress-acme", acmeResolver: "letsencrypt", ingressService: "traefik/traefik", acmeCaSecret: "acme-root-ca" });
 });
 
 test("the Traefik image: a local name, built from the Go binary alone, only when asked for", async () => {

@@ -218,3 +218,12 @@ export function ingressDevValues(acme: AcmeEndpoints, opts: { image: string; ser
     },
   };
 }
+
+/**
+ * The chart's `tenants.tls` for the dev environment: tenants' Ingresses name Traefik's resolver, and the
+ * operator checks their certificates through the ingress Service against Pebble's current root (the Secret
+ * ACME_ROOT_SECRET, refreshed at each Pebble start; the operator reads the file at each check).
+ */
+export function tenantsTlsDevValues(acme: Pick<AcmeEndpoints, "resolver">): Record<string, string> {
+  return { mode: "ingress-acme", acmeResolver: acme.resolver, ingressService: `${INGRESS_NAMESPACE}/${INGRESS_SERVICE}`, acmeCaSecret: ACME_ROOT_SECRET };
+}
