@@ -196,7 +196,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         if (realNodes > 0) {
           // this checkout's code, every cached Matomo and the ingress controller, on the node; the platform's chart
           const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
-          await platformOnRealNode({ paths, ports, secrets, realNodes, addresses, timings }, built, progress);
+          await platformOnRealNode({ paths, ports, secrets, realNodes, addresses, timings, pki: pkiFiles(paths.pki) }, built, progress);
         }
         return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
       }
@@ -327,7 +327,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 }
 
 /** The platform's chart on the real node, then the environment's own pool, store and plan. */
-async function platformOnRealNode(ctx: Parameters<typeof applyDevObjects>[0] & Pick<Context, "timings">, built: BuildImagesResult, progress: Progress): Promise<void> {
+async function platformOnRealNode(ctx: Parameters<typeof applyDevObjects>[0] & Pick<Context, "timings" | "pki">, built: BuildImagesResult, progress: Progress): Promise<void> {
   const mms = built.images.find((i) => i.name === "mms");
   await installPlatformChart(ctx, splitImageRef(mmsImageRef(), mms?.digest), progress);
   await applyDevObjects(ctx);

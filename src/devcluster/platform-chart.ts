@@ -1,15 +1,17 @@
 // The platform on the dev environment's real node, installed as production installs it: `helm upgrade
 // --install` of deploy/charts/matomo-multiscale with the values below. The operator's replicas run the
 // control-plane image `dev up` built from this checkout, named by digest, so a new build rolls them.
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { UserError } from "../util/errors.ts";
 import { run } from "../util/exec.ts";
 import type { Progress } from "../util/progress.ts";
+import { acmeEndpoints, ingressDevValues, tenantsTlsDevValues, type AcmeEndpoints } from "./acme.ts";
 import { builtDir } from "./build.ts";
 import type { Context } from "./components.ts";
+import { traefikImageRef } from "./images.ts";
 import { KUBELET_LABEL } from "./kwok.ts";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./real-node.ts";
 import { BUILDS } from "./versions.ts";
@@ -36,15 +38,21 @@ export function splitImageRef(ref: string, digest?: string): ChartImage {
 }
 
 /** The chart values of the dev environment: everything on the real node, ports of the host's services. */
-export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "addresses">, image: ChartImage): Record<string, unknown> {
+export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "addresses">, image: ChartImage, ingress: { acme: AcmeEndpoints; serverCa: string }): Record<string, unknown> {
   const onRealNode = {
     nodeSelector: { [REAL_NODE_LABEL]: "true" },
     tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
   };
   return {
     image: { repository: image.repository, tag: image.tag, digest: image.digest ?? "", pullPolicy: "IfNotPresent" },
-    // The cluster DNS is CoreDNS on the host's bridge address, not a pod in kube-system.
-    tenants: { dnsEgressCidrs: [`${ctx.addresses.hostIp}/32`] },
+    tenants: {
+      // The cluster DNS is CoreDNS on the host's bridge address, not a pod in kube-system.
+      dnsEgressCidrs: [`${ctx.addresses.hostIp}/32`],
+      // Certificates from Traefik's ACME resolver, on the dev environment's Pebble (acme.ts).
+      tls: tenantsTlsDevValues(ingress.acme),
+    },
+    // Traefik on the real node, from the image built here (deploy/images/traefik).
+    ...ingressDevValues(ingress.acme, { image: traefikImageRef(), serverCa: ingress.serverCa, ...onRealNode }),
     operator: {
       replicas: 2,
       simulatedNodeLabel: KUBELET_LABEL,
@@ -89,9 +97,10 @@ export function platformInstallArgs(valuesFile: string): string[] {
 }
 
 /** `helm upgrade --install` of the platform into the dev cluster; waits until its Deployments are Ready. */
-export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths" | "addresses">, image: ChartImage, progress: Progress): Promise<void> {
+export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths" | "addresses" | "pki">, image: ChartImage, progress: Progress): Promise<void> {
   const valuesFile = platformValuesFile(ctx.paths);
-  await writeFile(valuesFile, stringify(devChartValues(ctx, image)));
+  const acme = acmeEndpoints(ctx.paths, ctx.pki.caCert, ctx.addresses, ctx.ports);
+  await writeFile(valuesFile, stringify(devChartValues(ctx, image, { acme, serverCa: await readFile(acme.serverCaFile, "utf8") })));
   progress.step(`installing the platform with its Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);
   const r = await runHelm(ctx.paths, platformInstallArgs(valuesFile));
   if (r.code !== 0) throw new UserError(`helm could not install the platform: ${r.stderrTail.trim() || `exit ${r.code}`}; values in ${valuesFile}`);
