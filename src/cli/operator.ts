@@ -49,13 +49,15 @@ const DNS_LABEL = new RegExp(DNS_LABEL_PATTERN);
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** A Kubernetes object name: a DNS label (namespaces) or subdomain (ClusterIssuers, IngressClasses). */
-/** `--dns-egress-cidr`: an IPv4 CIDR (repeatable). */
-export function parseDnsCidr(raw: string, previous: string[] = []): string[] {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(raw.trim());
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
-    throw new InvalidArgumentError(`--dns-egress-cidr takes an IPv4 range as address/bits (e.g. 169.254.20.10/32 for NodeLocal DNSCache), not "${raw}"`);
-  }
-  return [...previous, raw.trim()];
+/** An IPv4 CIDR flag (repeatable): `--dns-egress-cidr`, `--direct-access-cidr`. */
+export function cidrFlag(flag: string, example: string): (raw: string, previous?: string[]) => string[] {
+  return (raw, previous = []) => {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(raw.trim());
+    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) {
+      throw new InvalidArgumentError(`${flag} takes an IPv4 range as address/bits (e.g. ${example}), not "${raw}"`);
+    }
+    return [...previous, raw.trim()];
+  };
 }
 
 export function kubeName(flag: string, what: string, label = false): (v: string) => string {
@@ -148,13 +150,14 @@ export function registerOperator(program: Command): void {
     .addOption(new Option("--acme-ca-file <path>", "ingress-acme mode: PEM bundle of the CAs tenant certificates are verified against (the ACME server's roots, e.g. Pebble's); the system roots without it").argParser(parseCaFile))
     .addOption(new Option("--tenant-image <repository>", "repository of the tenant (Matomo) image, without tag: the tag is each tenant's Matomo version").argParser(parseTenantImage).default(DEFAULT_PLATFORM.image))
     .addOption(new Option("--control-image <ref>", "the control plane's image (mms, MariaDB client tools), with tag or digest: backup, drill and upgrade jobs run it").argParser(parseControlImage).default(DEFAULT_PLATFORM.controlImage))
-    .addOption(new Option("--dns-egress-cidr <cidr>", "tenants' pods may also send DNS (port 53) to this range, for a resolver that is not a pod in kube-system, e.g. NodeLocal DNSCache (repeatable)").argParser(parseDnsCidr))
+    .addOption(new Option("--dns-egress-cidr <cidr>", "tenants' pods may also send DNS (port 53) to this range, for a resolver that is not a pod in kube-system, e.g. NodeLocal DNSCache (repeatable)").argParser(cidrFlag("--dns-egress-cidr", "169.254.20.10/32 for NodeLocal DNSCache")))
+    .addOption(new Option("--direct-access-cidr <cidr>", "besides the ingress controller, this range may reach tenants' tracker and web pods directly, e.g. a synthetic-monitoring prober (repeatable)").argParser(cidrFlag("--direct-access-cidr", "203.0.113.7/32")))
     .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
     .action(async (opts: {
       concurrency: number; healthPort?: number; healthAddress: string; resync: number; installApi: boolean; runJobsLocally?: boolean; logLevel: string; maxRollingTenants: number;
       jobNodeSelector?: Record<string, string>; jobToleration?: V1Toleration[]; suspendSchedules?: boolean; simulatedNodeLabel?: string;
       tls: TlsMode; clusterIssuer: string; acmeResolver: string; ingressClass: string; ingressNamespace: string; ingressService: { namespace: string; name: string };
-      acmeCaFile?: string; tenantImage: string; controlImage: string; dnsEgressCidr?: string[];
+      acmeCaFile?: string; tenantImage: string; controlImage: string; dnsEgressCidr?: string[]; directAccessCidr?: string[];
     }, cmd: Command) => {
       const log = pino({ level: opts.logLevel, base: { component: "operator" } }, pino.destination(2));
       const operator = await runOperator({
@@ -178,6 +181,7 @@ export function registerOperator(program: Command): void {
           ingressService: opts.ingressService,
           ...(opts.acmeCaFile ? { acmeCaFile: opts.acmeCaFile } : {}),
           ...(opts.dnsEgressCidr ? { dnsEgressCidrs: opts.dnsEgressCidr } : {}),
+          ...(opts.directAccessCidr ? { directAccessCidrs: opts.directAccessCidr } : {}),
           ...(opts.runJobsLocally ? { runJobsLocally: true } : {}),
           ...(opts.jobNodeSelector ? { jobNodeSelector: opts.jobNodeSelector } : {}),
           ...(opts.jobToleration ? { jobTolerations: opts.jobToleration } : {}),

@@ -48,6 +48,8 @@ export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "address
     tenants: {
       // The cluster DNS is CoreDNS on the host's bridge address, not a pod in kube-system.
       dnsEgressCidrs: [`${ctx.addresses.hostIp}/32`],
+      // The host (tests, benchmarks) reaches tracker and web Services directly, as before the ingress existed.
+      directAccessCidrs: [`${ctx.addresses.hostIp}/32`],
       // Certificates from Traefik's ACME resolver, on the dev environment's Pebble (acme.ts).
       tls: tenantsTlsDevValues(ingress.acme),
     },

@@ -214,3 +214,11 @@ test("DNS: the tenant's pods reach kube-system's pods on port 53, and the resolv
   const local = renderTenant({ ...plain, platform: { ...plain.platform, dnsEgressCidrs: ["169.254.20.10/32"] } });
   assert.deepEqual(dns(local)?.to?.[1], { ipBlock: { cidr: "169.254.20.10/32" } });
 });
+
+test("a range the platform names (a prober) may reach tracker and web directly too", () => {
+  const plain = input("acme", { domains: ["analytics.acme.test"] });
+  const objs = renderTenant({ ...plain, platform: { ...plain.platform, directAccessCidrs: ["203.0.113.7/32"] } });
+  const from = (find(objs, "NetworkPolicy", "allow-ingress-controller") as unknown as { spec: { ingress: { from: unknown[] }[] } }).spec.ingress[0]?.from;
+  assert.deepEqual(from?.at(-1), { ipBlock: { cidr: "203.0.113.7/32" } });
+  assert.equal(from?.length, 3);
+});

@@ -68,6 +68,11 @@ export interface PlatformSettings {
    * or the dev environment's CoreDNS on the host).
    */
   readonly dnsEgressCidrs?: readonly string[] | undefined;
+  /**
+   * Addresses that may reach tracker and web directly, besides the ingress controller's namespace and the
+   * operator (a monitoring prober; the dev environment's host, whose tests and benchmarks compare).
+   */
+  readonly directAccessCidrs?: readonly string[] | undefined;
   /** Port of the object store the backup jobs talk to (443 on OVH). */
   readonly objectStoragePort: number;
   /** The control plane's image (mms CLI and MariaDB client tools), run by backup and drill jobs. */
@@ -421,6 +426,7 @@ export function renderTenant(input: RenderInput): KubeObject[] {
             { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": platform.ingressNamespace } } },
             // The operator's probes behind MatomoAnswering (its replicas, as the platform's chart labels them).
             { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": SYSTEM_NAMESPACE } }, podSelector: { matchLabels: OPERATOR_POD_LABELS } },
+            ...(platform.directAccessCidrs ?? []).map((cidr) => ({ ipBlock: { cidr } })),
           ],
           ports: [{ protocol: "TCP", port: PORT }],
         }],
