@@ -5,14 +5,14 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { installApi, syncRegistry } from "../src/controllers/install.ts";
+import { syncRegistry } from "../src/controllers/install.ts";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { MatomoTenant } from "../src/api/tenant.ts";
 import { dropTenantDatabase } from "../src/db/pool.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeApiError, KubeHttp, type KubeObject } from "../src/kube/http.ts";
-import { eventually, uniqueName } from "./helpers.ts";
+import { ensureApi, eventually, uniqueName } from "./helpers.ts";
 
 let http: KubeHttp;
 const created: string[] = [];
@@ -37,7 +37,7 @@ async function rejection(obj: KubeObject, dryRun = true, mode: "create" | "apply
 
 before(async () => {
   http = new KubeHttp(loadKubeConfig({ kubeconfig: (await endpoints()).kubeconfig }));
-  await installApi(http);
+  await ensureApi(http);
 });
 
 after(async () => {

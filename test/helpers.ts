@@ -4,6 +4,8 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { endpoints } from "../src/devcluster/environment.ts";
+import { installApi } from "../src/controllers/install.ts";
+import type { KubeHttp } from "../src/kube/http.ts";
 import { kubeClients, loadKubeConfig, type KubeClients } from "../src/kube/client.ts";
 
 /** The CLI as a user runs it. */
@@ -53,4 +55,16 @@ export async function eventually<T>(
     await sleep(250);
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ""}`);
+}
+
+/**
+ * The platform's API, installed as the environment installs it: with a real node the platform's Helm
+ * chart owns it (reinstalling it here would take it from the release, and `helm uninstall` would leave it
+ * behind), so only an environment without the chart gets it from installApi.
+ */
+export async function ensureApi(http: KubeHttp): Promise<void> {
+  const policy = await http.getOrUndefined<{ metadata: { annotations?: Record<string, string> } }>(
+    "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "matomotenants.multiscale.io");
+  if (policy?.metadata.annotations?.["meta.helm.sh/release-name"]) return;
+  await installApi(http);
 }

@@ -15,14 +15,13 @@ import { promisify } from "node:util";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { NodeRemediation } from "../src/api/remediation.ts";
 import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
-import { installApi } from "../src/controllers/install.ts";
 import { OUT_OF_SERVICE_TAINT } from "../src/controllers/node-doctor/controller.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { isReady, simulatedNode } from "../src/devcluster/nodes.ts";
 import { startSimOvhApi, type SimOvhApi } from "../src/devcluster/sim-ovh-api.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
-import { eventually, MMS, type Run, runMms, uniqueName } from "./helpers.ts";
+import { MMS, ensureApi, eventually, runMms, type Run, uniqueName } from "./helpers.ts";
 
 const pool = uniqueName("it-ovh");
 const nodeNames = [0, 1, 2].map((i) => `${pool}-n${i}`);
@@ -84,7 +83,7 @@ before(async () => {
   kubeconfig = e.kubeconfig;
   kubectl = join(e.kubectlDir, "kubectl");
   http = new KubeHttp(loadKubeConfig({ kubeconfig }));
-  await installApi(http);
+  await ensureApi(http);
   dir = await mkdtemp(join(tmpdir(), "it-ovh-doctor-"));
   for (const [i, name] of nodeNames.entries()) {
     const n = simulatedNode(230 + i);

@@ -7,7 +7,6 @@ import { randomUUID } from "node:crypto";
 import { pino } from "pino";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import type { NodeRemediation } from "../src/api/remediation.ts";
-import { installApi } from "../src/controllers/install.ts";
 import { startSimOvhApi, type SimOvhApi } from "../src/devcluster/sim-ovh-api.ts";
 import { SimDriver } from "../src/cloud/sim-driver.ts";
 import { NodeDoctor, OUT_OF_SERVICE_TAINT } from "../src/controllers/node-doctor/controller.ts";
@@ -16,7 +15,7 @@ import { endpoints } from "../src/devcluster/environment.ts";
 import { failNode, isReady, simulatedNode } from "../src/devcluster/nodes.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
-import { eventually, runMms, uniqueName } from "./helpers.ts";
+import { ensureApi, eventually, runMms, uniqueName } from "./helpers.ts";
 
 let http: KubeHttp;
 let sim: SimOvhApi;
@@ -32,7 +31,7 @@ type Pod = { metadata: { name: string }; spec?: { nodeName?: string }; status?: 
 
 before(async () => {
   http = new KubeHttp(loadKubeConfig({ kubeconfig: (await endpoints()).kubeconfig }));
-  await installApi(http);
+  await ensureApi(http);
   // A pool of our own, tainted so other tests' pods stay away; the environment's nodes are never failed.
   for (const [i, name] of nodeNames.entries()) {
     const n = simulatedNode(200 + i);

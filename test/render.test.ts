@@ -2,7 +2,6 @@
 // every built-in plan, and its pods pass Pod Security "restricted" admission.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { installApi } from "../src/controllers/install.ts";
 import { BUILT_IN_PLANS } from "../src/api/plan.ts";
 import { TenantSpec } from "../src/api/tenant.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
@@ -10,7 +9,7 @@ import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
 import { renderVerifiedBackupJob } from "../src/render/backup-jobs.ts";
 import { DEFAULT_PLATFORM, renderTenant } from "../src/render/tenant.ts";
-import { uniqueName } from "./helpers.ts";
+import { ensureApi, uniqueName } from "./helpers.ts";
 
 let http: KubeHttp;
 const namespaces: string[] = [];
@@ -18,7 +17,7 @@ const manager = { fieldManager: "it-render" };
 
 before(async () => {
   http = new KubeHttp(loadKubeConfig({ kubeconfig: (await endpoints()).kubeconfig }));
-  await installApi(http);
+  await ensureApi(http);
 });
 after(async () => {
   for (const ns of namespaces) await http.delete("v1", "Namespace", ns);

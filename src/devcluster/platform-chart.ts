@@ -70,6 +70,8 @@ export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "address
     // The sim OVH API listens on loopback only; the node doctor runs as a local process (mms dev up).
     nodeDoctor: { enabled: false },
     networkPolicies: {
+      // Tests read the operator's metrics from the host.
+      metricsFromCidrs: [`${ctx.addresses.hostIp}/32`],
       egress: {
         // The host's services as the pods reach them: API server, MariaDB, Redis, S3 on their dev ports.
         extraPorts: [8443, ctx.ports.apiserver, ctx.ports.mariadb, ctx.ports.redis, ctx.ports.s3],
