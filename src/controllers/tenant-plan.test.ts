@@ -371,7 +371,11 @@ test("upgrade: undoing a completed upgrade queues tracking on the new version un
   assert.equal(held.status?.upgrade?.rollbackOf, "Completed");
   assert.match(image(held), new RegExp(`:${TO}$`), "the new version keeps serving: the database is still the upgraded one");
   assert.match(config(held), /processDuringTrackingRequest = "0"/, "tracking only queued");
-  assert.equal(cond(held.status, "Upgrading")?.reason, "RollbackRestoring", "every pod holds: the CLI may restore now");
+  assert.equal(held.rolloutStarts, true);
+  assert.equal(cond(held.status, "Upgrading")?.reason, "RollbackQueueing", "not in the reconcile that switches the pods to queueing: they have not rolled yet");
+  const holding = planTenant(settled(tenantOf(held.status, {}, { matomoVersion: FROM }), { pods: [] }));
+  assert.equal(holding.rolloutStarts, false);
+  assert.equal(cond(holding.status, "Upgrading")?.reason, "RollbackRestoring", "every pod holds: the CLI may restore now");
   const restored = planTenant(snapshot(tenantOf(held.status, { annotations: { "multiscale.io/rollback-restored": "pre-upgrade-g3" } }, { matomoVersion: FROM })));
   assert.match(image(restored), new RegExp(`:${FROM}$`), "once restored, the old version serves");
   assert.equal(cond(restored.status, "Upgrading")?.reason, "RollingBack");

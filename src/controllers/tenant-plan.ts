@@ -301,6 +301,11 @@ export function planTenant(snap: TenantSnapshot): TenantDecision {
     const existing = snap.deployments.get(o.metadata.name);
     return existing !== undefined && existing.metadata.annotations?.[TEMPLATE_HASH] !== (o.metadata.annotations as Record<string, string> | undefined)?.[TEMPLATE_HASH];
   });
+  // Likewise "every pod queues" (the rollback's go-ahead to restore) is never said in the reconcile that
+  // switches the pods to queueing: "rolled" was of the template before, whose pods still write directly.
+  if (rolloutStarts && step.condition?.reason === "RollbackRestoring") {
+    set("Upgrading", true, "RollbackQueueing", `queueing tracking on every pod before backup ${step.upgrade?.backupId ?? "?"} is restored`);
+  }
   // Jobs run once by name: one that exists is never applied again. A queue drain never starts in the
   // reconcile that changes a pod template: "rolled" was read of the template before it, and pods still in
   // queue mode could enqueue after the drain (it starts on a later reconcile, once the new one has rolled).
