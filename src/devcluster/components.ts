@@ -3,14 +3,13 @@
 import { existsSync } from "node:fs";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request as httpsRequest } from "node:https";
 import { ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { createConnection } from "mysql2/promise";
 import { createClient } from "redis";
 import { UserError } from "../util/errors.ts";
 import { installApi } from "../controllers/install.ts";
-import { loadKubeConfig } from "../kube/client.ts";
+import { kubeClients, loadKubeConfig } from "../kube/client.ts";
 import { KubeHttp, type KubeObject } from "../kube/http.ts";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { API_GROUP_VERSION } from "../api/names.ts";
@@ -22,7 +21,7 @@ import { parseDuration } from "../util/duration.ts";
 import { run } from "../util/exec.ts";
 import { KUBELET_LABEL, KWOK_NODE_SELECTOR, kwokStages } from "./kwok.ts";
 import { parseScheduledJobs, type ScheduledJobs } from "./local-jobs.ts";
-import { NODE_POOL, REGION, ZONES } from "./nodes.ts";
+import { NODE_POOL, REGION, waitRealNodeReady, ZONES } from "./nodes.ts";
 import {
   cgroupRootName, cniConflist, containerdConfig, ensureCgroupRoot, ensureNodeNetwork, kubeletConfig, kubeProxyConfig, netnsPath, PAUSE_IMAGE, REAL_NODE_LABEL,
   REAL_NODE_TAINT, realNodeDirs, realNodeLabels, realNodeName, writeNodeFiles,
@@ -528,10 +527,7 @@ export const COMPONENTS: readonly Component[] = [
     // once the node is Ready, and the doctor's first looks fail (it logs them and looks again).
     after: ["kube-controller-manager", "sim-ovh-api", "operator"],
     executable: () => process.execPath,
-    prepare: async (ctx) => {
-      const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
-      await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM_NAMESPACE } }, { fieldManager: "mms-dev" });
-    },
+    prepare: async (ctx) => applySystemNamespace(new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }))),
     spec: (ctx) => ({
       command: process.execPath,
       args: [
@@ -654,17 +650,15 @@ export const COMPONENTS: readonly Component[] = [
     only: "real",
     ports: [],
     // It reads its own Node at start and panics when there is none yet (a new environment): after the kubelet,
-    // and only once the kubelet has registered the node.
+    // and only once its node is Ready.
     after: ["kube-apiserver", "containerd", "kubelet"],
     executable: (ctx) => join(nodeBin(ctx, "kubeRouter"), "kube-router"),
     prepare: async (ctx) => {
       const cert = await ensureClientCert(ctx.paths.pki, "kube-router", `/CN=${KUBE_ROUTER_USER}`);
       await writeKubeconfig(realNodeDirs(ctx.paths, 1).kubeRouterKubeconfig, apiserverForNodes(ctx), ctx.pki, cert);
       await applyKubeRouterRbac(ctx);
-      const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
-      for (let i = 0; !(await http.getOrUndefined("v1", "Node", realNodeName(1))); i++) {
-        if (i >= 600) throw new UserError(`the kubelet did not register ${realNodeName(1)} within 60 s; see the kubelet's log`);
-        await sleep(100);
+      if (!(await waitRealNodeReady(kubeClients(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig })), realNodeName(1), 60_000))) {
+        throw new UserError(`the real node ${realNodeName(1)} did not become Ready within 60 s; see the kubelet's log`);
       }
     },
     spec: (ctx) => ({
@@ -843,6 +837,11 @@ export async function applyDevObjects(ctx: Pick<Context, "paths" | "ports" | "se
 
 // --- real node helpers ------------------------------------------------------------------------------
 
+/** The platform's namespace, for what the dev environment puts there before the chart is installed. */
+async function applySystemNamespace(http: KubeHttp): Promise<void> {
+  await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM_NAMESPACE } }, { fieldManager: "mms-dev" });
+}
+
 function acmeBin(ctx: Context): string {
   if (!ctx.bins.pebble) throw new Error("Pebble was not built");
   return ctx.bins.pebble;
@@ -855,7 +854,7 @@ function acmeBin(ctx: Context): string {
 export async function publishAcmeRoot(ctx: Pick<Context, "paths">): Promise<void> {
   const http = new KubeHttp(loadKubeConfig({ kubeconfig: ctx.paths.kubeconfig }));
   const manager = { fieldManager: "mms-dev" };
-  await http.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SYSTEM_NAMESPACE } }, manager);
+  await applySystemNamespace(http);
   await http.apply({
     apiVersion: "v1", kind: "Secret", metadata: { name: ACME_ROOT_SECRET, namespace: SYSTEM_NAMESPACE, labels: { "app.kubernetes.io/managed-by": "mms-dev" } },
     type: "Opaque", stringData: { "ca.crt": await readFile(acmeFiles(ctx.paths).root, "utf8") },

@@ -16,7 +16,7 @@ import {
   ADMIN_DB_USER, applyDevObjects, COMPONENTS, componentsFor, DEV_BACKUP_BUCKET, devTimings, simFiles, type BinDirs, type Component, type ComponentName, type Context,
   type Secrets, type SystemPrograms,
 } from "./components.ts";
-import { buildImages, mmsImageRef, type BuildImagesResult } from "./images.ts";
+import { buildImages, mmsImageRef } from "./images.ts";
 import { installPlatformChart, splitImageRef } from "./platform-chart.ts";
 import { ensureNodeNetwork, MAX_DEV_REAL_NODES, realNodeDirs, realNodeName, removeNodeLeftovers } from "./real-node.ts";
 import { run } from "../util/exec.ts";
@@ -193,11 +193,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       const secrets = await readSecrets(paths);
       if (status.healthy && secrets) {
         await ensureBucket(ports.s3, secrets, DEV_BACKUP_BUCKET);
-        if (realNodes > 0) {
-          // this checkout's code, every cached Matomo and the ingress controller, on the node; the platform's chart
-          const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
-          await platformOnRealNode({ paths, ports, secrets, realNodes, addresses, timings, pki: pkiFiles(paths.pki) }, built, progress);
-        }
+        if (realNodes > 0) await platformOnRealNode({ paths, ports, secrets, realNodes, addresses, timings, pki: pkiFiles(paths.pki) }, env, progress);
         return { alreadyUp: true, started: [], seconds: (Date.now() - t0) / 1000, status };
       }
     }
@@ -299,13 +295,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
         if (!(await waitRealNodeReady(kube, realNodeName(1), REAL_NODE_READY_TIMEOUT_MS))) {
           throw new UserError(`the real node ${realNodeName(1)} did not become Ready within ${REAL_NODE_READY_TIMEOUT_MS / 1000} s; see ${join(paths.logs, "kubelet.log")}`);
         }
-        // The operator's backup and drill pods run the control-plane image, built from this checkout; the
-        // tenants of the real-node plan run a tenant image per Matomo archive of the cache. Cached by
-        // content (seconds when nothing changed) and loaded into the node.
-        // The ingress controller's image too (deploy/images/traefik: Traefik built from its Go module).
-        const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
-        // The platform as production installs it: the operator's replicas on the real node (platform-chart.ts).
-        await platformOnRealNode(ctx, built, progress);
+        await platformOnRealNode(ctx, env, progress);
       }
       await ensureBucket(ctx.ports.s3, ctx.secrets, DEV_BACKUP_BUCKET);
       const services = await serviceRange(new KubeHttp(kube.config));
@@ -326,8 +316,15 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   });
 }
 
-/** The platform's chart on the real node, then the environment's own pool, store and plan. */
-async function platformOnRealNode(ctx: Parameters<typeof applyDevObjects>[0] & Pick<Context, "timings" | "pki">, built: BuildImagesResult, progress: Progress): Promise<void> {
+/**
+ * The platform on the real node, as production installs it. The images first: the control-plane image built
+ * from this checkout (the operator's replicas, backup and drill pods), a tenant image per Matomo archive of
+ * the cache, the ingress controller's (deploy/images/traefik); cached by content (seconds when nothing
+ * changed) and loaded into the node. Then the platform's chart (platform-chart.ts), then the environment's
+ * own pool, store and plan.
+ */
+async function platformOnRealNode(ctx: Parameters<typeof applyDevObjects>[0] & Pick<Context, "timings" | "pki">, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
+  const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
   const mms = built.images.find((i) => i.name === "mms");
   await installPlatformChart(ctx, splitImageRef(mmsImageRef(), mms?.digest), progress);
   await applyDevObjects(ctx);
