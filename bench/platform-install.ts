@@ -12,8 +12,9 @@ import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { currentPaths, down, up } from "../src/devcluster/environment.ts";
 import { PLATFORM_RELEASE, platformInstallArgs, platformValuesFile, runHelm } from "../src/devcluster/platform-chart.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
-import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
+import { KubeHttp } from "../src/kube/http.ts";
 import { createProgress } from "../src/util/progress.ts";
+import { holds, operatorLease, operatorPods } from "../test/support/operator.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,9 +27,6 @@ const scratch = await mkdtemp(join(tmpdir(), "mms-bench-install-"));
 const env: NodeJS.ProcessEnv = { ...process.env, MMS_DEV_HOME: join(scratch, "env"), MMS_DEV_PORT_BASE: values["port-base"] };
 Object.assign(process.env, { MMS_DEV_HOME: env.MMS_DEV_HOME, MMS_DEV_PORT_BASE: env.MMS_DEV_PORT_BASE });
 
-interface Pod extends KubeObject { status?: { containerStatuses?: { ready?: boolean }[] } }
-interface Lease extends KubeObject { spec: { holderIdentity?: string; renewTime?: string } }
-
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
@@ -37,11 +35,9 @@ const round = (x: number) => Math.round(x * 100) / 100;
 
 /** A Ready operator replica holding a Lease renewed after `since`. */
 async function leading(http: KubeHttp, since: number): Promise<boolean> {
-  const lease = await http.getOrUndefined<Lease>("coordination.k8s.io/v1", "Lease", "mms-operator", SYSTEM_NAMESPACE);
-  const renewed = Date.parse(lease?.spec.renewTime ?? "");
-  if (!lease?.spec.holderIdentity || !(renewed >= since - 1000)) return false;
-  const pods = (await http.list<Pod>("v1", "Pod", SYSTEM_NAMESPACE, `app.kubernetes.io/instance=${PLATFORM_RELEASE},app.kubernetes.io/component=operator`)).items;
-  return pods.some((p) => (lease.spec.holderIdentity ?? "").startsWith(`${p.metadata.name}-`) && p.status?.containerStatuses?.[0]?.ready === true);
+  const lease = await operatorLease(http);
+  if (!(Date.parse(lease?.spec.renewTime ?? "") >= since - 1000)) return false;
+  return (await operatorPods(http)).some((p) => holds(lease, p) && p.status?.containerStatuses?.[0]?.ready === true);
 }
 
 const toLeader: number[] = [];

@@ -19,12 +19,11 @@ import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
 import { waitReady } from "../src/tenants/service.ts";
 import { createProgress } from "../src/util/progress.ts";
 import { eventually, runMms, uniqueName } from "./helpers.ts";
+import { holds, leaderPod, operatorLease, operatorPods as podsOf } from "./support/operator.ts";
 
 const exec = promisify(execFile);
 const PRODUCTION_VALUES = join(CHART_DIR, "ci", "production-values.yaml");
 
-interface Pod extends KubeObject { spec: { nodeName?: string }; status?: { phase?: string; containerStatuses?: { ready?: boolean }[] } }
-interface Lease extends KubeObject { spec: { holderIdentity?: string } }
 
 let kubeconfig: string;
 let kubectl: string;
@@ -51,7 +50,7 @@ async function kubectlIn(input: string, args: readonly string[]): Promise<{ code
   });
 }
 
-const operatorPods = async () => (await http.list<Pod>("v1", "Pod", SYSTEM_NAMESPACE, `app.kubernetes.io/instance=${PLATFORM_RELEASE},app.kubernetes.io/component=operator`)).items;
+const operatorPods = () => podsOf(http);
 
 before(async () => {
   const e = await endpoints();
@@ -126,9 +125,8 @@ describe("the platform installed by the chart on the real node", () => {
       return p.length === 2 && p.every((x) => x.status?.phase === "Running" && x.status.containerStatuses?.[0]?.ready) ? p : undefined;
     }, 180_000);
     for (const p of pods) assert.equal(p.spec.nodeName, realNode, `${p.metadata.name} runs on the real node`);
-    const lease = await http.get<Lease>("coordination.k8s.io/v1", "Lease", "mms-operator", SYSTEM_NAMESPACE);
-    const holder = lease.spec.holderIdentity ?? "";
-    assert.ok(pods.some((p) => holder.startsWith(`${p.metadata.name}-`)), `the Lease is held by one of the pods (holder ${holder})`);
+    const lease = await operatorLease(http);
+    assert.ok(pods.some((p) => holds(lease, p)), `the Lease is held by one of the pods (holder ${lease?.spec.holderIdentity})`);
 
     const name = uniqueName("chart");
     tenants.push(name);
@@ -140,14 +138,12 @@ describe("the platform installed by the chart on the real node", () => {
 
   test("when the leading replica is deleted, the other takes the Lease over and tenants are still reconciled", async (t) => {
     if (!realNode) return t.skip("the dev environment runs without a real node (--real-nodes 0)");
-    const lease = await http.get<Lease>("coordination.k8s.io/v1", "Lease", "mms-operator", SYSTEM_NAMESPACE);
-    const leader = (await operatorPods()).find((p) => (lease.spec.holderIdentity ?? "").startsWith(`${p.metadata.name}-`));
+    const leader = await leaderPod(http);
     assert.ok(leader, "a replica leads");
     await kubectlIn("", ["delete", "pod", "-n", SYSTEM_NAMESPACE, leader.metadata.name, "--wait=false"]);
     const next = await eventually("another replica holding the Lease", async () => {
-      const l = await http.get<Lease>("coordination.k8s.io/v1", "Lease", "mms-operator", SYSTEM_NAMESPACE);
-      const h = l.spec.holderIdentity ?? "";
-      return h && !h.startsWith(`${leader.metadata.name}-`) ? h : undefined;
+      const l = await operatorLease(http);
+      return l?.spec.holderIdentity && !holds(l, leader) ? l.spec.holderIdentity : undefined;
     }, 120_000);
     assert.ok(next);
     const name = uniqueName("chart");

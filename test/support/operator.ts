@@ -9,15 +9,28 @@ import { isOurs } from "../../src/devcluster/processes.ts";
 import { readState } from "../../src/devcluster/state.ts";
 import type { KubeHttp, KubeObject } from "../../src/kube/http.ts";
 
-interface Pod extends KubeObject { status?: { podIP?: string; phase?: string } }
-interface Lease extends KubeObject { spec: { holderIdentity?: string; renewTime?: string } }
+export interface OperatorPod extends KubeObject {
+  spec: { nodeName?: string };
+  status?: { podIP?: string; phase?: string; containerStatuses?: { ready?: boolean }[] };
+}
+export interface OperatorLease extends KubeObject { spec: { holderIdentity?: string; renewTime?: string } }
+
+/** The chart's operator replicas. */
+export async function operatorPods(http: KubeHttp): Promise<OperatorPod[]> {
+  return (await http.list<OperatorPod>("v1", "Pod", SYSTEM_NAMESPACE, `app.kubernetes.io/instance=${PLATFORM_RELEASE},app.kubernetes.io/component=operator`)).items;
+}
+
+export async function operatorLease(http: KubeHttp): Promise<OperatorLease | undefined> {
+  return http.getOrUndefined<OperatorLease>("coordination.k8s.io/v1", "Lease", "mms-operator", SYSTEM_NAMESPACE);
+}
+
+/** Whether a replica holds the Lease: its identity is the pod's name (the hostname) and a process id. */
+export const holds = (lease: OperatorLease | undefined, pod: OperatorPod): boolean => (lease?.spec.holderIdentity ?? "").startsWith(`${pod.metadata.name}-`);
 
 /** The replica holding the leader Lease, when the operator runs as pods. */
-async function leaderPod(http: KubeHttp): Promise<Pod | undefined> {
-  const lease = await http.getOrUndefined<Lease>("coordination.k8s.io/v1", "Lease", "mms-operator", SYSTEM_NAMESPACE);
-  const holder = lease?.spec.holderIdentity ?? "";
-  const pods = (await http.list<Pod>("v1", "Pod", SYSTEM_NAMESPACE, `app.kubernetes.io/instance=${PLATFORM_RELEASE},app.kubernetes.io/component=operator`)).items;
-  return pods.find((p) => holder.startsWith(`${p.metadata.name}-`));
+export async function leaderPod(http: KubeHttp): Promise<OperatorPod | undefined> {
+  const lease = await operatorLease(http);
+  return (await operatorPods(http)).find((p) => holds(lease, p));
 }
 
 async function localOperator() {
