@@ -16,7 +16,7 @@ import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { acmeEndpoints, ingressDevValues } from "../src/devcluster/acme.ts";
 import { addressPlan } from "../src/devcluster/addresses.ts";
 import { endpoints } from "../src/devcluster/environment.ts";
-import { traefikImageRef } from "../src/devcluster/images.ts";
+import { splitImageRef, traefikImageRef } from "../src/devcluster/images.ts";
 import { CHART_DIR, helmPath, PLATFORM_RELEASE } from "../src/devcluster/platform-chart.ts";
 import { portsFrom } from "../src/devcluster/ports.ts";
 import type { KubeObject } from "../src/kube/http.ts";
@@ -28,7 +28,7 @@ interface PodSpec { securityContext: Record<string, unknown>; containers: Contai
 type Obj = KubeObject & { spec?: Record<string, unknown>; rules?: { resources: string[]; verbs: string[] }[] };
 
 const DEV = ingressDevValues(acmeEndpoints({ home: "/h" }, "/h/ca.crt", addressPlan(17000), portsFrom(17000)), {
-  image: traefikImageRef(), serverCa: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+  image: splitImageRef(traefikImageRef()), serverCa: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
   nodeSelector: { "mms.dev/real-node": "true" }, tolerations: [{ key: "mms.dev/real-node", operator: "Exists", effect: "NoSchedule" }],
 });
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { acmeEndpoints, challtestsrvArgs, ingressAddress, ingressDevValues, PEBBLE_CERT_VALIDITY_SECONDS, PEBBLE_ENV, pebbleConfig, tenantsTlsDevValues } from "./acme.ts";
 import { addressPlan, inClusterRange } from "./addresses.ts";
 import { COMPONENTS, componentsFor, devTimings, type Context } from "./components.ts";
-import { resolveInputs, stageContext, traefikImageRef } from "./images.ts";
+import { resolveInputs, splitImageRef, stageContext, traefikImageRef } from "./images.ts";
 import { devPaths } from "./paths.ts";
 import { pkiFiles } from "./pki.ts";
 import { portsFrom } from "./ports.ts";
@@ -65,7 +65,7 @@ test("the dev values put Traefik's resolver on Pebble, one replica on the real n
   const e = acmeEndpoints({ home: "/h" }, "/h/pki/ca.crt", plan, ports);
   assert.equal(e.directory, `https://${plan.hostIp}:${ports.pebble}/dir`);
   assert.equal(e.rootFile, "/h/pebble/root.pem");
-  const v = ingressDevValues(e, { image: traefikImageRef(), serverCa: "-----BEGIN CERTIFICATE-----\n", nodeSelector: { a: "b" }, tolerations: [] }) as { ingressController: Record<string, Record<string, unknown>> };
+  const v = ingressDevValues(e, { image: splitImageRef(traefikImageRef()), serverCa: "-----BEGIN CERTIFICATE-----\n", nodeSelector: { a: "b" }, tolerations: [] }) as { ingressController: Record<string, Record<string, unknown>> };
   const ic = v.ingressController;
   assert.equal(ic.replicas, 1);
   assert.deepEqual(ic.image, { repository: "localhost/mms-dev/traefik", tag: "v3.6.12", digest: "", pullPolicy: "Never" });

@@ -193,14 +193,13 @@ export function acmeEndpoints(paths: Pick<DevPaths, "home">, caCert: string, add
  * built here on the real node, a fixed ClusterIP, its ACME resolver on Pebble with short certificates, and
  * `serverCa` (the PEM of the environment's CA, which signed Pebble's HTTPS certificate) for its ACME client.
  */
-export function ingressDevValues(acme: AcmeEndpoints, opts: { image: string; serverCa: string; nodeSelector: Record<string, string>; tolerations: readonly object[] }): Record<string, unknown> {
-  const at = opts.image.lastIndexOf(":");
+export function ingressDevValues(acme: AcmeEndpoints, opts: { image: { repository: string; tag: string }; serverCa: string; nodeSelector: Record<string, string>; tolerations: readonly object[] }): Record<string, unknown> {
   return {
     ingressController: {
       enabled: true,
       namespace: INGRESS_NAMESPACE,
       replicas: 1,
-      image: { repository: opts.image.slice(0, at), tag: opts.image.slice(at + 1), digest: "", pullPolicy: "Never" },
+      image: { ...opts.image, digest: "", pullPolicy: "Never" },
       service: { type: "ClusterIP", clusterIP: acme.ingressAddress },
       acme: {
         enabled: true,

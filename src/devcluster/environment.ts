@@ -17,7 +17,7 @@ import {
   type Secrets, type SystemPrograms,
 } from "./components.ts";
 import { buildImages, mmsImageRef } from "./images.ts";
-import { installPlatformChart, splitImageRef } from "./platform-chart.ts";
+import { chartImage, installPlatformChart } from "./platform-chart.ts";
 import { ensureNodeNetwork, MAX_DEV_REAL_NODES, realNodeDirs, realNodeName, removeNodeLeftovers } from "./real-node.ts";
 import { run } from "../util/exec.ts";
 import { isReady, listSimulatedNodes, reconcileNodes, waitNodesReady, waitRealNodeReady } from "./nodes.ts";
@@ -326,7 +326,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 async function platformOnRealNode(ctx: Parameters<typeof applyDevObjects>[0] & Pick<Context, "timings" | "pki">, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
   const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
   const mms = built.images.find((i) => i.name === "mms");
-  await installPlatformChart(ctx, splitImageRef(mmsImageRef(), mms?.digest), progress);
+  await installPlatformChart(ctx, chartImage(mmsImageRef(), mms?.digest), progress);
   await applyDevObjects(ctx);
 }
 

@@ -79,6 +79,12 @@ export function mmsImageRef(): string {
  * The dev stand-in for the official Traefik image (deploy/images/traefik): a local name, so it is never
  * taken for docker.io/library/traefik, which production pulls.
  */
+/** `repository:tag` split in two (a port in the registry's host is not a tag); no tag means latest. */
+export function splitImageRef(ref: string): { repository: string; tag: string } {
+  const at = ref.lastIndexOf(":");
+  return at > ref.lastIndexOf("/") ? { repository: ref.slice(0, at), tag: ref.slice(at + 1) } : { repository: ref, tag: "latest" };
+}
+
 export function traefikImageRef(): string {
   return `localhost/mms-dev/traefik:v${TRAEFIK_VERSION}`;
 }
@@ -701,7 +707,7 @@ export async function loadIntoNodes(ref: string, digest: string, archive: string
   // A pod that names the image by digest (repository@sha256:…, as the platform's chart does) finds it only
   // under that name: an imported image, unlike a pulled one, has no repository digest of its own.
   for (const rt of runtimes) {
-    const byDigest = `${ref.slice(0, ref.lastIndexOf(":") > ref.lastIndexOf("/") ? ref.lastIndexOf(":") : ref.length)}@${digest}`;
+    const byDigest = `${splitImageRef(ref).repository}@${digest}`;
     const r = await run(rt.ctr, ["--address", rt.socket, "--namespace", rt.namespace, "images", "tag", "--force", ref, byDigest]);
     if (r.code !== 0) throw new UserError(`naming ${ref} by its digest in ${rt.node} failed: ${lastLine(r.stderrTail)}`);
   }

@@ -11,7 +11,7 @@ import type { Progress } from "../util/progress.ts";
 import { acmeEndpoints, ingressDevValues, tenantsTlsDevValues, type AcmeEndpoints } from "./acme.ts";
 import { builtDir } from "./build.ts";
 import type { Context } from "./components.ts";
-import { traefikImageRef } from "./images.ts";
+import { splitImageRef, traefikImageRef } from "./images.ts";
 import { KUBELET_LABEL } from "./kwok.ts";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./real-node.ts";
 import { BUILDS } from "./versions.ts";
@@ -30,11 +30,9 @@ export interface ChartImage {
   readonly digest?: string | undefined;
 }
 
-export function splitImageRef(ref: string, digest?: string): ChartImage {
-  const at = ref.lastIndexOf(":");
-  const slash = ref.lastIndexOf("/");
-  const [repository, tag] = at > slash ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, "latest"];
-  return { repository, tag, ...(digest ? { digest } : {}) };
+/** An image reference as the chart's values take it, by digest when the build gave one. */
+export function chartImage(ref: string, digest?: string): ChartImage {
+  return { ...splitImageRef(ref), ...(digest ? { digest } : {}) };
 }
 
 /** The chart values of the dev environment: everything on the real node, ports of the host's services. */
@@ -54,7 +52,7 @@ export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "address
       tls: tenantsTlsDevValues(ingress.acme),
     },
     // Traefik on the real node, from the image built here (deploy/images/traefik).
-    ...ingressDevValues(ingress.acme, { image: traefikImageRef(), serverCa: ingress.serverCa, ...onRealNode }),
+    ...ingressDevValues(ingress.acme, { image: splitImageRef(traefikImageRef()), serverCa: ingress.serverCa, ...onRealNode }),
     operator: {
       replicas: 2,
       simulatedNodeLabel: KUBELET_LABEL,
