@@ -1,7 +1,7 @@
 // Shared helpers of the integration tests: clients for the running dev environment and polling.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { endpoints } from "../src/devcluster/environment.ts";
 import { installApi } from "../src/controllers/install.ts";
@@ -67,4 +67,15 @@ export async function ensureApi(http: KubeHttp): Promise<void> {
     "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "matomotenants.multiscale.io");
   if (policy?.metadata.annotations?.["meta.helm.sh/release-name"]) return;
   await installApi(http);
+}
+
+/** kubectl of the dev environment with `input` on its stdin: its exit code and everything it printed. */
+export async function kubectlWithInput(args: readonly string[], input = ""): Promise<{ code: number; out: string }> {
+  const e = await endpoints();
+  return new Promise((done) => {
+    const child = execFile(join(e.kubectlDir, "kubectl"), ["--kubeconfig", e.kubeconfig, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+    });
+    child.stdin?.end(input);
+  });
 }

@@ -4,24 +4,22 @@
 // the redirect and resolver flags, the API server's acceptance (dry run), and one replica for ACME.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
 import { acmeEndpoints, ingressDevValues } from "../src/devcluster/acme.ts";
 import { addressPlan } from "../src/devcluster/addresses.ts";
-import { endpoints } from "../src/devcluster/environment.ts";
+import { currentPaths, endpoints } from "../src/devcluster/environment.ts";
 import { splitImageRef, traefikImageRef } from "../src/devcluster/images.ts";
-import { CHART_DIR, helmPath, PLATFORM_RELEASE } from "../src/devcluster/platform-chart.ts";
+import { CHART_DIR, helmPath, PLATFORM_RELEASE, runHelm } from "../src/devcluster/platform-chart.ts";
 import { portsFrom } from "../src/devcluster/ports.ts";
 import type { KubeObject } from "../src/kube/http.ts";
+import { kubectlWithInput } from "./helpers.ts";
 
-const exec = promisify(execFile);
 
 interface Container { args: string[]; env?: { name: string; value: string }[]; securityContext: Record<string, unknown>; ports: { containerPort: number }[] }
 interface PodSpec { securityContext: Record<string, unknown>; containers: Container[]; volumes: { name: string; emptyDir?: object; secret?: { secretName: string } }[] }
@@ -37,12 +35,11 @@ async function render(values: Record<string, unknown>, namespace = "traefik"): P
   const file = join(tmpdir(), `ingress-values-${process.pid}-${randomBytes(4).toString("hex")}.json`);
   await writeFile(file, JSON.stringify(values));
   try {
-    const r = await exec(helmPath(), ["template", PLATFORM_RELEASE, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, "--values", file], { maxBuffer: 64 << 20 });
+    const r = await runHelm(currentPaths(), ["template", PLATFORM_RELEASE, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, "--values", file]);
+    if (r.code !== 0) return { code: r.code, docs: [], stderr: r.stderrTail };
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null).filter((d): d is Obj => d !== null);
     const ours = (d: Obj) => d.metadata.namespace === namespace || (d.kind === "Namespace" && d.metadata.name === namespace) || d.metadata.name.endsWith("-traefik") || d.kind === "IngressClass";
-    return { code: 0, docs: docs.filter(ours), stderr: r.stderr };
-  } catch (err) {
-    return { code: 1, docs: [], stderr: (err as { stderr?: string }).stderr ?? String(err) };
+    return { code: 0, docs: docs.filter(ours), stderr: r.stderrTail };
   } finally {
     await rm(file, { force: true });
   }
@@ -106,10 +103,7 @@ describe("the chart's ingress controller", () => {
     const mine = { ingressController: { ...DEV.ingressController as object, namespace: ns, service: { type: "ClusterIP", clusterIP: "" } }, tenants: { ingress: { namespace: ns } } };
     const rendered = await render(mine, ns);
     assert.equal(rendered.code, 0, rendered.stderr);
-    const kubectl = (args: string[], input = "") => new Promise<{ code: number; out: string }>((resolve) => {
-      const child = execFile(join(e.kubectlDir, "kubectl"), ["--kubeconfig", e.kubeconfig, ...args], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
-      child.stdin?.end(input);
-    });
+    const kubectl = (args: string[], input = "") => kubectlWithInput(args, input);
     const namespace = rendered.docs.filter((d) => d.kind === "Namespace");
     assert.equal((await kubectl(["apply", "--server-side", "--field-manager=ingress-chart-test", "-f", "-"], JSON.stringify(namespace[0]))).code, 0);
     try {

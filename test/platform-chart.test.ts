@@ -4,58 +4,37 @@
 // node (operator replicas, leader election, a tenant reaching Ready), and `helm uninstall`.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { API_GROUP_VERSION } from "../src/api/names.ts";
 import { SYSTEM_NAMESPACE } from "../src/api/admission.ts";
-import { endpoints, readStatus, up } from "../src/devcluster/environment.ts";
-import { CHART_DIR, helmPath, PLATFORM_RELEASE } from "../src/devcluster/platform-chart.ts";
+import { currentPaths, endpoints, readStatus, up } from "../src/devcluster/environment.ts";
+import { CHART_DIR, helmPath, PLATFORM_RELEASE, runHelm } from "../src/devcluster/platform-chart.ts";
 import { realNodeName } from "../src/devcluster/real-node.ts";
 import { loadKubeConfig } from "../src/kube/client.ts";
 import { KubeHttp, type KubeObject } from "../src/kube/http.ts";
 import { waitReady } from "../src/tenants/service.ts";
 import { createProgress } from "../src/util/progress.ts";
-import { eventually, runMms, uniqueName } from "./helpers.ts";
+import { eventually, kubectlWithInput, runMms, uniqueName } from "./helpers.ts";
 import { holds, leaderPod, operatorLease, operatorPods as podsOf } from "./support/operator.ts";
 
-const exec = promisify(execFile);
 const PRODUCTION_VALUES = join(CHART_DIR, "ci", "production-values.yaml");
 
 
 let kubeconfig: string;
-let kubectl: string;
 let http: KubeHttp;
 let realNode: string | undefined;
 const tenants: string[] = [];
 
-async function helm(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(helmPath(), [...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
-
-async function kubectlIn(input: string, args: readonly string[]): Promise<{ code: number; out: string }> {
-  return await new Promise((resolve) => {
-    const child = execFile(kubectl, ["--kubeconfig", kubeconfig, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
-    });
-    child.stdin?.end(input);
-  });
-}
+/** Helm as `dev up` runs it (the environment's kubeconfig and Helm folders). */
+const helm = (args: readonly string[]) => runHelm(currentPaths(), args);
 
 const operatorPods = () => podsOf(http);
 
 before(async () => {
   const e = await endpoints();
   kubeconfig = e.kubeconfig;
-  kubectl = join(e.kubectlDir, "kubectl");
   http = new KubeHttp(loadKubeConfig({ kubeconfig }));
   if ((await readStatus()).realNodes.desired > 0) realNode = realNodeName(1);
   assert.ok(existsSync(helmPath()), "mms dev up builds helm");
@@ -69,15 +48,15 @@ describe("the chart's checks", () => {
   test("helm lint --strict passes with the default values and the production-like values", async () => {
     for (const extra of [[], ["--values", PRODUCTION_VALUES]]) {
       const r = await helm(["lint", "--strict", CHART_DIR, "--namespace", SYSTEM_NAMESPACE, ...extra]);
-      assert.equal(r.code, 0, `helm lint ${extra.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.code, 0, `helm lint ${extra.join(" ")}: ${r.stdout}${r.stderrTail}`);
     }
   });
 
   test("what helm template renders (default and production-like values) is accepted by the API server (kubectl apply --dry-run=server)", async () => {
-    const crds = (await kubectlIn("", ["get", "crd", "-o", "name"])).out;
+    const crds = (await kubectlWithInput(["get", "crd", "-o", "name"])).out;
     for (const extra of [[], ["--values", PRODUCTION_VALUES]]) {
       const r = await helm(["template", PLATFORM_RELEASE, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, ...extra]);
-      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.code, 0, r.stderrTail);
       const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as KubeObject | null).filter((d): d is KubeObject => d !== null);
       assert.ok(docs.some((d) => d.kind === "Deployment" && d.metadata.name === `${PLATFORM_RELEASE}-operator`), "the operator's Deployment is rendered");
       // The dev cluster has no Prometheus Operator: its kinds are checked for shape only.
@@ -85,7 +64,7 @@ describe("the chart's checks", () => {
       const checkable = crds.includes("servicemonitors.monitoring.coreos.com") ? docs : docs.filter((d) => !monitoring.includes(d));
       for (const m of monitoring) assert.ok(m.metadata.name && (m as { spec?: object }).spec, `${m.kind} has a name and a spec`);
       const yaml = checkable.map((d) => JSON.stringify(d)).join("\n");
-      const dry = await kubectlIn(yaml, ["apply", "--dry-run=server", "--server-side", "--force-conflicts", "--field-manager=chart-test", "-f", "-"]);
+      const dry = await kubectlWithInput(["apply", "--dry-run=server", "--server-side", "--force-conflicts", "--field-manager=chart-test", "-f", "-"], yaml);
       assert.equal(dry.code, 0, `kubectl apply --dry-run=server ${extra.join(" ")}:\n${dry.out}`);
       if (extra.length > 0) {
         assert.ok(docs.some((d) => d.kind === "Deployment" && d.metadata.name === `${PLATFORM_RELEASE}-node-doctor`), "the node doctor runs in production");
@@ -108,7 +87,7 @@ describe("the chart's checks", () => {
     for (const [args, message] of cases) {
       const r = await helm(["install", release, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, ...args]);
       assert.notEqual(r.code, 0, `helm install ${args.join(" ")} should fail`);
-      assert.match(r.stderr, message, `helm install ${args.join(" ")}`);
+      assert.match(r.stderrTail, message, `helm install ${args.join(" ")}`);
     }
     const list = await helm(["list", "--all-namespaces", "--all", "-q"]);
     assert.doesNotMatch(list.stdout, new RegExp(release), "no release was made");
@@ -119,7 +98,7 @@ describe("the platform installed by the chart on the real node", () => {
   test("the operator runs as two replicas on the real node, one holds the leader Lease, and a tenant created with the CLI reaches Ready", async (t) => {
     if (!realNode) return t.skip("the dev environment runs without a real node (--real-nodes 0): it runs the operator as a local process");
     const status = await helm(["status", PLATFORM_RELEASE, "--namespace", SYSTEM_NAMESPACE]);
-    assert.match(status.stdout, /STATUS: deployed/, status.stdout + status.stderr);
+    assert.match(status.stdout, /STATUS: deployed/, status.stdout + status.stderrTail);
     const pods = await eventually("two Ready operator pods", async () => {
       const p = await operatorPods();
       return p.length === 2 && p.every((x) => x.status?.phase === "Running" && x.status.containerStatuses?.[0]?.ready) ? p : undefined;
@@ -140,7 +119,7 @@ describe("the platform installed by the chart on the real node", () => {
     if (!realNode) return t.skip("the dev environment runs without a real node (--real-nodes 0)");
     const leader = await leaderPod(http);
     assert.ok(leader, "a replica leads");
-    await kubectlIn("", ["delete", "pod", "-n", SYSTEM_NAMESPACE, leader.metadata.name, "--wait=false"]);
+    await kubectlWithInput(["delete", "pod", "-n", SYSTEM_NAMESPACE, leader.metadata.name, "--wait=false"]);
     const next = await eventually("another replica holding the Lease", async () => {
       const l = await operatorLease(http);
       return l?.spec.holderIdentity && !holds(l, leader) ? l.spec.holderIdentity : undefined;
@@ -162,11 +141,11 @@ describe("the platform installed by the chart on the real node", () => {
     assert.ok(objects.length > 10, `the release has its objects (${objects.length})`);
     try {
       const r = await helm(["uninstall", PLATFORM_RELEASE, "--namespace", SYSTEM_NAMESPACE, "--wait", "--timeout", "3m"]);
-      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.code, 0, r.stderrTail);
       // What the API server still has of the release's objects (kubectl knows every kind of them): only the
       // tenant admission policy and its binding, which the chart keeps on purpose (they guard the tenants that
       // stay; README.md, "Uninstall").
-      const left = await kubectlIn(manifest.stdout, ["get", "-f", "-", "--ignore-not-found", "-o", "name"]);
+      const left = await kubectlWithInput(["get", "-f", "-", "--ignore-not-found", "-o", "name"], manifest.stdout);
       assert.deepEqual(left.out.trim().split("\n").filter(Boolean).sort(), [
         "validatingadmissionpolicy.admissionregistration.k8s.io/matomotenants.multiscale.io",
         "validatingadmissionpolicybinding.admissionregistration.k8s.io/matomotenants.multiscale.io",

@@ -79,10 +79,9 @@ export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "address
 }
 
 /** Helm with the environment's kubeconfig and its own cache/config folders (nothing in ~/.config/helm). */
-export async function runHelm(paths: Pick<Context["paths"], "home" | "kubeconfig">, args: readonly string[]): Promise<{ code: number; stderrTail: string }> {
+export async function runHelm(paths: Pick<Context["paths"], "home" | "kubeconfig">, args: readonly string[]): Promise<{ code: number; stdout: string; stderrTail: string }> {
   const dir = (d: string) => join(paths.home, "helm", d);
-  const r = await run(helmPath(), args, { env: { ...process.env, KUBECONFIG: paths.kubeconfig, HELM_CACHE_HOME: dir("cache"), HELM_CONFIG_HOME: dir("config"), HELM_DATA_HOME: dir("data") } });
-  return { code: r.code, stderrTail: r.stderrTail };
+  return run(helmPath(), args, { env: { ...process.env, KUBECONFIG: paths.kubeconfig, HELM_CACHE_HOME: dir("cache"), HELM_CONFIG_HOME: dir("config"), HELM_DATA_HOME: dir("data") } });
 }
 
 /** Where `dev up` writes the values it installs the chart with. */
