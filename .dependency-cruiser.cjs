@@ -11,7 +11,7 @@ const LAYERS = [
   ["render", "cloud"],
   ["backup"],
   ["controllers"],
-  ["tenants"],
+  ["tenants", "cost", "platform"],
   ["migrate"],
   ["devcluster"],
   ["cli"],

@@ -4,7 +4,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { CHART_DIR } from "../devcluster/platform-chart.ts";
+import { CHART_DIR } from "../platform/release.ts";
 import { chartDrift } from "./chart.ts";
 
 test("the chart's CRDs and API objects are the ones the source generates (run bin/mms chart generate when this fails)", async () => {

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { stringify } from "yaml";
 import { customResourceDefinitions } from "../api/crds.ts";
 import { platformApiObjects } from "../controllers/install.ts";
-import { CHART_DIR } from "../devcluster/platform-chart.ts";
+import { CHART_DIR } from "../platform/release.ts";
 import type { KubeObject } from "../kube/http.ts";
 import { UserError } from "../util/errors.ts";
 

@@ -11,6 +11,7 @@ import { registerImages } from "./images.ts";
 import { registerMigrate } from "./migrate.ts";
 import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
+import { registerPlatform } from "./platform.ts";
 import { registerTenant } from "./tenant.ts";
 import { registerUpgrade } from "./upgrade.ts";
 import { UserError } from "../util/errors.ts";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerOperator(program);
   registerNode(program);
   registerChart(program);
+  registerPlatform(program);
   return program;
 }
 

@@ -15,9 +15,8 @@ import { splitImageRef, traefikImageRef } from "./images.ts";
 import { KUBELET_LABEL } from "./kwok.ts";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./real-node.ts";
 import { BUILDS } from "./versions.ts";
+import { CHART_DIR, ensureRelease, PLATFORM_RELEASE, upgradeInstallArgs, type ReleaseTarget } from "../platform/release.ts";
 
-export const PLATFORM_RELEASE = "mms";
-export const CHART_DIR = join(import.meta.dirname, "..", "..", "deploy", "charts", "matomo-multiscale");
 
 export function helmPath(): string {
   return join(builtDir(BUILDS.helm), "helm");
@@ -87,22 +86,32 @@ export async function runHelm(paths: Pick<Context["paths"], "home" | "kubeconfig
 /** Where `dev up` writes the values it installs the chart with. */
 export const platformValuesFile = (paths: Pick<Context["paths"], "home">): string => join(paths.home, "platform-values.yaml");
 
-/** The `helm upgrade --install` of the platform `dev up` runs (and bench/platform-install.ts times). */
+/** The platform's release in the dev environment, with the values `dev up` wrote. */
+const devRelease = (valuesFile: string): ReleaseTarget => ({ chartDir: CHART_DIR, release: PLATFORM_RELEASE, namespace: SYSTEM_NAMESPACE, valuesFile });
+/**
+ * Environments made before the chart have the API objects the operator installed: the chart adopts them
+ * (and their fields: the old installer was another field manager).
+ */
+const ADOPT = { extraArgs: ["--take-ownership", "--force-conflicts"] };
+
+/** The `helm upgrade --install` of the platform `dev up` runs when the release would change (bench/platform-install.ts times it). */
 export function platformInstallArgs(valuesFile: string): string[] {
-  return [
-    "upgrade", "--install", PLATFORM_RELEASE, CHART_DIR, "--namespace", SYSTEM_NAMESPACE, "--create-namespace",
-    // Environments made before the chart have the API objects the operator installed: the chart adopts them
-    // (and their fields: the old installer was another field manager).
-    "--take-ownership", "--force-conflicts", "--values", valuesFile, "--wait", "--timeout", "5m",
-  ];
+  return upgradeInstallArgs(devRelease(valuesFile), ADOPT);
 }
 
-/** `helm upgrade --install` of the platform into the dev cluster; waits until its Deployments are Ready. */
+/**
+ * `helm upgrade --install` of the platform into the dev cluster when the release would change (a new image
+ * digest, new values, a changed chart); waits until its Deployments are Ready.
+ */
 export async function installPlatformChart(ctx: Pick<Context, "ports" | "timings" | "paths" | "addresses" | "pki">, image: ChartImage, progress: Progress): Promise<void> {
   const valuesFile = platformValuesFile(ctx.paths);
   const acme = acmeEndpoints(ctx.paths, ctx.pki.caCert, ctx.addresses, ctx.ports);
   await writeFile(valuesFile, stringify(devChartValues(ctx, image, { acme, serverCa: await readFile(acme.serverCaFile, "utf8") })));
-  progress.step(`installing the platform with its Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);
-  const r = await runHelm(ctx.paths, platformInstallArgs(valuesFile));
-  if (r.code !== 0) throw new UserError(`helm could not install the platform: ${r.stderrTail.trim() || `exit ${r.code}`}; values in ${valuesFile}`);
+  progress.step(`the platform's Helm chart (release ${PLATFORM_RELEASE} in ${SYSTEM_NAMESPACE})`);
+  try {
+    const action = await ensureRelease((args) => runHelm(ctx.paths, args), devRelease(valuesFile), ADOPT);
+    progress.step(`the platform's release: ${action}`);
+  } catch (err) {
+    throw new UserError(`${(err as Error).message}; values in ${valuesFile}`);
+  }
 }

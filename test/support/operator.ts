@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { SYSTEM_NAMESPACE } from "../../src/api/admission.ts";
 import { currentPaths } from "../../src/devcluster/environment.ts";
-import { PLATFORM_RELEASE } from "../../src/devcluster/platform-chart.ts";
+import { PLATFORM_RELEASE } from "../../src/platform/release.ts";
 import { portsFrom } from "../../src/devcluster/ports.ts";
 import { isOurs } from "../../src/devcluster/processes.ts";
 import { readState } from "../../src/devcluster/state.ts";
