@@ -42,6 +42,11 @@ export const SEAWEEDFS_VERSION = "0.0.0-20261109003541-7506e5f91cd6";
 export const PEBBLE_VERSION = "2.10.3";
 /** The ingress controller on real nodes (v3.7 does not build with this machine's toolchain). */
 export const TRAEFIK_VERSION = "3.6.12";
+/**
+ * OpenTofu (MPL-2.0) runs the Terraform checks of deploy/terraform (test/terraform.test.ts); Terraform
+ * itself is used too when it is on PATH, never installed (BUSL).
+ */
+export const OPENTOFU_VERSION = "1.12.6";
 
 // k8s.io/kubernetes points its staging modules at local folders; a wrapper module must point
 // them at the published copies, which carry the same code as v0.<minor>.<patch>.
@@ -208,6 +213,19 @@ export const BUILDS = {
     replace: { "github.com/tyler-smith/go-bip39": "github.com/cosmos/go-bip39 v1.0.0" },
     packages: ["github.com/seaweedfs/seaweedfs/weed"],
     ldflags: "-s -w",
+  },
+  opentofu: {
+    name: "opentofu",
+    version: OPENTOFU_VERSION,
+    recipe: 1,
+    // OpenTofu's own go.mod asks for Go 1.26.6.
+    goDirective: "1.26.6",
+    require: { "github.com/opentofu/opentofu": `v${OPENTOFU_VERSION}` },
+    // A dependency's replace directives are ignored, so the wrapper repeats OpenTofu's fork of HCL.
+    replace: { "github.com/hashicorp/hcl/v2": "github.com/opentofu/hcl/v2 v2.20.2-0.20251021132045-587d123c2828" },
+    packages: ["github.com/opentofu/opentofu/cmd/tofu"],
+    // As OpenTofu's release build sets it (.goreleaser.yaml): without it, `tofu version` says 1.12.6-dev.
+    ldflags: "-s -w -X github.com/opentofu/opentofu/version.dev=no",
   },
 } as const satisfies Record<string, GoBuildRecipe>;
 

@@ -1,0 +1,38 @@
+# The database's endpoint is computed by OVH: Terraform shows an override of it to the plan only with
+# override_during = plan, which OpenTofu does not know; OpenTofu reads database-pool.tofutest.hcl instead.
+
+mock_provider "ovh" {
+}
+
+variables {
+  service_name = "0123456789abcdef0123456789abcdef"
+  name         = "mms-test"
+  region       = "GRA11"
+  pools = {
+    system  = { role = "system", flavor = "b3-8", min_nodes = 1, max_nodes = 3 }
+    tenants = { role = "tenant", flavor = "b3-16", min_nodes = 1, max_nodes = 10 }
+  }
+  backup   = { bucket = "example-mms-backups" }
+  database = { enabled = true }
+}
+
+run "the_database_pool_names_the_mysql_endpoint" {
+  command = plan
+
+  override_resource {
+    target          = module.database[0].ovh_cloud_project_database.this
+    override_during = plan
+    values = {
+      endpoints = [{ component = "mysql", domain = "db-1.database.cloud.ovh.net", port = 20184, path = "", scheme = "mysql", ssl = true, ssl_mode = "REQUIRED", uri = "" }]
+    }
+  }
+
+  assert {
+    condition     = nonsensitive(output.platform).databasePool.host == "db-1.database.cloud.ovh.net" && nonsensitive(output.platform).databasePool.port == 20184
+    error_message = "The DatabasePool's host and port must be the managed MySQL's endpoint."
+  }
+  assert {
+    condition     = nonsensitive(output.platform).chart.networkPolicies.egress.extraPorts == [8443, 20184]
+    error_message = "The platform's pods must be let out to the managed MySQL's port, besides the chart's default 8443."
+  }
+}
