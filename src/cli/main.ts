@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerBackup } from "./backup.ts";
 import { registerChart } from "./chart.ts";
+import { registerCost } from "./cost.ts";
 import { registerDemo } from "./demo.ts";
 import { registerDev } from "./dev.ts";
 import { registerDr } from "./dr.ts";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerOperator(program);
   registerNode(program);
   registerChart(program);
+  registerCost(program);
   registerPlatform(program);
   return program;
 }

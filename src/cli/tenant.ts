@@ -13,6 +13,7 @@ import { durationFlag, kubeFromFlags } from "./common.ts";
 import { UserError } from "../util/errors.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 import { createProgress } from "../util/progress.ts";
+import { registerTenantPlan } from "./tenant-plan.ts";
 
 const timeoutOption = () => new Option("--timeout <duration>", "how long --wait waits (e.g. 90s, 5m)")
   .argParser(durationFlag("--timeout"))
@@ -171,4 +172,6 @@ export function registerTenant(program: Command): void {
         process.stderr.write(`tenant ${name} ${suspended ? "suspended" : "resumed"}\n`);
       });
   }
+
+  registerTenantPlan(tenant);
 }
