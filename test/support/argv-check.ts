@@ -9,6 +9,11 @@
 // text is unknown. `"${name[@]}"` of an array the script builds from literal words is expanded twice:
 // with its plain assignment only ("as written") and with every `name+=(…)` fragment too ("with every
 // optional flag"), so flags added conditionally are checked as well. Here-documents are not supported.
+//
+// The same reader finds `terraform …` command lines, which are checked against the help of the real
+// terraform CLI (see TerraformCli below): its commands, each command's flags and arguments.
+import { spawnSync } from "node:child_process";
+import { basename } from "node:path";
 import type { Argument, Command, Option } from "commander";
 
 export interface Word {
@@ -308,14 +313,16 @@ export interface Invocation {
   readonly line: number;
   /** The command line as written (arrays not expanded), for messages. */
   readonly text: string;
-  /** The words after `bin/mms`, once per way of expanding the script's arrays. */
+  /** The words after the program's name, once per way of expanding the script's arrays. */
   readonly variants: readonly { readonly label: string; readonly argv: readonly Word[] }[];
+  /** The command as read: its redirections and whether it is piped into the next one. */
+  readonly command: ShellCommand;
 }
 
 export interface ScriptAnalysis {
   readonly items: readonly ShellItem[];
   readonly invocations: readonly Invocation[];
-  /** Mentions of bin/mms that are not a command this reader can check (e.g. inside `$(…)` or `bash -c`). */
+  /** Mentions of the program that are not a command this reader can check (e.g. inside `$(…)` or `bash -c`). */
   readonly unchecked: readonly { readonly part: number; readonly line: number; readonly text: string }[];
 }
 
@@ -323,11 +330,30 @@ export function isMmsWord(w: Word): boolean {
   return w.text === "bin/mms" || w.text === "mms" || w.text.endsWith("/bin/mms");
 }
 
+/** A program whose command lines analyzeScript collects. */
+export interface Program {
+  /** True when a command's first word runs the program. */
+  readonly isHead: (w: Word) => boolean;
+  /** True when a word that is not a command's first word runs it anyway (`$(…)`, `bash -c "…"`). */
+  readonly mentionedIn: (text: string) => boolean;
+}
+
+export const MMS: Program = { isHead: isMmsWord, mentionedIn: (text) => text.includes("bin/mms") };
+
+// A mention is `terraform` followed by a subcommand or flag at the start of a word or of a command
+// inside it, so paths (deploy/terraform/…), package pins (terraform=1.11.4-1) and action names are not.
+const TERRAFORM_MENTION = /(?:^|\$\(|`|[;&|]\s*)\s*(?:\S*bin\/)?terraform\s+-{0,2}[a-z]/;
+
+export const TERRAFORM: Program = {
+  isHead: (w) => !w.opaque && (w.text === "terraform" || w.text.endsWith("bin/terraform")),
+  mentionedIn: (text) => TERRAFORM_MENTION.test(text),
+};
+
 /**
  * Reads the parts of one script that run in the same shell, one after the other (e.g. the lines of
- * one Bitbucket step), and finds each `bin/mms` invocation in them.
+ * one Bitbucket step), and finds each invocation of the program (by default `bin/mms`) in them.
  */
-export function analyzeScript(parts: readonly string[]): ScriptAnalysis {
+export function analyzeScript(parts: readonly string[], program: Program = MMS): ScriptAnalysis {
   const items = parts.flatMap((p, i) => parseShell(p, i));
   const arrays = new Map<string, { base: Word[]; fragments: Word[][] }>();
   const invocations: Invocation[] = [];
@@ -338,11 +364,12 @@ export function analyzeScript(parts: readonly string[]): ScriptAnalysis {
       if (item.append) a.fragments.push([...item.words]);
       else { a.base = [...item.words]; a.fragments = []; }
       arrays.set(item.name, a);
-      for (const w of item.words) if (w.text.includes("bin/mms")) unchecked.push({ part: item.part, line: item.line, text: w.text });
+      for (const w of item.words) if (program.mentionedIn(w.text)) unchecked.push({ part: item.part, line: item.line, text: w.text });
       continue;
     }
     const [head, ...rest] = item.words;
-    if (head && isMmsWord(head)) {
+    const invoked = head !== undefined && program.isHead(head);
+    if (invoked) {
       const expand = (full: boolean) => rest.flatMap((w) => {
         const a = w.splat === undefined ? undefined : arrays.get(w.splat);
         return a ? [...a.base, ...(full ? a.fragments.flat() : [])] : [w];
@@ -350,14 +377,14 @@ export function analyzeScript(parts: readonly string[]): ScriptAnalysis {
       const text = item.words.map((w) => w.text).join(" ");
       const optional = rest.some((w) => w.splat !== undefined && (arrays.get(w.splat)?.fragments.length ?? 0) > 0);
       invocations.push({
-        part: item.part, line: item.line, text,
+        part: item.part, line: item.line, text, command: item,
         variants: optional
           ? [{ label: "as written", argv: expand(false) }, { label: "with every optional flag", argv: expand(true) }]
           : [{ label: "as written", argv: expand(false) }],
       });
     }
-    for (const w of [...item.assignments, ...(head && isMmsWord(head) ? item.words.slice(1) : item.words)]) {
-      if (w.text.includes("bin/mms")) unchecked.push({ part: item.part, line: item.line, text: w.text });
+    for (const w of [...item.assignments, ...(invoked ? item.words.slice(1) : item.words)]) {
+      if (program.mentionedIn(w.text)) unchecked.push({ part: item.part, line: item.line, text: w.text });
     }
   }
   return { items, invocations, unchecked };
@@ -554,4 +581,323 @@ function walk(program: Command, argv: readonly (Word | string)[]): { cmd: Comman
     if (why) problems.push(`<${a.name()}> ${value.text}: ${why}`);
   });
   return { cmd, problems };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// terraform: would the installed CLI accept this command line? Its commands, each command's flags and
+// its arguments are read from its own help (`terraform -help`, `terraform <command> -help`), so the
+// check follows the version on the machine instead of a list kept here.
+
+/** How a flag takes its value in Go's flag package, which terraform parses its flags with. */
+export type TerraformFlagKind = "bool" | "value";
+
+export interface TerraformFlag {
+  readonly name: string;
+  readonly kind: TerraformFlagKind;
+  /** The help section that lists it, e.g. "Options" or "Plan Customization Options". */
+  readonly section: string;
+}
+
+export interface TerraformCommandHelp {
+  /** The command path, e.g. ["plan"] or ["workspace", "select"]. */
+  readonly path: readonly string[];
+  readonly flags: ReadonlyMap<string, TerraformFlag>;
+  readonly subcommands: readonly string[];
+  /** True when the command does nothing without one of its subcommands (`terraform state`). */
+  readonly needsSubcommand: boolean;
+  /** Positional arguments the usage line allows (max is Infinity for `[target...]`). */
+  readonly operands: { readonly min: number; readonly max: number; readonly usage: string };
+  /** "always" (destroy), "without operands" (apply: only when no saved plan is given), or "never". */
+  readonly planOptions: "always" | "without operands" | "never";
+  /** The command it is an alias of (`destroy` is `apply -destroy`), whose flags it takes too. */
+  readonly aliasOf?: string;
+}
+
+export interface TerraformTopHelp {
+  readonly commands: readonly string[];
+  readonly globalFlags: ReadonlyMap<string, TerraformFlag>;
+}
+
+/** Go's strconv.ParseBool, which a bool flag's `-flag=value` goes through. */
+const GO_BOOLS = new Set(["1", "0", "t", "f", "T", "F", "true", "false", "TRUE", "FALSE", "True", "False"]);
+/** Help lines that show a value-taking flag without its value (checked against terraform 1.11's behaviour). */
+const VALUE_FLAGS_SHOWN_BARE = new Set(["init -plugin-dir"]);
+// `  -out=path   Write…`, `  -var 'foo=bar'   Set…`, `  -auto-approve   Skip…` (at most 6 spaces or a tab
+// of indent, so wrapped description lines that start with a dash are not read as flags).
+const FLAG_LINE = /^(?: {1,6}|\t)(-{1,2}[A-Za-z][\w-]*)(?:=(\S*)| (?=\S)(\S+))?(?=\s|$)/;
+const FLAG_WORD = /^(-{1,2}[A-Za-z][\w-]*)(?:=([^]*))?$/;
+
+function helpSections(text: string): { section: string; line: string }[] {
+  let section = "";
+  const out: { section: string; line: string }[] = [];
+  for (const line of text.split("\n")) {
+    const header = /^(\S[^:]*):\s*$/.exec(line);
+    if (header) section = header[1] as string;
+    else out.push({ section, line });
+  }
+  return out;
+}
+
+function readFlags(lines: readonly { section: string; line: string }[], path: readonly string[]): Map<string, TerraformFlag> {
+  const flags = new Map<string, TerraformFlag>();
+  const add = (section: string, name: string, eq: string | undefined, spaced: string | undefined) => {
+    const shownBare = eq === undefined && spaced === undefined;
+    const kind: TerraformFlagKind = eq !== undefined ? (GO_BOOLS.has(eq) ? "bool" : "value")
+      : spaced !== undefined || (shownBare && VALUE_FLAGS_SHOWN_BARE.has(`${path.join(" ")} ${name}`)) ? "value" : "bool";
+    const key = name.replace(/^--/, "-");
+    if (!flags.has(key)) flags.set(key, { name: key, kind, section });
+  };
+  for (const { section, line } of lines) {
+    if (!/options/i.test(section)) continue;
+    const m = FLAG_LINE.exec(line);
+    if (m) { add(section, m[1] as string, m[2], m[3]); continue; }
+    const alias = /^\s+aliases?:\s+(.*)$/.exec(line);
+    for (const a of alias ? (alias[1] as string).split(/[\s,]+/) : []) {
+      const f = FLAG_WORD.exec(a);
+      if (f) add(section, f[1] as string, f[2], undefined);
+    }
+  }
+  return flags;
+}
+
+function readCommandNames(lines: readonly { section: string; line: string }[], sections: RegExp): string[] {
+  return lines.filter((l) => sections.test(l.section)).flatMap((l) => {
+    const m = /^\s+([a-z][\w-]*)\s{2,}\S/.exec(l.line);
+    return m ? [m[1] as string] : [];
+  });
+}
+
+/** Reads `terraform -help`: the commands and the global options. */
+export function parseTerraformTopHelp(text: string): TerraformTopHelp {
+  const lines = helpSections(text);
+  const commands = readCommandNames(lines, /commands/i);
+  if (commands.length === 0) throw new Error(`cannot read terraform's commands from its help:\n${text}`);
+  return { commands, globalFlags: readFlags(lines.filter((l) => /^global options/i.test(l.section)), []) };
+}
+
+/** Reads `terraform <path…> -help`: its flags, subcommands and positional arguments. */
+export function parseTerraformHelp(text: string, path: readonly string[]): TerraformCommandHelp {
+  const lines = helpSections(text);
+  const usage = /^Usage:\s*(.*)$/m.exec(text)?.[1]?.trim();
+  if (usage === undefined) throw new Error(`terraform ${path.join(" ")} -help has no Usage line:\n${text}`);
+  const tokens = usage.split(/\s+/);
+  // `terraform [global options] workspace select NAME`: skip up to and including the command path.
+  let at = tokens.indexOf(path.at(-1) ?? "terraform", tokens.indexOf("options]") + 1) + 1;
+  if (at === 0) at = tokens.length;
+  const rest = tokens.slice(at);
+  const hasOptions = rest.some((t) => t.toLowerCase() === "[options]");
+  const subcommands = readCommandNames(lines, /^subcommands$/i);
+  const flags = readFlags(lines, path);
+  let min = 0;
+  let max = 0;
+  for (const t of rest) {
+    if (t.toLowerCase() === "[options]" || t === "<subcommand>" || t === "[args]") continue;
+    // A flag written into the usage line itself (`metadata functions -json`).
+    const flag = FLAG_WORD.exec(t);
+    if (flag) {
+      const name = (flag[1] as string).replace(/^--/, "-");
+      if (!flags.has(name)) flags.set(name, { name, kind: flag[2] === undefined || GO_BOOLS.has(flag[2]) ? "bool" : "value", section: "Usage" });
+      continue;
+    }
+    const optional = t.startsWith("[");
+    const variadic = t.endsWith("...") || t.endsWith("...]");
+    if (!optional) min++;
+    max = variadic ? Infinity : max + 1;
+  }
+  const alias = /convenience\s+alias\s+for:\s+terraform\s+([a-z][\w-]*)/.exec(text)?.[1];
+  const planOptions = /accepts?\s+(?:all|many)\s+of\s+the\s+plan-customization\s+options/i.test(text)
+    ? (/if\s+you\s+don't\s+provide\s+a\s+saved\s+plan/i.test(text) ? "without operands" : "always")
+    : "never";
+  return {
+    path,
+    flags,
+    subcommands,
+    needsSubcommand: subcommands.length > 0 && (rest.includes("<subcommand>") || !hasOptions),
+    operands: { min, max, usage },
+    planOptions,
+    ...(alias ? { aliasOf: alias } : {}),
+  };
+}
+
+/** A terraform (or OpenTofu) CLI whose help is read once per command, when first needed. */
+export class TerraformCli {
+  readonly name: string;
+  readonly version: string;
+  private readonly help: (path: readonly string[]) => string;
+  private readonly cache = new Map<string, TerraformCommandHelp>();
+  private top: TerraformTopHelp | undefined;
+
+  /** `help(path)` returns the output of `<cli> <path…> -help` (`<cli> -help` for []). */
+  constructor(name: string, version: string, help: (path: readonly string[]) => string) {
+    this.name = name;
+    this.version = version;
+    this.help = help;
+  }
+
+  /**
+   * The CLI installed as `bin`, or undefined when it cannot be run. It runs with CHECKPOINT_DISABLE=1
+   * so it never calls HashiCorp's update check, and only ever with -help or version.
+   */
+  static installed(bin = "terraform"): TerraformCli | undefined {
+    const run = (args: readonly string[]) =>
+      spawnSync(bin, args, { encoding: "utf8", timeout: 60_000, env: { ...process.env, CHECKPOINT_DISABLE: "1" } });
+    const v = run(["version", "-json"]);
+    if (v.error || v.status !== 0) return undefined;
+    // OpenTofu prints warnings about its CLI configuration on stdout, before the JSON.
+    const version = /"terraform_version"\s*:\s*"([^"]+)"/.exec(v.stdout)?.[1];
+    if (version === undefined) return undefined;
+    return new TerraformCli(basename(bin), version, (path) => {
+      const r = run([...path, "-help"]);
+      if (r.error) throw r.error;
+      if (r.status !== 0) throw new Error(`${bin} ${[...path, "-help"].join(" ")} exited with ${String(r.status)}: ${r.stderr.trim()}`);
+      return r.stdout;
+    });
+  }
+
+  topLevel(): TerraformTopHelp {
+    this.top ??= parseTerraformTopHelp(this.help([]));
+    return this.top;
+  }
+
+  command(path: readonly string[]): TerraformCommandHelp {
+    const key = path.join(" ");
+    let help = this.cache.get(key);
+    if (!help) {
+      help = parseTerraformHelp(this.help(path), path);
+      this.cache.set(key, help);
+    }
+    return help;
+  }
+}
+
+export interface TerraformCall {
+  /** The command path, e.g. ["plan"]; as far as it resolved when there are problems. */
+  readonly command: readonly string[];
+  /** The value of the global -chdir, when given. */
+  readonly chdir?: Word;
+  /** The command's flags in order; a bool flag has a value only when written -flag=value. */
+  readonly flags: readonly { readonly name: string; readonly value?: Word }[];
+  readonly operands: readonly Word[];
+  /** Each problem is one sentence; none means the CLI accepts the command line. */
+  readonly problems: readonly string[];
+}
+
+function flagNames(flags: Iterable<TerraformFlag>): string {
+  return [...flags].map((f) => (f.kind === "value" ? `${f.name}=…` : f.name)).join(", ");
+}
+
+/**
+ * Checks the words after `terraform` as terraform would read them: global options (only -chdir=DIR,
+ * -help, -version; -chdir needs the equals sign) before a command it lists, subcommands where the
+ * command has them, then the flags its help lists (Go flag rules: `-flag=value` or `-flag value` for
+ * a value, `-flag` or `-flag=true|false` for a bool; flags end at the first argument or `--`), then
+ * as many positional arguments as its usage line allows.
+ */
+export function checkTerraformArgv(cli: TerraformCli, argv: readonly (Word | string)[]): TerraformCall {
+  const words = argv.map(toWord);
+  const problems: string[] = [];
+  const flags: { name: string; value?: Word }[] = [];
+  let chdir: Word | undefined;
+  const top = cli.topLevel();
+  const done = (command: readonly string[], operands: readonly Word[] = []): TerraformCall =>
+    ({ command, ...(chdir ? { chdir } : {}), flags, operands, problems });
+
+  let i = 0;
+  for (; i < words.length; i++) {
+    const w = words[i] as Word;
+    const m = FLAG_WORD.exec(w.text);
+    if (!m) break;
+    const name = (m[1] as string).replace(/^--/, "-");
+    const global = top.globalFlags.get(name);
+    if (!global) {
+      problems.push(`unknown global option ${name} for ${cli.name} (its global options: ${flagNames(top.globalFlags.values())}); a command's options go after the command`);
+      return done([]);
+    }
+    if (global.kind === "value") {
+      if (m[2] === undefined) {
+        problems.push(`${name} needs its value after an equals sign (${name}=DIR): ${cli.name} does not read "${name} DIR"`);
+        return done([]);
+      }
+      if (m[2] === "") {
+        problems.push(`${name}= needs a value (${name}=DIR)`);
+        return done([]);
+      }
+      if (name === "-chdir") chdir = { text: m[2], opaque: w.opaque };
+    }
+  }
+  const first = words[i++];
+  if (!first) {
+    problems.push(`${cli.name} needs a command (${top.commands.join(", ")})`);
+    return done([]);
+  }
+  if (first.opaque || !top.commands.includes(first.text)) {
+    problems.push(`unknown command ${first.opaque ? `${first.text} (a command must be written out)` : `"${first.text}"`} of ${cli.name} (its commands: ${top.commands.join(", ")})`);
+    return done([]);
+  }
+  const path = [first.text];
+  let help = cli.command(path);
+  for (let w = words[i]; w && !w.opaque && help.subcommands.includes(w.text); w = words[i]) {
+    path.push(w.text);
+    help = cli.command(path);
+    i++;
+  }
+  const where = `${cli.name} ${path.join(" ")}`;
+  if (help.needsSubcommand) {
+    problems.push(`${where} needs a subcommand (${help.subcommands.join(", ")})`);
+    return done(path);
+  }
+  const own = new Map(help.flags);
+  if (help.aliasOf) for (const [k, f] of cli.command([help.aliasOf]).flags) if (!own.has(k)) own.set(k, f);
+  const planOnly = new Map<string, TerraformFlag>();
+  if (help.planOptions !== "never") {
+    for (const [k, f] of cli.command(["plan"]).flags) if (/plan customization/i.test(f.section) && !own.has(k)) planOnly.set(k, f);
+  }
+  const known = (): string => flagNames([...own.values(), ...(help.planOptions === "never" ? [] : planOnly.values())]) || "no options";
+
+  const usedPlanOnly: string[] = [];
+  for (; i < words.length; i++) {
+    const w = words[i] as Word;
+    if (!w.opaque && w.text === "--") { i++; break; }
+    if (!w.text.startsWith("-") || w.text === "-") break;
+    const m = FLAG_WORD.exec(w.text);
+    if (!m) {
+      problems.push(`${w.text}: a flag's name must be written out`);
+      return done(path);
+    }
+    const name = (m[1] as string).replace(/^--/, "-");
+    const flag = own.get(name) ?? planOnly.get(name);
+    if (!flag) {
+      // Go's flag package stops at the first unknown flag; so does this check.
+      problems.push(`unknown option ${name} for ${where} (it takes ${known()})`);
+      return done(path);
+    }
+    if (!own.has(name)) usedPlanOnly.push(name);
+    const inline = m[2] === undefined ? undefined : { text: m[2], opaque: w.opaque };
+    if (flag.kind === "bool") {
+      if (inline && !inline.opaque && !GO_BOOLS.has(inline.text)) problems.push(`${name}=${inline.text}: ${name} is a switch; its value can only be true or false`);
+      flags.push(inline ? { name, value: inline } : { name });
+      continue;
+    }
+    if (inline) { flags.push({ name, value: inline }); continue; }
+    const next = words[i + 1];
+    if (!next) {
+      problems.push(`${name} needs a value (${name}=VALUE)`);
+      return done(path);
+    }
+    if (!next.opaque && next.text.startsWith("-") && next.text.length > 1) problems.push(`${name} needs a value but is followed by ${next.text}`);
+    flags.push({ name, value: next });
+    i++;
+  }
+  const operands = words.slice(i);
+  if (usedPlanOnly.length > 0 && help.planOptions === "without operands" && operands.length > 0) {
+    problems.push(`${usedPlanOnly.join(", ")}: ${where} takes plan options only without a saved plan file (plan with them instead)`);
+  }
+  const late = operands.find((w) => !w.opaque && /^-{1,2}[A-Za-z]/.test(w.text));
+  if (late) {
+    problems.push(`${late.text} comes after the argument ${operands[0]?.text ?? ""}: ${cli.name} reads options only before the first argument`);
+  } else if (operands.length < help.operands.min || operands.length > help.operands.max) {
+    problems.push(`${where} takes ${help.operands.max === 0 ? "no positional arguments" : `the arguments of "${help.operands.usage}"`} but got ${operands.length}` +
+      (operands.length > 0 ? `: ${operands.map((o) => o.text).join(" ")}` : ""));
+  }
+  return done(path, operands);
 }
