@@ -70,4 +70,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 // Run only as the program itself: importing this module (tests build the command tree) does nothing.
-if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
+if (import.meta.main) {
+  // A reader that stops early (`mms … --help | head`) closes the pipe: that ends the output, not in a crash.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -46,6 +46,7 @@ export function registerPlatform(program: Command): void {
     .command("bootstrap")
     .description("install or upgrade the platform's Helm chart and create the BackupStore and DatabasePool from Terraform's outputs; a second run changes nothing")
     .requiredOption("--values <file>", "the platform values: `terraform output -json platform > platform.json` (JSON or YAML; the whole `terraform output -json` is accepted too)")
+    .option("--chart-values <file>", "a values file for the chart over Terraform's (e.g. image.digest of the build you deploy); repeatable, later ones win", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("--chart <dir>", "the chart's folder", CHART_DIR)
     .option("--release <name>", "Helm release name", PLATFORM_RELEASE)
     .option("--namespace <ns>", "namespace of the release and of the credentials Secrets", SYSTEM_NAMESPACE)
@@ -68,19 +69,20 @@ The file holds credentials: keep it private (umask 077) and delete it afterwards
 Example, after terraform apply in deploy/terraform/environments/production:
   terraform output -raw kubeconfig > kubeconfig.yaml
   terraform output -json platform > platform.json
-  mms platform bootstrap --kubeconfig kubeconfig.yaml --values platform.json`)
-    .action(async (opts: { values: string; chart: string; release: string; namespace: string; helm?: string; dryRun?: boolean; quiet?: boolean; output: OutputFormat }, cmd: Command) => {
+  mms platform bootstrap --kubeconfig kubeconfig.yaml --values platform.json --chart-values values-image.yaml`)
+    .action(async (opts: { values: string; chartValues?: string[]; chart: string; release: string; namespace: string; helm?: string; dryRun?: boolean; quiet?: boolean; output: OutputFormat }, cmd: Command) => {
       const text = await readFile(opts.values, "utf8").catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`cannot read the values file ${opts.values}: ${err.code === "ENOENT" ? "it does not exist" : err.message}`, 2);
       });
       const values = parseBootstrapValues(text, opts.values);
       if (!existsSync(join(opts.chart, "Chart.yaml"))) throw new UserError(`${opts.chart} is not a Helm chart (no Chart.yaml)`, 2);
+      for (const f of opts.chartValues ?? []) if (!existsSync(f)) throw new UserError(`the chart values file ${f} does not exist`, 2);
       const helmBin = await findHelm(opts.helm);
       const context = cmd.optsWithGlobals<{ context?: string }>().context;
       const kubeconfig = kubeconfigFile(cmd);
       const helm: Helm = (args) => run(helmBin, [...args, ...(context ? ["--kube-context", context] : [])], { env: { ...process.env, ...(kubeconfig ? { KUBECONFIG: kubeconfig } : {}) } });
       const steps = await bootstrapPlatform({
-        http: kubeFromFlags(cmd), helm, values, chartDir: opts.chart, release: opts.release, namespace: opts.namespace,
+        http: kubeFromFlags(cmd), helm, values, chartDir: opts.chart, chartValuesFiles: opts.chartValues ?? [], release: opts.release, namespace: opts.namespace,
         dryRun: opts.dryRun === true, progress: createProgress(process.stderr, opts.quiet === true || opts.output !== "table"),
       });
       if (opts.output !== "table") {

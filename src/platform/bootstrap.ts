@@ -29,6 +29,8 @@ export interface BootstrapOptions {
   readonly helm: Helm;
   readonly values: BootstrapValues;
   readonly chartDir: string;
+  /** Values files over Terraform's chart values (e.g. the image digest you deploy). */
+  readonly chartValuesFiles?: readonly string[];
   readonly release: string;
   readonly namespace: string;
   readonly dryRun: boolean;
@@ -92,7 +94,7 @@ export async function bootstrapPlatform(o: BootstrapOptions): Promise<BootstrapS
     const valuesFile = join(dir, "values.json");
     await writeFile(valuesFile, JSON.stringify(o.values.chart), { mode: 0o600 });
     o.progress.step(`${o.dryRun ? "checking" : "installing"} the chart ${o.chartDir} (release ${o.release} in ${o.namespace})`);
-    const action = await ensureRelease(o.helm, { chartDir: o.chartDir, release: o.release, namespace: o.namespace, valuesFile }, { dryRun: o.dryRun });
+    const action = await ensureRelease(o.helm, { chartDir: o.chartDir, release: o.release, namespace: o.namespace, valuesFile, moreValuesFiles: o.chartValuesFiles ?? [] }, { dryRun: o.dryRun });
     steps.push({ kind: "HelmRelease", name: o.release, namespace: o.namespace, action });
   } finally {
     await rm(dir, { recursive: true, force: true });

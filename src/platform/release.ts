@@ -18,7 +18,11 @@ export interface ReleaseTarget {
   readonly namespace: string;
   /** A YAML or JSON file with the values (Helm reads it; it may hold what must not be on a command line). */
   readonly valuesFile: string;
+  /** More values files, each over the ones before it (Helm's order of --values). */
+  readonly moreValuesFiles?: readonly string[];
 }
+
+const valuesArgs = (t: ReleaseTarget): string[] => [t.valuesFile, ...(t.moreValuesFiles ?? [])].flatMap((f) => ["--values", f]);
 
 export type ReleaseAction = "installed" | "upgraded" | "unchanged" | "would install" | "would upgrade";
 
@@ -51,10 +55,10 @@ export async function plannedReleaseAction(helm: Helm, t: ReleaseTarget): Promis
   if (status === undefined) return "install";
   if (status !== "deployed") return "upgrade";
   const [want, have] = await Promise.all([
-    helm(["template", t.release, t.chartDir, "--namespace", t.namespace, "--values", t.valuesFile]),
+    helm(["template", t.release, t.chartDir, "--namespace", t.namespace, ...valuesArgs(t)]),
     helm(["get", "manifest", t.release, "--namespace", t.namespace]),
   ]);
-  if (want.code !== 0) throw helmFailed(`render the chart ${t.chartDir} with ${t.valuesFile}`, want);
+  if (want.code !== 0) throw helmFailed(`render the chart ${t.chartDir} with ${[t.valuesFile, ...(t.moreValuesFiles ?? [])].join(", ")}`, want);
   if (have.code !== 0) throw helmFailed(`read the manifest of the release ${t.release}`, have);
   const a = documents(want.stdout);
   const b = documents(have.stdout);
@@ -65,7 +69,7 @@ export async function plannedReleaseAction(helm: Helm, t: ReleaseTarget): Promis
 export function upgradeInstallArgs(t: ReleaseTarget, opts: { extraArgs?: readonly string[]; timeout?: string } = {}): string[] {
   return [
     "upgrade", "--install", t.release, t.chartDir, "--namespace", t.namespace, "--create-namespace",
-    "--values", t.valuesFile, "--wait", "--timeout", opts.timeout ?? "5m", ...(opts.extraArgs ?? []),
+    ...valuesArgs(t), "--wait", "--timeout", opts.timeout ?? "5m", ...(opts.extraArgs ?? []),
   ];
 }
 
