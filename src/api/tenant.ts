@@ -67,6 +67,8 @@ export const DATABASE_FINALIZER = "multiscale.io/database";
 export const BackupStatus = z.object({
   lastBackupId: z.string().optional(),
   lastBackupAt: z.string().optional(),
+  /** Size of the last backup's stored (compressed) dump, from its manifest. */
+  lastBackupBytes: z.int().min(0).optional(),
   lastVerifiedBackupId: z.string().optional(),
   /** When the last successful restore drill finished. */
   lastVerifiedAt: z.string().optional(),

@@ -106,8 +106,8 @@ export async function listStoredTenants(store: ObjectStore): Promise<string[]> {
 }
 
 /** The fields of `status.backup` the backup writer owns (finalBackupId is the deletion's). */
-const OWNED_BACKUP_FIELDS = ["lastBackupId", "lastBackupAt", "lastVerifiedBackupId", "lastVerifiedAt"] as const;
-type OwnedBackupStatus = { [K in (typeof OWNED_BACKUP_FIELDS)[number]]?: string | undefined };
+const OWNED_BACKUP_FIELDS = ["lastBackupId", "lastBackupAt", "lastBackupBytes", "lastVerifiedBackupId", "lastVerifiedAt"] as const;
+type OwnedBackupStatus = { [K in (typeof OWNED_BACKUP_FIELDS)[number]]?: NonNullable<TenantStatus["backup"]>[K] };
 
 export interface BackupStatusChange {
   readonly backup?: OwnedBackupStatus;
@@ -128,7 +128,7 @@ export async function writeBackupStatus(http: KubeHttp, name: string, change: (s
     if (!t) return;
     const status = t.status ?? {};
     const c = change(status);
-    const backup: OwnedBackupStatus = {};
+    const backup: Record<string, string | number> = {};
     for (const f of OWNED_BACKUP_FIELDS) {
       const v = c.backup?.[f] ?? status.backup?.[f];
       if (v !== undefined) backup[f] = v;
@@ -191,7 +191,7 @@ export async function backupTenant(http: KubeHttp, name: string, opts: TenantBac
   }
   const m = result.manifest;
   await writeBackupStatus(http, name, (s) => {
-    const backup = { lastBackupId: m.backupId, lastBackupAt: m.completedAt };
+    const backup = { lastBackupId: m.backupId, lastBackupAt: m.completedAt, lastBackupBytes: m.object.bytes };
     const health = s.conditions?.find((c) => c.type === "BackupHealthy");
     // A backup alone proves nothing until a drill restores it: it clears a failure, not the drill's verdict.
     if (health && health.reason !== "BackupFailed" && health.status !== "Unknown") return { backup };

@@ -13,6 +13,7 @@ import { registerMigrate } from "./migrate.ts";
 import { registerNode } from "./node.ts";
 import { registerOperator } from "./operator.ts";
 import { registerPlatform } from "./platform.ts";
+import { registerStatus } from "./status.ts";
 import { registerTenant } from "./tenant.ts";
 import { registerUpgrade } from "./upgrade.ts";
 import { UserError } from "../util/errors.ts";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ sortSubcommands: false })
     .exitOverride();
+  registerStatus(program);
   registerTenant(program);
   registerBackup(program);
   registerDr(program);

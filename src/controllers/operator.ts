@@ -12,11 +12,13 @@ import { LeaderElector } from "../kube/leader.ts";
 import { WorkQueue } from "../kube/queue.ts";
 import { ResilientWatch } from "../kube/watch.ts";
 import { DEFAULT_PLATFORM, type PlatformSettings } from "../render/tenant.ts";
+import { FleetCache } from "./fleet-cache.ts";
 import { serveHealth } from "./health.ts";
 import { createMetrics } from "./metrics.ts";
 import { reconcilePoolJobs } from "./pool-jobs.ts";
 import { clusterRolloutProbe, RolloutGate, tenantsRolling } from "./rollout-gate.ts";
 import { TenantReconciler } from "./tenant.ts";
+import { poolQueueCounter, TrackingQueueDepths } from "./tracking-queue.ts";
 
 export interface OperatorOptions {
   readonly kubeconfig: KubeConfig;
@@ -40,7 +42,12 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
   const { log } = opts;
   const http = new KubeHttp(opts.kubeconfig);
   let leading = false;
-  const metrics = createMetrics();
+  // What the fleet-state metrics are computed from at each scrape; only the leader reports them.
+  const fleet = new FleetCache();
+  const queues = new TrackingQueueDepths(poolQueueCounter(http), {
+    onError: (pool, err) => log.warn({ pool, err: (err as Error).message }, "cannot count the tracking queues in the pool's Redis for the metrics"),
+  });
+  const metrics = createMetrics({ facts: () => (leading ? fleet.facts() : undefined), queueDepths: (facts) => queues.depths(facts) });
   const health = opts.healthPort !== undefined ? await serveHealth(opts.healthPort, () => leading, metrics.registry, opts.healthAddress) : undefined;
 
   if (opts.installApi) await installApi(http, (line) => log.info(line));
@@ -72,6 +79,7 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
       const result = await reconciler.reconcile(key);
       metrics.reconciles.inc({ result: result.requeueAfterMs ? "requeued" : "done" });
       if (result.onboardedSeconds !== undefined) metrics.onboardingSeconds.observe(result.onboardedSeconds);
+      if (result.upgradeEnded) metrics.upgradeSeconds.observe({ result: result.upgradeEnded.result }, result.upgradeEnded.seconds);
       log.debug({ tenant: key, ms: Date.now() - started }, "reconciled");
       if (result.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
     } catch (err) {
@@ -89,13 +97,15 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
 
   const tenantsOf = async (filter: (t: MatomoTenant) => boolean) => {
     const list = await http.list<MatomoTenant>(API_GROUP_VERSION, "MatomoTenant");
+    fleet.replaceTenants(list.items);
     for (const t of list.items) if (filter(t)) queue.add(t.metadata.name);
   };
   const onWatchError = (what: string) => (err: unknown) => log.warn({ err: (err as Error).message }, `watch of ${what} ended; re-listing`);
   const watches = [
     new ResilientWatch(opts.kubeconfig, http, {
       path: `/apis/${API_GROUP_VERSION}/matomotenants`,
-      onEvent: (_type, obj) => {
+      onEvent: (type, obj) => {
+        fleet.tenant(type, obj);
         if (obj.metadata?.name) queue.add(obj.metadata.name);
         queue.add(REGISTRY_KEY);
       },
@@ -103,7 +113,8 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
     }),
     new ResilientWatch(opts.kubeconfig, http, {
       path: `/apis/${API_GROUP_VERSION}/tenantplans`,
-      onEvent: (_type, obj) => {
+      onEvent: (type, obj) => {
+        fleet.plan(type, obj);
         queue.add(REGISTRY_KEY);
         void tenantsOf((t) => t.spec.plan === obj.metadata?.name).catch(() => undefined);
       },
@@ -120,7 +131,8 @@ export async function runOperator(opts: OperatorOptions): Promise<{ stop: () => 
     ...["/apis/apps/v1/deployments", "/apis/batch/v1/jobs"].map((path) => new ResilientWatch(opts.kubeconfig, http, {
       path,
       labelSelector: "app.kubernetes.io/managed-by=mms,multiscale.io/tenant",
-      onEvent: (_type, obj) => {
+      onEvent: (type, obj) => {
+        if (path.endsWith("/jobs")) fleet.job(type, obj);
         const t = obj.metadata?.labels?.["multiscale.io/tenant"];
         if (t) queue.add(t);
       },

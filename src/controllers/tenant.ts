@@ -10,6 +10,7 @@ import { dropTenantDatabase, dropTenantUser, ensureTenantDatabase, PoolError } f
 import { completeTenantSecret, seedTenantSecret } from "../db/resolve.ts";
 import { KubeApiError, type KubeHttp, type KubeObject } from "../kube/http.ts";
 import { digest, FIELD_MANAGER, type PlatformSettings } from "../render/tenant.ts";
+import { upgradeEnded } from "./fleet.ts";
 import type { ReconcileResult } from "./result.ts";
 import type { RolloutGate } from "./rollout-gate.ts";
 import { deletionKept, failedAt, planTenant, rolloutQueued, type TenantDecision, type TenantSnapshot } from "./tenant-plan.ts";
@@ -140,10 +141,12 @@ export class TenantReconciler {
     }
 
     if (d.status && !(await writeOperatorStatus(this.http, name, tenant.status, d.status))) return {};
+    const upgrade = d.status ? upgradeEnded(tenant.status?.upgrade, d.status.upgrade, snap.now) : undefined;
     if (d.finalizers && deleting && !(await this.patchFinalizers(tenant, d.finalizers))) return { requeueAfterMs: 100 };
     return {
       ...(d.requeueAfterMs !== undefined ? { requeueAfterMs: d.requeueAfterMs } : {}),
       ...(d.onboardedSeconds !== undefined ? { onboardedSeconds: d.onboardedSeconds } : {}),
+      ...(upgrade ? { upgradeEnded: upgrade } : {}),
     };
   }
 

@@ -319,12 +319,13 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 /**
  * The platform on the real node, as production installs it. The images first: the control-plane image built
  * from this checkout (the operator's replicas, backup and drill pods), a tenant image per Matomo archive of
- * the cache, the ingress controller's (deploy/images/traefik); cached by content (seconds when nothing
+ * the cache, the ingress controller's (deploy/images/traefik), the monitoring stack's (Prometheus,
+ * Alertmanager, blackbox_exporter, kube-state-metrics); cached by content (seconds when nothing
  * changed) and loaded into the node. Then the platform's chart (platform-chart.ts), then the environment's
  * own pool, store and plan.
  */
 async function platformOnRealNode(ctx: Parameters<typeof applyDevObjects>[0] & Pick<Context, "timings" | "pki">, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
-  const built = await buildImages({ allVersions: true, withTraefik: true, progress, env });
+  const built = await buildImages({ allVersions: true, withTraefik: true, withMonitoring: true, progress, env });
   const mms = built.images.find((i) => i.name === "mms");
   await installPlatformChart(ctx, chartImage(mmsImageRef(), mms?.digest), progress);
   await applyDevObjects(ctx);

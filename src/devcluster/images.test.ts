@@ -107,6 +107,15 @@ describe("what a build is asked to make", () => {
     assert.match(await userError(resolveInputs({ progress, only: "mms", allVersions: true }, env, REPO)), /--all-versions .*cannot go with --only mms/);
     assert.match(await userError(resolveInputs({ progress, allVersions: true, matomoArchive: "x.tar.gz" }, env, REPO)), /cannot go with --matomo-archive/);
   });
+
+  test("the monitoring images: one alone with --only, all four with what dev up asks for", async () => {
+    const env = { MMS_CACHE_DIR: join(dir, "no-archives") };
+    assert.deepEqual(await resolveInputs({ progress, only: "kube-state-metrics" }, env, REPO), { mms: false, monitoring: ["kube-state-metrics"] });
+    assert.match(await userError(resolveInputs({ progress, only: "prometheus", allVersions: true }, env, REPO)), /cannot go with --only prometheus/);
+    const devUp = await resolveInputs({ progress, withTraefik: true, withMonitoring: true }, env, REPO);
+    assert.deepEqual(devUp.monitoring, ["prometheus", "alertmanager", "blackbox", "kube-state-metrics"]);
+    assert.equal((await resolveInputs({ progress }, env, REPO)).monitoring, undefined, "a plain build makes none of them");
+  });
 });
 
 describe("checking the Matomo archive", () => {

@@ -16,7 +16,8 @@ import { isOurs } from "./processes.ts";
 import { realNodeRuntimes, type NodeRuntime } from "./real-node.ts";
 import { ensureDebianPrograms, IMAGE_PROGRAMS } from "./sysdeps.ts";
 import { ensureBuilt } from "./build.ts";
-import { BUILDS, TRAEFIK_VERSION } from "./versions.ts";
+import { ensureOtelcol, otelcolImageRef } from "./otelcol.ts";
+import { ALERTMANAGER_VERSION, BLACKBOX_EXPORTER_VERSION, BUILDS, KUBE_STATE_METRICS_VERSION, PROMETHEUS_VERSION, TRAEFIK_VERSION, type GoBuildRecipe } from "./versions.ts";
 
 /** The date of the Debian snapshot the Dockerfiles' base tag names (Docker Hub has the same tag). */
 export const DEBIAN_DATE = "20250520";
@@ -29,7 +30,10 @@ const BUILD_TAG_PREFIX = "localhost/mms-build/";
 /** Name prefix of the throwaway containers of Buildah.runIn. */
 const CHECK_PREFIX = "mms-check-";
 
-export const IMAGE_NAMES = ["matomo", "mms", "traefik"] as const;
+/** The monitoring stack's dev images (the chart's monitoring.stack), stand-ins for the official ones. */
+export const MONITORING_IMAGE_NAMES = ["prometheus", "alertmanager", "blackbox", "kube-state-metrics"] as const;
+export type MonitoringImageName = (typeof MONITORING_IMAGE_NAMES)[number];
+export const IMAGE_NAMES = ["matomo", "mms", "traefik", "otelcol", ...MONITORING_IMAGE_NAMES] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -87,6 +91,26 @@ export function splitImageRef(ref: string): { repository: string; tag: string } 
 
 export function traefikImageRef(): string {
   return `localhost/mms-dev/traefik:v${TRAEFIK_VERSION}`;
+}
+
+/**
+ * Each monitoring image: a binary built from its Go module (deploy/images/<name>), its local name and the
+ * Dockerfile's version argument.
+ */
+const MONITORING_IMAGES: Record<MonitoringImageName, { recipe: GoBuildRecipe; binary: string; ref: string; versionArg: string }> = {
+  prometheus: { recipe: BUILDS.prometheus, binary: "prometheus", ref: `localhost/mms-dev/prometheus:v${PROMETHEUS_VERSION}`, versionArg: "PROMETHEUS_VERSION" },
+  alertmanager: { recipe: BUILDS.alertmanager, binary: "alertmanager", ref: `localhost/mms-dev/alertmanager:v${ALERTMANAGER_VERSION}`, versionArg: "ALERTMANAGER_VERSION" },
+  blackbox: { recipe: BUILDS.blackboxExporter, binary: "blackbox_exporter", ref: `localhost/mms-dev/blackbox-exporter:v${BLACKBOX_EXPORTER_VERSION}`, versionArg: "BLACKBOX_EXPORTER_VERSION" },
+  "kube-state-metrics": { recipe: BUILDS.kubeStateMetrics, binary: "kube-state-metrics", ref: `localhost/mms-dev/kube-state-metrics:v${KUBE_STATE_METRICS_VERSION}`, versionArg: "KUBE_STATE_METRICS_VERSION" },
+};
+
+/** The dev stand-in for a monitoring image: a local name, never taken for the official image production pulls. */
+export function monitoringImageRef(name: MonitoringImageName): string {
+  return MONITORING_IMAGES[name].ref;
+}
+
+function isMonitoringImage(name: string | undefined): name is MonitoringImageName {
+  return (MONITORING_IMAGE_NAMES as readonly (string | undefined)[]).includes(name);
 }
 
 /** The renderer runs `<image>:<spec.matomoVersion>`. */
@@ -394,11 +418,21 @@ interface ContextSpec {
   readonly dist: string;
 }
 
+/** The context of an image that wraps one binary built here: its folder, with the binary in dist/. */
+function binaryImageContext(name: MonitoringImageName): ContextSpec {
+  return { from: `deploy/images/${name}`, include: ["."], dockerfile: "Dockerfile", dist: "dist" };
+}
+
 const CONTEXTS: Record<ImageName, ContextSpec> = {
   // Keep in step with deploy/images/mms/Dockerfile.dockerignore.
   mms: { from: ".", include: ["package.json", "package-lock.json", "src", "deploy/images/mms"], dockerfile: "deploy/images/mms/Dockerfile", dist: "deploy/images/mms/dist" },
   matomo: { from: "deploy/images/matomo", include: ["."], dockerfile: "Dockerfile", dist: "dist" },
   traefik: { from: "deploy/images/traefik", include: ["."], dockerfile: "Dockerfile", dist: "dist" },
+  otelcol: { from: "deploy/images/otelcol", include: ["."], dockerfile: "Dockerfile", dist: "dist" },
+  prometheus: binaryImageContext("prometheus"),
+  alertmanager: binaryImageContext("alertmanager"),
+  blackbox: binaryImageContext("blackbox"),
+  "kube-state-metrics": binaryImageContext("kube-state-metrics"),
 };
 
 /** Repository files that never go into a context: tests, and any dist/ a developer left for docker build. */
@@ -584,6 +618,17 @@ function traefikPlan(bin: string): ImagePlan {
   };
 }
 
+/** The log pipeline's collector (agent and dev receiver): the binary ocb built, wrapped by its Dockerfile. */
+function otelcolPlan(bin: string): ImagePlan {
+  return { name: "otelcol", ref: otelcolImageRef(), buildArgs: { DEBIAN_IMAGE: BASE_IMAGE, OTELCOL_VERSION: BUILDS.ocb.version }, dist: [{ from: bin, to: "otelcol" }] };
+}
+
+/** A monitoring image: its binary built from the Go module, wrapped by its Dockerfile. */
+function monitoringPlan(name: MonitoringImageName, bin: string): ImagePlan {
+  const m = MONITORING_IMAGES[name];
+  return { name, ref: m.ref, buildArgs: { DEBIAN_IMAGE: BASE_IMAGE, [m.versionArg]: m.recipe.version }, dist: [{ from: bin, to: m.binary }] };
+}
+
 /** The plugin commits the tenant Dockerfile pins (EXTRATOOLS_COMMIT → ExtraTools). */
 export async function pinnedPluginCommits(repoRoot = REPO_ROOT): Promise<Record<string, string>> {
   const args = dockerfileArgs(await readFile(join(repoRoot, "deploy/images/matomo", CONTEXTS.matomo.dockerfile), "utf8"));
@@ -725,6 +770,8 @@ export interface BuildImagesOptions {
   readonly allVersions?: boolean | undefined;
   /** The ingress controller's dev image too (`dev up` with a real node); `only: "traefik"` builds it alone. */
   readonly withTraefik?: boolean | undefined;
+  /** The monitoring stack's dev images too (`dev up` with a real node); `only: "prometheus"` (…) builds one alone. */
+  readonly withMonitoring?: boolean | undefined;
   readonly progress: Progress;
   readonly env?: NodeJS.ProcessEnv;
   /** The real nodes to load into; default: every running real node of the dev environment. */
@@ -763,6 +810,12 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
   const paths = imagePaths(env);
   // Before the image lock: the first Go build of Traefik takes many minutes, other image builds need not wait.
   const traefikBin = inputs.traefik ? join(await ensureBuilt(BUILDS.traefik, progress), "traefik") : undefined;
+  const otelcolBin = inputs.otelcol ? await ensureOtelcol(progress, env) : undefined;
+  const monitoringBins: [MonitoringImageName, string][] = [];
+  for (const name of inputs.monitoring ?? []) {
+    const m = MONITORING_IMAGES[name];
+    monitoringBins.push([name, join(await ensureBuilt(m.recipe, progress), m.binary)]);
+  }
   return withBuildLock(paths, progress, async () => {
     const buildah = await Buildah.forCache(env);
     try {
@@ -770,6 +823,8 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
       if (inputs.mms) plans.push(await mmsPlan(paths, progress, repoRoot));
       for (const archive of inputs.matomo ?? []) plans.push(matomoPlan(archive));
       if (traefikBin) plans.push(traefikPlan(traefikBin));
+      if (otelcolBin) plans.push(otelcolPlan(otelcolBin));
+      for (const [name, bin] of monitoringBins) plans.push(monitoringPlan(name, bin));
       const run: BuildRun = { buildah, paths, progress, env, repoRoot, baseRecipe: await baseKey(repoRoot), runtimes: opts.runtimes ?? realNodeRuntimes(env) };
       const images: ImageResult[] = [];
       for (const plan of plans) images.push(await buildOrReuse(plan, run));
@@ -782,12 +837,18 @@ export async function buildImages(opts: BuildImagesOptions): Promise<BuildImages
 }
 
 /** What to build, checked before anything is: bad input fails here, with nothing built. */
-export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; traefik?: boolean; matomo?: MatomoArchive[]; skipped?: string }> {
-  if (opts.only === "traefik") {
-    if (opts.matomoArchive !== undefined || opts.allVersions) throw new UserError("--matomo-archive and --all-versions are for the tenant image; they cannot go with --only traefik.");
-    return { mms: false, traefik: true };
+export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.ProcessEnv, repoRoot: string): Promise<{ mms: boolean; traefik?: boolean; otelcol?: boolean; monitoring?: readonly MonitoringImageName[]; matomo?: MatomoArchive[]; skipped?: string }> {
+  if (opts.only === "otelcol") {
+    if (opts.matomoArchive !== undefined || opts.allVersions) throw new UserError("--matomo-archive and --all-versions are for the tenant image; they cannot go with --only otelcol.");
+    return { mms: false, otelcol: true };
+  }
+  if (opts.only === "traefik" || isMonitoringImage(opts.only)) {
+    if (opts.matomoArchive !== undefined || opts.allVersions) throw new UserError(`--matomo-archive and --all-versions are for the tenant image; they cannot go with --only ${opts.only}.`);
+    return opts.only === "traefik" ? { mms: false, traefik: true } : { mms: false, monitoring: [opts.only] };
   }
   const traefik = opts.only === undefined && opts.withTraefik === true;
+  // The log pipeline's collector goes with the monitoring stack: both are the platform's observability.
+  const monitoring = opts.only === undefined && opts.withMonitoring === true ? { monitoring: MONITORING_IMAGE_NAMES, otelcol: true } : {};
   if (opts.only === "mms" && opts.matomoArchive !== undefined) throw new UserError("--matomo-archive is for the tenant image; it cannot go with --only mms.");
   if (opts.only === "mms" && opts.allVersions) throw new UserError("--all-versions is for the tenant image; it cannot go with --only mms.");
   if (opts.allVersions && (opts.matomoArchive !== undefined || opts.matomoSha256 !== undefined)) {
@@ -796,7 +857,7 @@ export async function resolveInputs(opts: BuildImagesOptions, env: NodeJS.Proces
   const mms = opts.only !== "matomo";
   if (opts.only === "mms") return { mms };
   const found = await matomoInputs(opts, env, repoRoot);
-  return traefik ? { ...found, mms, traefik } : { ...found, mms };
+  return traefik ? { ...found, mms, traefik, ...monitoring } : { ...found, mms, ...monitoring };
 }
 
 /** The tenant images' archives: every cached one (--all-versions), the one named, or the newest. */

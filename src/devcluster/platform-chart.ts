@@ -11,9 +11,10 @@ import type { Progress } from "../util/progress.ts";
 import { acmeEndpoints, ingressDevValues, tenantsTlsDevValues, type AcmeEndpoints } from "./acme.ts";
 import { builtDir } from "./build.ts";
 import type { Context } from "./components.ts";
-import { splitImageRef, traefikImageRef } from "./images.ts";
+import { monitoringImageRef, splitImageRef, traefikImageRef, type MonitoringImageName } from "./images.ts";
 import { KUBELET_LABEL } from "./kwok.ts";
-import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./real-node.ts";
+import { otelcolImageRef } from "./otelcol.ts";
+import { REAL_NODE_LABEL, REAL_NODE_TAINT, realNodeDirs } from "./real-node.ts";
 import { BUILDS } from "./versions.ts";
 import { CHART_DIR, ensureRelease, PLATFORM_RELEASE, upgradeInstallArgs, type ReleaseTarget } from "../platform/release.ts";
 
@@ -35,7 +36,7 @@ export function chartImage(ref: string, digest?: string): ChartImage {
 }
 
 /** The chart values of the dev environment: everything on the real node, ports of the host's services. */
-export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "addresses">, image: ChartImage, ingress: { acme: AcmeEndpoints; serverCa: string }): Record<string, unknown> {
+export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "addresses" | "paths">, image: ChartImage, ingress: { acme: AcmeEndpoints; serverCa: string }): Record<string, unknown> {
   const onRealNode = {
     nodeSelector: { [REAL_NODE_LABEL]: "true" },
     tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists", effect: REAL_NODE_TAINT.effect }],
@@ -64,8 +65,10 @@ export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "address
       // Both replicas on the one real node.
       affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
     },
+    logs: devLogsValues(ctx.paths, onRealNode),
     // The sim OVH API listens on loopback only; the node doctor runs as a local process (mms dev up).
     nodeDoctor: { enabled: false },
+    monitoring: { stack: monitoringDevValues(onRealNode) },
     networkPolicies: {
       // Tests read the operator's metrics from the host.
       metricsFromCidrs: [`${ctx.addresses.hostIp}/32`],
@@ -74,6 +77,41 @@ export function devChartValues(ctx: Pick<Context, "ports" | "timings" | "address
         extraPorts: [8443, ctx.ports.apiserver, ctx.ports.mariadb, ctx.ports.redis, ctx.ports.s3],
       },
     },
+  };
+}
+
+/**
+ * The log pipeline on the real node (the collector image built here, deploy/images/otelcol), sending to the
+ * local OTLP receiver instead of Better Stack. The node's kubelet keeps its pods' logs in the environment's
+ * own folder (its podLogsDir, real-node.ts), not in /var/log/pods.
+ */
+function devLogsValues(paths: Context["paths"], onRealNode: { nodeSelector: Record<string, string>; tolerations: unknown[] }): Record<string, unknown> {
+  const node = realNodeDirs(paths, 1).root;
+  return {
+    enabled: true,
+    image: { ...splitImageRef(otelcolImageRef()), pullPolicy: "IfNotPresent" },
+    // Counts every 15 s instead of every minute: tests and bench/log-cost see them sooner.
+    countInterval: "15s",
+    agent: { podLogsPath: join(node, "pod-logs"), statePath: join(node, "mms-logs"), ...onRealNode },
+    localReceiver: { enabled: true, ...onRealNode },
+  };
+}
+
+/**
+ * The monitoring stack on the real node, from the images built here (deploy/images/<name>), scraping and
+ * evaluating every 10 s so that an alert fires and resolves within a test's patience (test/alerting.test.ts).
+ */
+function monitoringDevValues(placement: { nodeSelector: Record<string, string>; tolerations: readonly object[] }): Record<string, unknown> {
+  const image = (name: MonitoringImageName) => ({ ...splitImageRef(monitoringImageRef(name)), digest: "", pullPolicy: "Never" });
+  return {
+    enabled: true,
+    scrapeInterval: "10s",
+    evaluationInterval: "10s",
+    ...placement,
+    prometheus: { image: image("prometheus"), retention: "2d", resources: { requests: { cpu: "50m", memory: "192Mi" }, limits: { memory: "1Gi" } } },
+    alertmanager: { image: image("alertmanager") },
+    blackboxExporter: { image: image("blackbox") },
+    kubeStateMetrics: { image: image("kube-state-metrics") },
   };
 }
 

@@ -47,6 +47,21 @@ export const TRAEFIK_VERSION = "3.6.12";
  * itself is used too when it is on PATH, never installed (BUSL).
  */
 export const OPENTOFU_VERSION = "1.12.6";
+/**
+ * Prometheus 3.16.0, whose Go module is tagged v0.316.0 (`prometheus` and `promtool` from one recipe);
+ * Alertmanager, blackbox_exporter and kube-state-metrics: the dev environment's monitoring stack.
+ */
+export const PROMETHEUS_VERSION = "3.16.0";
+export const ALERTMANAGER_VERSION = "0.31.1";
+export const BLACKBOX_EXPORTER_VERSION = "0.28.0";
+export const KUBE_STATE_METRICS_VERSION = "2.18.0";
+/**
+ * The log pipeline's OpenTelemetry Collector (deploy/observability/otel), assembled by the collector's
+ * builder (ocb) from the components otelcol.ts lists: v0.x for the builder and the components, v1.x for
+ * the stable modules released with them (the confmap providers).
+ */
+export const OTELCOL_VERSION = "0.160.0";
+export const OTELCOL_STABLE_VERSION = "1.66.0";
 
 // k8s.io/kubernetes points its staging modules at local folders; a wrapper module must point
 // them at the published copies, which carry the same code as v0.<minor>.<patch>.
@@ -79,6 +94,11 @@ function kubernetesRecipe(version: string, name: "kubernetes" | "kubernetes-node
       `-X ${pkg}.gitTreeState=clean`,
     ].join(" "),
   };
+}
+
+/** The version ldflags of the Prometheus projects' release builds (their .promu.yml). */
+function promuLdflags(version: string): string {
+  return `-s -w -X github.com/prometheus/common/version.Version=${version}`;
 }
 
 export const BUILDS = {
@@ -227,13 +247,74 @@ export const BUILDS = {
     // As OpenTofu's release build sets it (.goreleaser.yaml): without it, `tofu version` says 1.12.6-dev.
     ldflags: "-s -w -X github.com/opentofu/opentofu/version.dev=no",
   },
+  prometheus: {
+    name: "prometheus",
+    version: PROMETHEUS_VERSION,
+    recipe: 1,
+    // Prometheus's own go.mod asks for Go 1.26.7.
+    goDirective: "1.26.7",
+    // Prometheus 3.16.0 is the module's v0.316.0.
+    require: { "github.com/prometheus/prometheus": "v0.316.0" },
+    replace: {},
+    packages: ["github.com/prometheus/prometheus/cmd/prometheus", "github.com/prometheus/prometheus/cmd/promtool"],
+    // Kubernetes, file and HTTP service discovery only (the cloud ones pull in minutes of SDKs); no
+    // `builtinassets`: the module has no compiled web UI, and the HTTP API is all the platform uses.
+    tags: ["remove_all_sd", "enable_kubernetes_sd"],
+    ldflags: promuLdflags(PROMETHEUS_VERSION),
+  },
+  alertmanager: {
+    name: "alertmanager",
+    version: ALERTMANAGER_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "github.com/prometheus/alertmanager": `v${ALERTMANAGER_VERSION}` },
+    replace: {},
+    packages: ["github.com/prometheus/alertmanager/cmd/alertmanager"],
+    ldflags: promuLdflags(ALERTMANAGER_VERSION),
+  },
+  blackboxExporter: {
+    name: "blackbox-exporter",
+    version: BLACKBOX_EXPORTER_VERSION,
+    recipe: 1,
+    goDirective: "1.24.0",
+    require: { "github.com/prometheus/blackbox_exporter": `v${BLACKBOX_EXPORTER_VERSION}` },
+    replace: {},
+    packages: ["github.com/prometheus/blackbox_exporter"],
+    ldflags: promuLdflags(BLACKBOX_EXPORTER_VERSION),
+  },
+  kubeStateMetrics: {
+    name: "kube-state-metrics",
+    version: KUBE_STATE_METRICS_VERSION,
+    recipe: 1,
+    goDirective: "1.24.5",
+    require: { "k8s.io/kube-state-metrics/v2": `v${KUBE_STATE_METRICS_VERSION}` },
+    replace: {},
+    packages: ["k8s.io/kube-state-metrics/v2"],
+    // As its Makefile sets them (client-go: the version its go.mod requires).
+    ldflags: `${promuLdflags(`v${KUBE_STATE_METRICS_VERSION}`)} -X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=v0.34.3`,
+  },
+  // The collector's builder; otelcol.ts runs it on a manifest of its own to build the collector.
+  ocb: {
+    name: "ocb",
+    version: OTELCOL_VERSION,
+    recipe: 1,
+    goDirective: "1.26.0",
+    require: { "go.opentelemetry.io/collector/cmd/builder": `v${OTELCOL_VERSION}` },
+    replace: {},
+    packages: ["go.opentelemetry.io/collector/cmd/builder"],
+    ldflags: "-s -w",
+  },
 } as const satisfies Record<string, GoBuildRecipe>;
 
 export type BuildName = keyof typeof BUILDS;
 
-/** Binary file name of a main package: the last path element, `etcd` for etcd's server module. */
+/**
+ * Binary file name of a main package: the last path element, `etcd` for etcd's server module and
+ * `kube-state-metrics` for its module's /v2 root.
+ */
 export function binaryName(pkg: string): string {
   if (pkg === "go.etcd.io/etcd/server/v3") return "etcd";
+  if (pkg === "k8s.io/kube-state-metrics/v2") return "kube-state-metrics";
   return pkg.split("/").at(-1) ?? pkg;
 }
 

@@ -197,12 +197,13 @@ test("a queued tenant with a Redis queue: its own database number in the config,
   assert.ok(!noRedis.some((o) => o.metadata.name === "queue-worker"), "a pool without Redis: the MySQL queue, worked off by tracking requests");
 });
 
-test("only the ingress controller's namespace and the operator's replicas may reach tracker and web", () => {
+test("only the ingress controller's namespace, the operator's replicas and the platform's prober may reach tracker and web", () => {
   const objs = renderTenant(input("acme", { domains: ["analytics.acme.test"] }));
   const from = (find(objs, "NetworkPolicy", "allow-ingress-controller") as unknown as { spec: { ingress: { from: unknown[] }[] } }).spec.ingress[0]?.from;
   assert.deepEqual(from, [
     { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "traefik" } } },
     { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "mms-system" } }, podSelector: { matchLabels: { "app.kubernetes.io/name": "matomo-multiscale", "app.kubernetes.io/component": "operator" } } },
+    { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "mms-system" } }, podSelector: { matchLabels: { "app.kubernetes.io/name": "matomo-multiscale", "app.kubernetes.io/component": "blackbox-exporter" } } },
   ]);
 });
 
@@ -220,5 +221,5 @@ test("a range the platform names (a prober) may reach tracker and web directly t
   const objs = renderTenant({ ...plain, platform: { ...plain.platform, directAccessCidrs: ["203.0.113.7/32"] } });
   const from = (find(objs, "NetworkPolicy", "allow-ingress-controller") as unknown as { spec: { ingress: { from: unknown[] }[] } }).spec.ingress[0]?.from;
   assert.deepEqual(from?.at(-1), { ipBlock: { cidr: "203.0.113.7/32" } });
-  assert.equal(from?.length, 3);
+  assert.equal(from?.length, 4);
 });

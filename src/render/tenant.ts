@@ -99,6 +99,11 @@ export interface PlatformSettings {
 
 /** Labels of the operator's pods (deploy/charts/matomo-multiscale/templates/operator.yaml). */
 export const OPERATOR_POD_LABELS = { "app.kubernetes.io/name": "matomo-multiscale", "app.kubernetes.io/component": "operator" } as const;
+/**
+ * Labels of the blackbox_exporter pods of the chart's monitoring stack (templates/monitoring-stack/), which
+ * probe every tenant's tracker for the availability SLO.
+ */
+export const PROBER_POD_LABELS = { "app.kubernetes.io/name": "matomo-multiscale", "app.kubernetes.io/component": "blackbox-exporter" } as const;
 
 export const DEFAULT_PLATFORM: PlatformSettings = {
   image: "ghcr.io/matomo-multiscale/matomo",
@@ -426,6 +431,8 @@ export function renderTenant(input: RenderInput): KubeObject[] {
             { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": platform.ingressNamespace } } },
             // The operator's probes behind MatomoAnswering (its replicas, as the platform's chart labels them).
             { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": SYSTEM_NAMESPACE } }, podSelector: { matchLabels: OPERATOR_POD_LABELS } },
+            // The availability probes of the tracker (the platform's blackbox_exporter, beside the operator).
+            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": SYSTEM_NAMESPACE } }, podSelector: { matchLabels: PROBER_POD_LABELS } },
             ...(platform.directAccessCidrs ?? []).map((cidr) => ({ ipBlock: { cidr } })),
           ],
           ports: [{ protocol: "TCP", port: PORT }],

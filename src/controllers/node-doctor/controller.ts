@@ -46,6 +46,8 @@ export interface DoctorCounters {
   cloudErrors: Record<string, number>;
   detectionSeconds: number[];
   recoverySeconds: number[];
+  /** Whether the last check waited out a storm: one seen now, or nodes settling after one. */
+  stormProtectionActive: boolean;
 }
 
 export class NodeDoctor<N> {
@@ -55,7 +57,7 @@ export class NodeDoctor<N> {
   private readonly policy: DoctorPolicy;
   private readonly timeouts: StepTimeouts;
   private readonly lastBlock = new Map<string, string>();
-  readonly counters: DoctorCounters = { remediationsStarted: 0, remediationsSucceeded: 0, remediationsFailed: 0, blocked: {}, cloudErrors: {}, detectionSeconds: [], recoverySeconds: [] };
+  readonly counters: DoctorCounters = { remediationsStarted: 0, remediationsSucceeded: 0, remediationsFailed: 0, blocked: {}, cloudErrors: {}, detectionSeconds: [], recoverySeconds: [], stormProtectionActive: false };
   private readonly accessDeniedHoldMs: number;
   /** Set when the cloud API refused our credentials: nothing new starts until `until`. */
   private accessDenied: { until: number; message: string } | undefined;
@@ -110,6 +112,7 @@ export class NodeDoctor<N> {
         : undefined;
     const decision = decide(observations, active.map((r) => ({ node: r.spec.nodeName, startedAt: Date.parse(r.spec.detectedAt) })), history, this.policy, now, hold);
     if (decision.storm) this.lastStormAt = now;
+    this.counters.stormProtectionActive = decision.storm || settling;
     // A node that is healthy again gets its next refusal reported afresh.
     for (const name of [...this.lastBlock.keys()]) if (!decision.unhealthy.includes(name)) this.lastBlock.delete(name);
 

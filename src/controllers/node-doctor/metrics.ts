@@ -1,6 +1,7 @@
 // Prometheus metrics of the node doctor, read from its counters at scrape time: remediations by
-// outcome, refusals by reason (storm protection, flapping…), cloud API errors, detection and recovery times.
-import { Counter, Registry, Summary, collectDefaultMetrics } from "prom-client";
+// outcome, refusals by reason (storm protection, flapping…), cloud API errors, whether a storm is being
+// waited out, detection and recovery times.
+import { Counter, Gauge, Registry, Summary, collectDefaultMetrics } from "prom-client";
 import type { DoctorCounters } from "./controller.ts";
 
 export function doctorMetrics(counters: DoctorCounters): Registry {
@@ -27,6 +28,12 @@ export function doctorMetrics(counters: DoctorCounters): Registry {
     collect() {
       this.reset();
       for (const [status, n] of Object.entries(counters.cloudErrors)) this.inc({ status }, n);
+    },
+  });
+  new Gauge({
+    name: "mms_node_storm_protection_active", help: "1 while the node doctor waits out a storm (too many nodes unhealthy at once, or settling after one) and remediates nothing, else 0", registers: [registry],
+    collect() {
+      this.set(counters.stormProtectionActive ? 1 : 0);
     },
   });
   const summary = (name: string, help: string, values: () => readonly number[]) => {
