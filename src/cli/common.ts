@@ -4,14 +4,19 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { devHome, devPaths } from "../devcluster/paths.ts";
-import { loadKubeConfig } from "../kube/client.ts";
+import { loadKubeConfig, type KubeTarget } from "../kube/client.ts";
 import { KubeHttp } from "../kube/http.ts";
 import { parseDuration } from "../util/duration.ts";
 
 /** The kubeconfig from --kubeconfig/--context, like kubectl, then the dev environment's, so `mms` works right after `mms dev up`. */
 export function kubeConfigFromFlags(cmd: Command): KubeConfig {
+  return loadKubeConfig(kubeTargetFromFlags(cmd));
+}
+
+/** The cluster --kubeconfig/--context name, with the dev environment's kubeconfig as the fallback. */
+export function kubeTargetFromFlags(cmd: Command): KubeTarget {
   const g = cmd.optsWithGlobals<{ kubeconfig?: string; context?: string }>();
-  return loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context, fallbackKubeconfig: devPaths(devHome()).kubeconfig });
+  return { kubeconfig: g.kubeconfig, context: g.context, fallbackKubeconfig: devPaths(devHome()).kubeconfig };
 }
 
 export function kubeFromFlags(cmd: Command): KubeHttp {

@@ -2,21 +2,20 @@
 // the BackupStore/DatabasePool made from Terraform's outputs, on the cluster Terraform created.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { SYSTEM_NAMESPACE } from "../api/admission.ts";
 import { isBuilt } from "../devcluster/build.ts";
-import { devHome, devPaths } from "../devcluster/paths.ts";
 import { helmPath } from "../devcluster/platform-chart.ts";
 import { BUILDS } from "../devcluster/versions.ts";
+import { kubeconfigFile } from "../kube/client.ts";
 import { bootstrapPlatform } from "../platform/bootstrap.ts";
 import { parseBootstrapValues } from "../platform/bootstrap-values.ts";
 import { CHART_DIR, PLATFORM_RELEASE, type Helm } from "../platform/release.ts";
 import { UserError } from "../util/errors.ts";
 import { onPath, run } from "../util/exec.ts";
 import { createProgress } from "../util/progress.ts";
-import { kubeFromFlags } from "./common.ts";
+import { kubeFromFlags, kubeTargetFromFlags } from "./common.ts";
 import { outputOption, renderStructured, renderTable, type OutputFormat } from "./output.ts";
 
 /** Helm from --helm, $MMS_HELM, PATH, or the one `mms dev up` built, in that order. */
@@ -29,15 +28,6 @@ async function findHelm(flag: string | undefined): Promise<string> {
   if (await onPath("helm")) return "helm";
   if (isBuilt(BUILDS.helm)) return helmPath();
   throw new UserError("helm is not on PATH: install Helm 4 (https://helm.sh/docs/intro/install/) or pass --helm <path>", 2);
-}
-
-/** The kubeconfig file helm should use: the one the API client uses (flag, $KUBECONFIG, ~/.kube/config, the dev environment's). */
-function kubeconfigFile(cmd: Command): string | undefined {
-  const g = cmd.optsWithGlobals<{ kubeconfig?: string }>();
-  if (g.kubeconfig) return g.kubeconfig;
-  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  const dev = devPaths(devHome()).kubeconfig;
-  return !existsSync(join(homedir(), ".kube", "config")) && existsSync(dev) ? dev : undefined;
 }
 
 export function registerPlatform(program: Command): void {
@@ -78,8 +68,10 @@ Example, after terraform apply in deploy/terraform/environments/production:
       if (!existsSync(join(opts.chart, "Chart.yaml"))) throw new UserError(`${opts.chart} is not a Helm chart (no Chart.yaml)`, 2);
       for (const f of opts.chartValues ?? []) if (!existsSync(f)) throw new UserError(`the chart values file ${f} does not exist`, 2);
       const helmBin = await findHelm(opts.helm);
-      const context = cmd.optsWithGlobals<{ context?: string }>().context;
-      const kubeconfig = kubeconfigFile(cmd);
+      // Helm talks to the same cluster as the API client: the same kubeconfig file and context.
+      const target = kubeTargetFromFlags(cmd);
+      const { context } = target;
+      const kubeconfig = kubeconfigFile(target);
       const helm: Helm = (args) => run(helmBin, [...args, ...(context ? ["--kube-context", context] : [])], { env: { ...process.env, ...(kubeconfig ? { KUBECONFIG: kubeconfig } : {}) } });
       const steps = await bootstrapPlatform({
         http: kubeFromFlags(cmd), helm, values, chartDir: opts.chart, chartValuesFiles: opts.chartValues ?? [], release: opts.release, namespace: opts.namespace,

@@ -4,7 +4,7 @@
 // the change without storing it.
 import { API_GROUP_VERSION } from "../api/names.ts";
 import type { MatomoTenant } from "../api/tenant.ts";
-import { KubeApiError, resourcePath, type KubeHttp } from "../kube/http.ts";
+import { KubeApiError, refusalDetail, resourcePath, type KubeHttp } from "../kube/http.ts";
 import { UserError } from "../util/errors.ts";
 import { fleetCost, steadyRequests, vmFlavorOf, type Cents, type TenantCost } from "./model.ts";
 import { costReport, type CostOptions } from "./report.ts";
@@ -29,8 +29,7 @@ export interface PlanChange {
 /** The API server's refusal as one sentence, without the Kubernetes boilerplate around it. */
 function refusal(err: unknown, action: string): Error {
   if (!(err instanceof KubeApiError)) return err instanceof Error ? err : new Error(String(err));
-  const detail = err.message.replace(/^.*? is (invalid|forbidden): /, "").replace(/ValidatingAdmissionPolicy '[^']*' with binding '[^']*' denied request: /, "");
-  return new UserError(`${action}: ${detail}`);
+  return new UserError(`${action}: ${refusalDetail(err)}`);
 }
 
 export async function changePlan(http: KubeHttp, name: string, plan: string, opts: Omit<CostOptions, "selector" | "only"> & { readonly dryRun: boolean }): Promise<PlanChange> {

@@ -12,12 +12,20 @@ export interface KubeTarget {
   readonly fallbackKubeconfig?: string | undefined;
 }
 
-export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
-  const kc = new KubeConfig();
-  // Like kubectl, then the dev environment's kubeconfig, so `mms` works right after `mms dev up`.
+/**
+ * The kubeconfig file a target names: the flag, then $KUBECONFIG, then the fallback when ~/.kube/config is
+ * not there (like kubectl, then the dev environment's, so `mms` works right after `mms dev up`); undefined
+ * means the client library's default (~/.kube/config, or in-cluster).
+ */
+export function kubeconfigFile(target: KubeTarget = {}): string | undefined {
   const devConfig = target.fallbackKubeconfig;
   const fallback = devConfig && !existsSync(join(homedir(), ".kube", "config")) && existsSync(devConfig) ? devConfig : undefined;
-  const file = target.kubeconfig ?? (process.env.KUBECONFIG || fallback);
+  return target.kubeconfig ?? (process.env.KUBECONFIG || fallback);
+}
+
+export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
+  const kc = new KubeConfig();
+  const file = kubeconfigFile(target);
   if (file) {
     if (!existsSync(file)) throw new UserError(`kubeconfig file ${file} does not exist`);
     kc.loadFromFile(file);

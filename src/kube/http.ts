@@ -64,6 +64,11 @@ export class KubeApiError extends Error {
   }
 }
 
+/** A refusal's message without the Kubernetes boilerplate around it (object name, admission policy and binding). */
+export function refusalDetail(err: KubeApiError): string {
+  return err.message.replace(/^.*? is (invalid|forbidden): /, "").replace(/ValidatingAdmissionPolicy '[^']*' with binding '[^']*' denied request: /, "");
+}
+
 /** The API server's answer stopped before its end. */
 export class ResponseCutOff extends Error {
   constructor(method: string, path: string, why: string) {

@@ -5,7 +5,7 @@ import { tenantLabels } from "../api/labels.ts";
 import { API_GROUP_VERSION, parseDomain, tenantNameProblem, tenantNamespace } from "../api/names.ts";
 import type { Condition, MatomoTenant, TenantSpecInput } from "../api/tenant.ts";
 import { readTenantSecret, seedTenantSecret, type TenantSecretValues } from "../db/resolve.ts";
-import { KubeApiError, type KubeHttp } from "../kube/http.ts";
+import { KubeApiError, refusalDetail, type KubeHttp } from "../kube/http.ts";
 import { UserError } from "../util/errors.ts";
 
 const KIND = "MatomoTenant";
@@ -28,8 +28,7 @@ function explain(err: unknown, action: string): Error {
   if (err instanceof KubeApiError) {
     if (err.status === 409) return new UserError(`${action}: a tenant with that name already exists`);
     if (err.status === 404) return new UserError(`${action}: no such tenant`);
-    const detail = err.message.replace(/^.*? is (invalid|forbidden): /, "").replace(/ValidatingAdmissionPolicy '[^']*' with binding '[^']*' denied request: /, "");
-    return new UserError(`${action}: ${detail}`);
+    return new UserError(`${action}: ${refusalDetail(err)}`);
   }
   return err instanceof Error ? err : new Error(String(err));
 }
